@@ -1,0 +1,4 @@
+{#- Final schemas are named exactly raw, staging and marts (dbt's default would prefix the target schema). -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}

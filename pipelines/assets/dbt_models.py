@@ -1,0 +1,47 @@
+"""The dbt models as Dagster assets: staging views and incremental marts, built once per run window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from pipelines.dbt_project import dbt_build_args, dbt_project
+from pipelines.partitions import window_dates
+from pipelines.resources import WarehouseResource
+
+
+class WarehouseDbtTranslator(DagsterDbtTranslator):
+    """Asset keys follow the warehouse: ["raw", table] for sources (the extract assets' keys),
+    [schema, model] for models, so `marts/fct_btc_price_daily` reads like the table it is."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        schema = dbt_resource_props.get("config", {}).get("schema") or dbt_resource_props["schema"]
+        return dg.AssetKey([schema, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return dbt_resource_props.get("config", {}).get("schema") or "dbt"
+
+
+def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=WarehouseDbtTranslator(),
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        name="dbt_models",
+    )
+    def _dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        start, end = window_dates(context)
+        args = dbt_build_args(warehouse.settings, start.isoformat(), end.isoformat())
+        # dbt runs in its own process and opens DuckDB itself: no connection of ours is open now.
+        yield from dbt.cli(args, context=context).stream()
+
+    return _dbt_models

@@ -1,0 +1,50 @@
+"""The Dagster code location: everything the warehouse runs, gathered in one place.
+
+Definitions are built by a function from a Settings object; `defs` loads them lazily, so importing
+this module reads no environment variable and parses no dbt project.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from pipelines.assets.dbt_models import build_dbt_assets
+from pipelines.assets.extracts import build_extract_asset
+from pipelines.assets.gamma_exposure import build_gamma_asset
+from pipelines.dbt_project import dbt_project
+from pipelines.partitions import daily_partitions
+from pipelines.resources import WarehouseResource
+from pipelines.schedules import build_nightly_schedule
+from pipelines.settings import Settings
+from pipelines.sources.registry import DATASETS
+
+
+def dbt_executable() -> str:
+    """The dbt of this interpreter's environment (the venv), not whatever dbt is on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    partitions_def = daily_partitions(settings.start_date)
+    extracts = [build_extract_asset(spec, partitions_def) for spec in DATASETS]
+    return dg.Definitions(
+        assets=[*extracts, build_dbt_assets(partitions_def), build_gamma_asset(partitions_def)],
+        schedules=[build_nightly_schedule(partitions_def)],
+        resources={
+            "warehouse": WarehouseResource.from_settings(settings),
+            "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+        },
+        # DuckDB takes one writer at a time: steps run one after another in the run's process.
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

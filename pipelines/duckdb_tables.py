@@ -1,0 +1,55 @@
+"""Small DuckDB helpers shared by the raw loader and the Python-built marts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+
+_DUCKDB_TYPES = {
+    pa.date32(): "DATE",
+    pa.timestamp("us"): "TIMESTAMP",
+    pa.float64(): "DOUBLE",
+    pa.int64(): "BIGINT",
+    pa.string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
+}
+
+
+def duckdb_type(arrow_type: pa.DataType) -> str:
+    try:
+        return _DUCKDB_TYPES[arrow_type]
+    except KeyError:
+        raise TypeError(f"no DuckDB mapping for arrow type {arrow_type}") from None
+
+
+def column_definitions(schema: pa.Schema, not_null: tuple[str, ...] = ()) -> list[str]:
+    return [
+        f'"{field.name}" {duckdb_type(field.type)}{" NOT NULL" if field.name in not_null else ""}'
+        for field in schema
+    ]
+
+
+def replace_date_window(
+    conn: duckdb.DuckDBPyConnection,
+    qualified_table: str,
+    date_column: str,
+    start: dt.date,
+    end: dt.date,
+    rows: pa.Table,
+) -> None:
+    """Replace the rows of [start, end) in one transaction: readers see the old window or the new one.
+
+    `qualified_table` and `date_column` are identifiers owned by the code, never outside input.
+    """
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f'DELETE FROM {qualified_table} WHERE "{date_column}" >= ? AND "{date_column}" < ?', [start, end])
+        conn.register("incoming_rows", rows)
+        conn.execute(f"INSERT INTO {qualified_table} SELECT * FROM incoming_rows")
+        conn.unregister("incoming_rows")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

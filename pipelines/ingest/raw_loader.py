@@ -1,0 +1,82 @@
+"""Load parsed rows into DuckDB schema `raw`: one partition replaced atomically per transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.duckdb_tables import column_definitions
+from pipelines.ingest.errors import ParseError
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+
+RAW_SCHEMA = "raw"
+# Lineage columns, and only they, start with "_".
+LINEAGE_COLUMNS = ("_landing_file", "_loaded_at")
+
+def create_table_sql(spec: DatasetSpec) -> str:
+    # Identifiers come from DatasetSpec, whose names are validated against a strict alphabet.
+    columns = column_definitions(spec.raw_schema, not_null=spec.key_columns)
+    columns += ['"_landing_file" VARCHAR NOT NULL', '"_loaded_at" TIMESTAMP NOT NULL']
+    return f'CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}."{spec.raw_table}" (\n  ' + ",\n  ".join(columns) + "\n)"
+
+
+def ensure_raw_table(conn: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None:
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    conn.execute(create_table_sql(spec))
+    existing = [
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [RAW_SCHEMA, spec.raw_table],
+        ).fetchall()
+    ]
+    expected = list(spec.raw_schema.names) + list(LINEAGE_COLUMNS)
+    if existing != expected:
+        raise RuntimeError(
+            f"raw.{spec.raw_table} has columns {existing}, the dataset now declares {expected}: "
+            "migrate the table (or reload it from the landing archive) before loading"
+        )
+
+
+def validate_rows(spec: DatasetSpec, day: dt.date, table: pa.Table) -> pa.Table:
+    """The contract at ingestion: exact schema, one partition, unique keys. Returns rows sorted by key."""
+    if not table.schema.equals(spec.raw_schema, check_metadata=False):
+        raise ParseError(spec.source, spec.dataset, day, f"parsed schema {table.schema} != declared {spec.raw_schema}")
+    days = set(table.column(PARTITION_COLUMN).to_pylist())
+    if days - {day}:
+        raise ParseError(spec.source, spec.dataset, day, f"rows for other partitions: {sorted(days - {day})}")
+    keys = table.select(list(spec.key_columns))
+    if keys.group_by(list(spec.key_columns)).aggregate([]).num_rows != table.num_rows:
+        raise ParseError(spec.source, spec.dataset, day, f"duplicate keys {spec.key_columns}")
+    return table.sort_by([(k, "ascending") for k in spec.key_columns])
+
+
+def replace_partition(
+    conn: duckdb.DuckDBPyConnection,
+    spec: DatasetSpec,
+    day: dt.date,
+    rows: pa.Table,
+    landing_file: str,
+    loaded_at: dt.datetime,
+) -> int:
+    """Replace raw rows of one partition in one transaction: readers see the old rows or the new, never half."""
+    rows = validate_rows(spec, day, rows)
+    ensure_raw_table(conn, spec)
+    table = f'{RAW_SCHEMA}."{spec.raw_table}"'
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [day])
+        conn.register("incoming_rows", rows)
+        conn.execute(
+            f"INSERT INTO {table} SELECT *, ? AS _landing_file, ? AS _loaded_at FROM incoming_rows",
+            [landing_file, loaded_at.astimezone(dt.UTC).replace(tzinfo=None)],
+        )
+        conn.unregister("incoming_rows")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return rows.num_rows

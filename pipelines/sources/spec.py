@@ -1,0 +1,63 @@
+"""What the pipeline knows about one dataset: how to ask for a day, and how to read the answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from pipelines.ingest.fetcher import FetchRequest
+
+# Names end up in filesystem paths and SQL identifiers: keep them to a safe alphabet.
+_SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+PARTITION_COLUMN = "partition_date"
+
+
+def validate_name(kind: str, name: str) -> str:
+    if not _SAFE_NAME.fullmatch(name) or "__" in name:
+        raise ValueError(f"invalid {kind} name {name!r}: use lowercase letters, digits and single underscores")
+    return name
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of a source.
+
+    `parse(body, day, fetched_at)` returns the rows of partition `day` as a pyarrow Table whose schema is
+    exactly `raw_schema` (first column `partition_date` DATE), or raises ParseError naming source,
+    dataset, day and reason. It is pure: bytes in, table out.
+    """
+
+    source: str
+    dataset: str
+    description: str
+    raw_schema: pa.Schema
+    key_columns: tuple[str, ...]
+    build_request: Callable[[dt.date], FetchRequest]
+    parse: Callable[[bytes, dt.date, dt.datetime], pa.Table]
+    # A TIMESTAMP column that must fall inside the partition's UTC day; None for snapshots of "now".
+    event_time_column: str | None = None
+
+    def __post_init__(self) -> None:
+        validate_name("source", self.source)
+        validate_name("dataset", self.dataset)
+        if self.raw_schema.names[0] != PARTITION_COLUMN:
+            raise ValueError(f"{self.name}: first raw column must be {PARTITION_COLUMN}")
+        if any(n.startswith("_") for n in self.raw_schema.names):
+            raise ValueError(f"{self.name}: columns starting with '_' are reserved for lineage")
+        missing = set(self.key_columns) - set(self.raw_schema.names)
+        if missing:
+            raise ValueError(f"{self.name}: key columns {sorted(missing)} not in raw schema")
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}/{self.dataset}"
+
+    @property
+    def raw_table(self) -> str:
+        """Table name in schema `raw` (and dbt source name)."""
+        return f"{self.source}__{self.dataset}"
