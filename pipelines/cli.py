@@ -12,28 +12,12 @@ import os
 import sys
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from pipelines.definitions import build_definitions
+from pipelines.runner import RangeError, materialize_range
 from pipelines.settings import Settings
 from pipelines.summary import format_summary
 
 DEMO_WINDOW = (dt.date(2025, 10, 1), dt.date(2025, 11, 21))
-
-
-def materialize_range(settings: Settings, first: dt.date, last: dt.date, instance: dg.DagsterInstance) -> bool:
-    """Materialise every asset for partitions first..last (inclusive) in one run."""
-    if last < first:
-        raise SystemExit(f"backfill: END {last} is before START {first}")
-    if first < settings.start_date:
-        raise SystemExit(f"backfill: START {first} is before the first partition BTCW_START_DATE={settings.start_date}")
-    job = build_definitions(settings).resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()},
-        raise_on_error=False,
-    )
-    return result.success
 
 
 def _instance() -> dg.DagsterInstance:
@@ -55,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         first, last = DEMO_WINDOW if args.command == "run" else (args.start, args.end)
         print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run")
         with _instance() as instance:
-            if not materialize_range(settings, first, last, instance):
+            try:
+                result = materialize_range(settings, first, last, instance)
+            except RangeError as error:
+                print(f"{args.command}: {error}", file=sys.stderr)
+                return 2
+            if not result.success:
                 print("Run failed: see the errors above (and the run in the Dagster UI, `make dev`).", file=sys.stderr)
                 return 1
     print(format_summary(settings.duckdb_path))

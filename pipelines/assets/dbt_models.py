@@ -1,6 +1,5 @@
 """The dbt models as Dagster assets: staging views and incremental marts, built once per run window."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any

@@ -1,6 +1,5 @@
 """One Dagster asset per dataset: source → landing archive → raw.<source>__<dataset>."""
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -1,6 +1,5 @@
 """The numpy asset: dealer gamma exposure by strike and the daily summary, per snapshot day."""
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -81,6 +81,7 @@ def _write_exclusive(path: Path, data: bytes) -> bool:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o444)  # archived bodies are never edited in place
         try:
             os.link(tmp, path)
         except FileExistsError:
