@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -12,7 +13,6 @@ import duckdb
 from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.body_source import BodySource, FetchingBodySource, ReplayBodySource
 from pipelines.settings import Settings, SourceMode
-from pathlib import Path
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -67,7 +67,6 @@ def body_source_for(settings: Settings) -> BodySource:
         from pipelines.demo.fetcher import DemoFetcher
 
         return FetchingBodySource(DemoFetcher(), archive)
-    raise NotImplementedError(
-        "BTCW_SOURCE_MODE=live needs the live HTTP clients, which are not built yet; "
-        "use demo, or replay over an existing live landing archive"
-    )
+    from pipelines.live.fetcher import LiveFetcher
+
+    return FetchingBodySource(LiveFetcher(), archive)

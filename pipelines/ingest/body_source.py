@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Protocol
 
 from pipelines.ingest.archive import ArchivedBody, LandingArchive
+from pipelines.ingest.envelopes import envelope_error
 from pipelines.ingest.errors import FetchError, MissingArchiveError
 from pipelines.ingest.fetcher import Fetcher
 from pipelines.sources.spec import DatasetSpec
@@ -31,6 +32,7 @@ class FetchingBodySource:
             raise FetchError(
                 spec.source, spec.dataset, day, f"HTTP {fetched.status} (body archived at {archived.path})"
             )
+        _raise_on_envelope_error(spec, day, archived)
         return archived
 
 
@@ -49,4 +51,12 @@ class ReplayBodySource:
             raise FetchError(
                 spec.source, spec.dataset, day, f"newest archived body is HTTP {newest.status}: {newest.path}"
             )
+        _raise_on_envelope_error(spec, day, newest)
         return newest
+
+
+def _raise_on_envelope_error(spec: DatasetSpec, day: dt.date, archived: ArchivedBody) -> None:
+    """An HTTP 200 can still carry an error (exchange envelope, HTML page, broken JSON): stop before parsing."""
+    problem = envelope_error(spec.source, archived.read_body())
+    if problem:
+        raise FetchError(spec.source, spec.dataset, day, f"{problem} (body archived at {archived.path})")
