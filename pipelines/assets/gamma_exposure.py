@@ -55,7 +55,7 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         summary_parts: list[pa.Table] = []
         with warehouse.connect() as conn:
             for day in days_in_window(start, end):
-                chain = conn.execute(_CHAIN_QUERY, [day]).to_arrow_table()
+                chain = conn.sql(_CHAIN_QUERY, params=[day]).to_arrow_table()
                 if chain.num_rows == 0:
                     raise RuntimeError(f"marts.fct_option_chain_snapshot has no rows for {day}: nothing to compute")
                 by_strike, summary = gamma_tables_for_day(day, ChainArrays.from_table(chain))
