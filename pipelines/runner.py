@@ -25,7 +25,7 @@ def validate_range(settings: Settings, first: dt.date, last: dt.date, today: dt.
 
 
 def materialize_range(
-    settings: Settings, first: dt.date, last: dt.date, instance: dg.DagsterInstance
+    settings: Settings, first: dt.date, last: dt.date, instance: dg.DagsterInstance, log_level: str = "INFO"
 ) -> dg.ExecuteInProcessResult:
     """Partitions first..last (inclusive), every asset, one run: the single-run backfill policy hands each
     asset the whole window, so dbt is invoked once."""
@@ -34,5 +34,6 @@ def materialize_range(
     return job.execute_in_process(
         instance=instance,
         tags={ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

@@ -130,3 +130,59 @@ def test_replay_without_archive_fails_naming_what_is_missing(tmp_path):
     assert not result.success
     messages = " ".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
     assert "for 2025-11-19: replay found no archived body" in messages
+
+
+def _replay_copy(demo_settings: Settings, root) -> Settings:
+    shutil.copytree(demo_settings.landing_dir, root / "live" / "landing")
+    return Settings(source_mode=SourceMode.REPLAY, warehouse_dir=root, start_date=demo_settings.start_date)
+
+
+def _archive_newer_body(settings: Settings, dataset: str, day: dt.date, body: bytes) -> None:
+    from pipelines.ingest.archive import LandingArchive
+    from pipelines.ingest.fetcher import FetchedBody, FetchRequest
+
+    source, name = dataset.split("/")
+    request = FetchRequest(source, name, day, "https://example.invalid/injected-by-test")
+    later = dt.datetime.combine(day + dt.timedelta(days=2), dt.time(), tzinfo=dt.UTC)
+    LandingArchive(settings.landing_dir).write(FetchedBody(request, 200, body, later))
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() for e in [e.materialization]}
+
+
+def test_error_envelope_fails_its_extract_names_it_and_stops_downstream(demo, tmp_path):
+    replay = _replay_copy(demo[0], tmp_path)
+    run(replay)
+    before = snapshot_tables(replay.duckdb_path)
+    envelope = b'{"jsonrpc":"2.0","id":7,"error":{"code":10028,"message":"too_many_requests"},"testnet":false}'
+    _archive_newer_body(replay, "deribit/option_book_summary", LAST, envelope)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize_range(replay, FIRST, LAST, instance)
+    assert not result.success
+    errors = " ".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
+    assert "deribit/option_book_summary for 2025-11-21" in errors and "10028" in errors
+    assert "marts/fct_gamma_summary_daily" not in _materialized(result)
+    assert "marts/fct_option_chain_snapshot" not in _materialized(result)
+    assert snapshot_tables(replay.duckdb_path) == before  # nothing lost, nothing half-loaded
+
+
+def test_failing_dbt_test_blocks_the_marts_and_the_numpy_asset(demo, tmp_path):
+    import json
+
+    replay = _replay_copy(demo[0], tmp_path)
+    run(replay)
+    marts_before = snapshot_tables(replay.duckdb_path, schemas=("marts",))
+    from pipelines.ingest.archive import LandingArchive
+
+    good = LandingArchive(replay.landing_dir).newest("deribit", "option_book_summary", LAST).read_body()
+    doc = json.loads(good)
+    doc["result"][0]["mark_iv"] = 10000.0  # parses fine, but no BTC option ever marked at 10000%
+    _archive_newer_body(replay, "deribit/option_book_summary", LAST, json.dumps(doc).encode())
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize_range(replay, FIRST, LAST, instance)
+    assert not result.success
+    failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert "at_most_stg_deribit__option_book_summary_mark_iv__500" in failed_checks
+    assert "marts/fct_gamma_summary_daily" not in _materialized(result)
+    assert snapshot_tables(replay.duckdb_path, schemas=("marts",)) == marts_before

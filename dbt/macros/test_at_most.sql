@@ -1,0 +1,4 @@
+{#- Column value bounded above (inclusive); nulls are left to not_null. -#}
+{% test at_most(model, column_name, value) %}
+select * from {{ model }} where {{ column_name }} > {{ value }}
+{% endtest %}

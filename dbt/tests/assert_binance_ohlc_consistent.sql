@@ -1,0 +1,5 @@
+-- Each binance candle must satisfy high >= max(open, close) >= min(open, close) >= low > 0:
+-- a violation means the source sent an impossible candle (or the parser mixed up the field order).
+select date, open, high, low, close
+from {{ ref('stg_binance__spot_klines_1d') }}
+where high < greatest(open, close) or low > least(open, close) or low <= 0
