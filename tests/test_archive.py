@@ -63,7 +63,7 @@ def test_newest_is_the_latest_fetch(tmp_path):
     archive.write(fetched(b"[1]", AT))
     archive.write(fetched(b"[2]", AT + dt.timedelta(hours=1)))
     assert archive.newest("binance", "spot_klines_1d", DAY).read_body() == b"[2]"
-    assert len(archive.entries("binance", "spot_klines_1d", DAY)) == 2
+    assert len(archive.fetches("binance", "spot_klines_1d", DAY)) == 2
 
 
 @pytest.mark.parametrize("name", ["../etc", "Binance", "a/b", "", "x__y"])
@@ -73,7 +73,8 @@ def test_names_used_in_paths_are_validated(tmp_path, name):
 
 
 class _Spec:
-    source, dataset = "binance", "spot_klines_1d"
+    source, dataset, name = "binance", "spot_klines_1d", "binance/spot_klines_1d"
+    backfillable, next_page, max_pages, history = True, None, 10, ""
 
     def build_request(self, day):
         return FetchRequest(self.source, self.dataset, day, "https://example.invalid/k")
@@ -85,6 +86,9 @@ class _Fetcher:
 
     def fetch(self, request):
         return FetchedBody(request, self.status, self.body, AT)
+
+    def serves_present_of(self, day):
+        return False
 
 
 def test_error_status_is_archived_then_raised(tmp_path):
@@ -103,4 +107,63 @@ def test_replay_uses_newest_archived_body(tmp_path):
     archive = LandingArchive(tmp_path)
     archive.write(fetched(b"[1]", AT))
     archive.write(fetched(b"[2]", AT + dt.timedelta(minutes=5)))
-    assert ReplayBodySource(archive).obtain(_Spec(), DAY).read_body() == b"[2]"
+    assert ReplayBodySource(archive).obtain(_Spec(), DAY).first.read_body() == b"[2]"
+
+
+class _NowOnlySpec(_Spec):
+    backfillable, history = False, "current chain only"
+
+
+def test_now_only_dataset_for_a_past_day_is_served_from_the_archive(tmp_path):
+    archive = LandingArchive(tmp_path)
+    archive.write(fetched(b"[1]"))
+    source = FetchingBodySource(_Fetcher(200, b"[99]"), archive)  # would answer with today's data
+    assert source.obtain(_NowOnlySpec(), DAY).first.read_body() == b"[1]"
+
+
+def test_now_only_dataset_for_a_past_day_without_archive_fails_saying_so(tmp_path):
+    source = FetchingBodySource(_Fetcher(200, b"[99]"), LandingArchive(tmp_path))
+    with pytest.raises(FetchError, match="serves only the present .*; no archived snapshot for 2025-11-20"):
+        source.obtain(_NowOnlySpec(), DAY)
+
+
+def _paged_spec(last_page: int):
+    class Paged(_Spec):
+        @staticmethod
+        def next_page(request, body):
+            page = int(request.params.get("page", "1"))
+            if page >= last_page:
+                return None
+            return FetchRequest(request.source, request.dataset, request.day, request.url, {"page": str(page + 1)})
+
+    return Paged()
+
+
+class _PageFetcher(_Fetcher):
+    def __init__(self, fail_on: int | None = None):
+        self.fail_on = fail_on
+
+    def fetch(self, request):
+        page = int(request.params.get("page", "1"))
+        status = 503 if page == self.fail_on else 200
+        return FetchedBody(request, status, f"[{page}]".encode(), AT)
+
+
+def test_pages_share_a_stem_and_a_listing_marks_the_fetch_complete(tmp_path):
+    archive = LandingArchive(tmp_path)
+    fetch = FetchingBodySource(_PageFetcher(), archive).obtain(_paged_spec(3), DAY)
+    assert [p.read_body() for p in fetch.pages] == [b"[1]", b"[2]", b"[3]"]
+    names = sorted(p.name for p in archive.partition_dir("binance", "spot_klines_1d", DAY).iterdir())
+    assert "20251121T003000Z.p002.json.gz" in names and "20251121T003000Z.pages.json" in names
+    replayed = ReplayBodySource(archive).obtain(_paged_spec(3), DAY)
+    assert [p.read_body() for p in replayed.pages] == [b"[1]", b"[2]", b"[3]"]
+
+
+def test_an_interrupted_paged_fetch_keeps_its_pages_but_is_never_replayed(tmp_path):
+    archive = LandingArchive(tmp_path)
+    with pytest.raises(FetchError, match="HTTP 503"):
+        FetchingBodySource(_PageFetcher(fail_on=2), archive).obtain(_paged_spec(3), DAY)
+    folder = archive.partition_dir("binance", "spot_klines_1d", DAY)
+    assert len(list(folder.glob("*.json.gz"))) == 2  # what was received is archived
+    with pytest.raises(MissingArchiveError):
+        ReplayBodySource(archive).obtain(_paged_spec(3), DAY)

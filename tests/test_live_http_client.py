@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from pipelines.ingest.errors import FetchError
 from pipelines.ingest.fetcher import FetchRequest
+from pipelines.sources.region_block import region_block_advice
 from pipelines.ingest.envelopes import classify_envelope, envelope_error
-from pipelines.live.fetcher import LiveFetcher, RegionBlockedError, api_key_env_var, envelope_problem
+from pipelines.live.fetcher import LiveFetcher, api_key_env_var, envelope_problem
 from pipelines.live.http_client import (
     DEFAULT_HOST_RATES,
     HttpClient,
@@ -34,7 +35,6 @@ from pipelines.live.http_client import (
     RateLimiter,
     default_user_agent,
     parse_retry_after,
-    region_block_advice,
 )
 
 DAY = dt.date(2025, 11, 20)
@@ -326,19 +326,32 @@ def test_404_is_not_retried_and_is_returned(server: Server) -> None:
     assert envelope_problem(fetched) is None  # the status already says it failed
 
 
-def test_451_raises_at_once_naming_host_and_second_source(server: Server) -> None:
-    server.script.then(reply(451, b'{"code":0,"msg":"Service unavailable from a restricted location"}'))
+def test_451_is_not_retried_and_is_archived_then_named_with_the_second_source(server: Server, tmp_path) -> None:
+    from pipelines.ingest.archive import LandingArchive
+    from pipelines.ingest.body_source import FetchingBodySource
+
+    blocked = b'{"code":0,"msg":"Service unavailable from a restricted location"}'
+    server.script.then(reply(451, blocked))
     rig = make_rig()
-    with pytest.raises(RegionBlockedError) as caught:
-        rig.fetcher.fetch(request(server))
+    req = request(server)
+
+    class _Spec:
+        source, dataset, name, backfillable, next_page, max_pages = "binance", "spot_klines_1d", "binance/spot_klines_1d", True, None, 1
+
+        @staticmethod
+        def build_request(day):
+            return req
+
+    archive = LandingArchive(tmp_path)
+    with pytest.raises(FetchError) as caught:
+        FetchingBodySource(rig.fetcher, archive).obtain(_Spec(), DAY)
     error = caught.value
-    assert isinstance(error, FetchError)
     assert (error.source, error.dataset, error.day) == ("binance", "spot_klines_1d", DAY)
-    assert error.host == "127.0.0.1"
     message = str(error)
     assert "HTTP 451 from 127.0.0.1" in message and "coinbase/spot_candles_1d" in message
     assert server.script.hits == 1
     assert rig.sleeps == []
+    assert archive.newest("binance", "spot_klines_1d", DAY).read_body() == blocked  # the archive holds it
 
 
 def test_region_block_advice_by_host() -> None:

@@ -26,3 +26,7 @@ class DemoFetcher:
         fetched_at = scheduled_fetch_time(request.day)
         status, body = self.api.respond(request.url, dict(request.params), fetched_at)
         return FetchedBody(request=request, status=status, body=body, fetched_at=fetched_at)
+
+    def serves_present_of(self, day: dt.date) -> bool:
+        # Each day is fetched at its own simulated nightly time, when its snapshot is the present one.
+        return True

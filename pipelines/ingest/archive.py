@@ -4,6 +4,11 @@ Layout (data engineers and tests rely on it):
     <tree>/landing/<source>/<dataset>/date=YYYY-MM-DD/<fetched_at YYYYMMDDTHHMMSSZ>.json.gz
     <tree>/landing/<source>/<dataset>/date=YYYY-MM-DD/<fetched_at YYYYMMDDTHHMMSSZ>.meta.json
 The sidecar holds url, params, HTTP status, fetched_at, sha256 and size of the (uncompressed) body.
+
+A paged dataset (mempool blocks, OKX liquidations) needs several requests for one day. Its pages share the
+stem of the first page's fetched_at: page 1 is `<stem>.json.gz`, page k is `<stem>.pNNN.json.gz` (each with
+its own sidecar), and once the last page has arrived `<stem>.pages.json` lists them with their sha256.
+A fetch with page files but no such list was interrupted and is never replayed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pipelines.sources.spec import validate_name
 
 BODY_SUFFIX = ".json.gz"
 META_SUFFIX = ".meta.json"
+PAGES_SUFFIX = ".pages.json"
 FETCHED_AT_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
@@ -69,6 +75,22 @@ class ArchivedBody:
         return body
 
 
+@dataclass(frozen=True)
+class ArchivedFetch:
+    """One fetch of a (source, dataset, day): its page bodies, in order (one page for most datasets)."""
+
+    stem: str
+    pages: tuple[ArchivedBody, ...]
+
+    @property
+    def fetched_at(self) -> dt.datetime:
+        return self.pages[0].fetched_at
+
+    @property
+    def first(self) -> ArchivedBody:
+        return self.pages[0]
+
+
 def _write_exclusive(path: Path, data: bytes) -> bool:
     """Write `data` to `path` only if `path` does not exist. Returns False if it already existed.
 
@@ -100,8 +122,8 @@ class LandingArchive:
         validate_name("dataset", dataset)
         return self.root / source / dataset / f"date={day.isoformat()}"
 
-    def write(self, fetched: FetchedBody) -> ArchivedBody:
-        """Archive a response body, write-once.
+    def write(self, fetched: FetchedBody, page: int = 1, stem: str | None = None) -> ArchivedBody:
+        """Archive a response body, write-once. Pages after the first pass the first page's `stem`.
 
         Archiving the very same body at the same fetched_at again is a no-op that returns the existing
         entry (the demo source fetches at a fixed simulated time, so reruns reuse their archive);
@@ -110,8 +132,11 @@ class LandingArchive:
         req = fetched.request
         directory = self.partition_dir(req.source, req.dataset, req.day)
         directory.mkdir(parents=True, exist_ok=True)
-        stem = fetched_at_stem(fetched.fetched_at)
-        body_path = directory / f"{stem}{BODY_SUFFIX}"
+        if page < 1 or (page > 1) != (stem is not None):
+            raise ValueError("page 1 has no stem; pages after it pass the stem of page 1")
+        stem = stem or fetched_at_stem(fetched.fetched_at)
+        name = stem if page == 1 else f"{stem}.p{page:03d}"
+        body_path = directory / f"{name}{BODY_SUFFIX}"
         meta = {
             "source": req.source,
             "dataset": req.dataset,
@@ -122,6 +147,7 @@ class LandingArchive:
             "fetched_at": fetched.fetched_at.astimezone(dt.UTC).isoformat(),
             "sha256": sha256_hex(fetched.body),
             "size_bytes": len(fetched.body),
+            **({"page": page} if page > 1 else {}),
         }
         archived = ArchivedBody(body_path, meta)
         if not _write_exclusive(body_path, gzip_deterministic(fetched.body)):
@@ -141,14 +167,45 @@ class LandingArchive:
             return None
         return ArchivedBody(body_path, json.loads(meta_path.read_text()))
 
-    def entries(self, source: str, dataset: str, day: dt.date) -> list[ArchivedBody]:
-        """Every complete (body + sidecar) entry of a partition, oldest first."""
+    def seal(self, pages: list[ArchivedBody]) -> None:
+        """Mark a multi-page fetch complete by listing its pages (write-once like everything here)."""
+        if len(pages) < 2:
+            return
+        first = pages[0]
+        listing = [{"file": p.path.name, "sha256": p.meta["sha256"]} for p in pages]
+        stem = first.path.name[: -len(BODY_SUFFIX)]
+        data = (json.dumps({"pages": listing}, indent=2) + "\n").encode()
+        _write_exclusive(first.path.with_name(stem + PAGES_SUFFIX), data)
+
+    def fetches(self, source: str, dataset: str, day: dt.date) -> list[ArchivedFetch]:
+        """Every complete fetch of a partition, oldest first (stems sort chronologically)."""
         directory = self.partition_dir(source, dataset, day)
         if not directory.is_dir():
             return []
-        found = (self._load(p) for p in sorted(directory.glob(f"*{BODY_SUFFIX}")))
-        return [entry for entry in found if entry is not None]
+        complete = []
+        for first_path in sorted(directory.glob(f"*{BODY_SUFFIX}")):
+            stem = first_path.name[: -len(BODY_SUFFIX)]
+            if "." in stem:  # a page after the first: reached through its stem's listing
+                continue
+            first = self._load(first_path)
+            if first is None:
+                continue
+            listing_path = directory / f"{stem}{PAGES_SUFFIX}"
+            if listing_path.exists():
+                names = [entry["file"] for entry in json.loads(listing_path.read_text())["pages"]]
+                pages = [self._load(directory / name) for name in names]
+                if any(p is None for p in pages):
+                    continue
+                complete.append(ArchivedFetch(stem, tuple(pages)))
+            elif not any(directory.glob(f"{stem}.p*{BODY_SUFFIX}")):
+                complete.append(ArchivedFetch(stem, (first,)))
+        return complete
+
+    def newest_fetch(self, source: str, dataset: str, day: dt.date) -> ArchivedFetch | None:
+        fetches = self.fetches(source, dataset, day)
+        return fetches[-1] if fetches else None
 
     def newest(self, source: str, dataset: str, day: dt.date) -> ArchivedBody | None:
-        entries = self.entries(source, dataset, day)
-        return entries[-1] if entries else None
+        """The first page of the newest complete fetch."""
+        newest = self.newest_fetch(source, dataset, day)
+        return newest.first if newest else None

@@ -1,62 +1,95 @@
-"""Where an extract gets the archived body of a (dataset, day): fetch-and-archive, or replay."""
+"""Where an extract gets the archived bodies of a (dataset, day): fetch-and-archive, or replay."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from pipelines.ingest.archive import ArchivedBody, LandingArchive
+from pipelines.ingest.archive import ArchivedBody, ArchivedFetch, LandingArchive
 from pipelines.ingest.envelopes import envelope_error
 from pipelines.ingest.errors import FetchError, MissingArchiveError
 from pipelines.ingest.fetcher import Fetcher
+from pipelines.sources.region_block import region_block_advice
 from pipelines.sources.spec import DatasetSpec
 
 
 class BodySource(Protocol):
     archive: LandingArchive
 
-    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedBody: ...
+    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch: ...
 
 
 class FetchingBodySource:
-    """Demo and live modes: fetch, archive whatever came back, then hand over the archived entry."""
+    """Demo and live modes: fetch (every page), archive whatever came back, then hand over the archived fetch."""
 
     def __init__(self, fetcher: Fetcher, archive: LandingArchive):
         self.fetcher = fetcher
         self.archive = archive
 
-    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedBody:
-        fetched = self.fetcher.fetch(spec.build_request(day))
-        archived = self.archive.write(fetched)  # archived before any check: nothing fetched is lost
-        if fetched.status != 200:
-            raise FetchError(
-                spec.source, spec.dataset, day, f"HTTP {fetched.status} (body archived at {archived.path})"
-            )
-        _raise_on_envelope_error(spec, day, archived)
-        return archived
+    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:
+        if not spec.backfillable and not self.fetcher.serves_present_of(day):
+            return _archived_snapshot(self.archive, spec, day)
+        request = spec.build_request(day)
+        pages: list[ArchivedBody] = []
+        stem: str | None = None
+        for page in range(1, spec.max_pages + 1):
+            fetched = self.fetcher.fetch(request)
+            archived = self.archive.write(fetched, page, stem)  # archived before any check: nothing is lost
+            stem = stem or archived.path.name.split(".")[0]
+            pages.append(archived)
+            _raise_unless_data(spec, day, archived)
+            following = spec.next_page(request, archived.read_body()) if spec.next_page else None
+            if following is None:
+                self.archive.seal(pages)
+                return ArchivedFetch(stem, tuple(pages))
+            request = following
+        raise FetchError(spec.source, spec.dataset, day, f"still paging after {spec.max_pages} pages; stopped")
 
 
 class ReplayBodySource:
-    """Replay mode: nothing is fetched; the newest archived body of each (source, dataset, day) is used."""
+    """Replay mode: nothing is fetched; the newest complete archived fetch of each (source, dataset, day)."""
 
     def __init__(self, archive: LandingArchive):
         self.archive = archive
 
-    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedBody:
-        newest = self.archive.newest(spec.source, spec.dataset, day)
+    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:
+        newest = self.archive.newest_fetch(spec.source, spec.dataset, day)
         if newest is None:
             where = self.archive.partition_dir(spec.source, spec.dataset, day)
             raise MissingArchiveError(spec.source, spec.dataset, day, f"replay found no archived body in {where}")
-        if newest.status != 200:
-            raise FetchError(
-                spec.source, spec.dataset, day, f"newest archived body is HTTP {newest.status}: {newest.path}"
-            )
-        _raise_on_envelope_error(spec, day, newest)
+        for page in newest.pages:
+            _raise_unless_data(spec, day, page)
         return newest
 
 
-def _raise_on_envelope_error(spec: DatasetSpec, day: dt.date, archived: ArchivedBody) -> None:
-    """An HTTP 200 can still carry an error (exchange envelope, HTML page, broken JSON): stop before parsing."""
+def _archived_snapshot(archive: LandingArchive, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:
+    """A now-only source asked for a past day: only what was archived back then can answer."""
+    newest = archive.newest_fetch(spec.source, spec.dataset, day)
+    if newest is None:
+        raise FetchError(
+            spec.source, spec.dataset, day,
+            f"{spec.name} serves only the present ({spec.history or 'no history'}); "
+            f"no archived snapshot for {day.isoformat()}",
+        )
+    for page in newest.pages:
+        _raise_unless_data(spec, day, page)
+    return newest
+
+
+def _raise_unless_data(spec: DatasetSpec, day: dt.date, archived: ArchivedBody) -> None:
+    """Stop before parsing when the body is not data: an error status, or a 200 carrying an error
+    (exchange envelope, HTML page, broken JSON)."""
+    status = archived.status
+    if status == 451:
+        host = urlsplit(archived.meta["url"]).hostname or "?"
+        raise FetchError(
+            spec.source, spec.dataset, day,
+            f"HTTP 451 from {host}: region blocked; {region_block_advice(host, spec.source)} "
+            f"(body archived at {archived.path})",
+        )
+    if status != 200:
+        raise FetchError(spec.source, spec.dataset, day, f"HTTP {status} (body archived at {archived.path})")
     problem = envelope_error(spec.source, archived.read_body())
     if problem:
         raise FetchError(spec.source, spec.dataset, day, f"{problem} (body archived at {archived.path})")

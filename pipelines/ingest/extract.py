@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.ingest.body_source import BodySource
+from pipelines.ingest.errors import ParseError
 from pipelines.ingest.raw_loader import replace_partition
 from pipelines.sources.spec import DatasetSpec
 
@@ -29,11 +31,26 @@ def extract_day(
     tree_dir: Path,
     loaded_at: dt.datetime,
 ) -> DayLoad:
-    archived = body_source.obtain(spec, day)
-    rows = spec.parse(archived.read_body(), day, archived.fetched_at)
-    landing_file = archived.path.relative_to(tree_dir).as_posix()
+    fetch = body_source.obtain(spec, day)
+    tables = [spec.parse(page.read_body(), day, fetch.fetched_at) for page in fetch.pages]
+    rows = stitch_pages(spec, day, tables)
+    landing_file = fetch.first.path.relative_to(tree_dir).as_posix()
     count = replace_partition(conn, spec, day, rows, landing_file, loaded_at)
-    return DayLoad(day=day, rows=count, landing_file=landing_file, sha256=archived.meta["sha256"])
+    return DayLoad(day=day, rows=count, landing_file=landing_file, sha256=fetch.first.meta["sha256"])
+
+
+def stitch_pages(spec: DatasetSpec, day: dt.date, tables: list[pa.Table]) -> pa.Table:
+    """Rows of every page as one table: a row repeated on two pages (overlapping windows) is kept once;
+    two different rows under one key are a conflict, refused."""
+    if len(tables) == 1:
+        return tables[0]
+    by_key: dict[tuple, dict] = {}
+    for row in pa.concat_tables(tables).to_pylist():
+        key = tuple(row[k] for k in spec.key_columns)
+        seen = by_key.setdefault(key, row)
+        if seen != row:
+            raise ParseError(spec.source, spec.dataset, day, f"pages disagree on key {key}: {seen} vs {row}")
+    return pa.Table.from_pylist(list(by_key.values()), schema=spec.raw_schema)
 
 
 def days_in_window(start: dt.date, end_exclusive: dt.date) -> list[dt.date]:

@@ -35,3 +35,11 @@ class FetchedBody:
 
 class Fetcher(Protocol):
     def fetch(self, request: FetchRequest) -> FetchedBody: ...
+
+    def serves_present_of(self, day: dt.date) -> bool:
+        """Whether the source's present state counts as `day`'s snapshot (for now-only datasets).
+
+        Live: only for yesterday, the partition the nightly run fetches just after midnight UTC.
+        Demo: always, since the simulator fetches each day at its own simulated nightly time.
+        """
+        ...

@@ -10,8 +10,9 @@ Contract with the caller (pipelines.ingest.body_source.FetchingBodySource):
   comes back with a problem either is not retryable or survived every attempt.
   `LiveFetcher.last_result` also keeps the HttpResult of the latest fetch (attempts, problem) for logs,
   but it is per-instance state: prefer the pure function.
-- It raises FetchError only when no response at all was obtained (every attempt failed in transport),
-  and `RegionBlockedError` (a FetchError) at once on HTTP 451, naming the host and the second source.
+- It raises FetchError only when no response at all was obtained (every attempt failed in transport).
+  HTTP 451 comes back at once (no retry) like any other status; the caller names the blocked host and the
+  second source to use.
 
 API keys: none of the current sources needs one. The hook: a source listed in `key_headers`
 (source → header name) gets its key from the environment variable `BTCW_<SOURCE>_API_KEY`, read when the
@@ -35,7 +36,6 @@ from pipelines.live.http_client import (
     HttpPolicy,
     HttpResult,
     NoResponseError,
-    region_block_advice,
 )
 from pipelines.live.http_client import RegionBlockedError as HttpRegionBlocked
 
@@ -64,21 +64,6 @@ def envelope_problem(fetched: FetchedBody) -> str | None:
     if fetched.status != 200:
         return None
     return envelope_error(fetched.request.source, fetched.body)
-
-
-class RegionBlockedError(FetchError):
-    """HTTP 451 for a (source, dataset, day): the host refuses this runner's region."""
-
-    def __init__(self, source: str, dataset: str, day: dt.date, host: str, advice: str, body: bytes):
-        self.host = host
-        self.advice = advice
-        self.body = body
-        super().__init__(
-            source,
-            dataset,
-            day,
-            f"HTTP 451 from {host}: region blocked (the API refuses this runner's location); {advice}",
-        )
 
 
 def _utc_now() -> dt.datetime:
@@ -141,8 +126,9 @@ class LiveFetcher:
         try:
             result = self._client.get(request.url, request.params, headers=headers, body_check=body_check)
         except HttpRegionBlocked as exc:
-            advice = region_block_advice(exc.host, request.source)
-            raise RegionBlockedError(request.source, request.dataset, request.day, exc.host, advice, exc.body) from exc
+            # Returned, not raised: the caller archives every body it receives, then raises a FetchError
+            # that names the blocked host and the second source to use (ingest.body_source).
+            return FetchedBody(request=request, status=451, body=exc.body, fetched_at=self._utc(self._now()))
         except NoResponseError as exc:
             raise FetchError(
                 request.source,
@@ -152,6 +138,11 @@ class LiveFetcher:
             ) from exc
         self.last_result = result
         return FetchedBody(request=request, status=result.status, body=result.body, fetched_at=self._utc(self._now()))
+
+    def serves_present_of(self, day: dt.date) -> bool:
+        """A now-only source's present state is taken as yesterday's snapshot (the nightly partition);
+        for any older day it is not, and the archive must answer."""
+        return day >= self._utc(self._now()).date() - dt.timedelta(days=1)
 
     @staticmethod
     def _utc(moment: dt.datetime) -> dt.datetime:

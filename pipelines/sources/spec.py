@@ -27,9 +27,15 @@ def validate_name(kind: str, name: str) -> str:
 class DatasetSpec:
     """A dataset of a source.
 
-    `parse(body, day, fetched_at)` returns the rows of partition `day` as a pyarrow Table whose schema is
-    exactly `raw_schema` (first column `partition_date` DATE), or raises ParseError naming source,
-    dataset, day and reason. It is pure: bytes in, table out.
+    `parse(body, day, fetched_at)` returns the rows of partition `day` found in ONE response body as a
+    pyarrow Table whose schema is exactly `raw_schema` (first column `partition_date` DATE), or raises
+    ParseError naming source, dataset, day and reason. It is pure: bytes in, table out.
+
+    Paged datasets set `next_page(request, body)`: the request for the page after `body`, or None when the
+    day is covered. The rows of all pages are stitched by key (overlaps dropped, conflicts refused).
+
+    `backfillable=False` marks a source that serves only the present (a Deribit chain, OKX's last ~24 h
+    of liquidations): a past day comes from the landing archive or fails with a message saying so.
     """
 
     source: str
@@ -41,6 +47,11 @@ class DatasetSpec:
     parse: Callable[[bytes, dt.date, dt.datetime], pa.Table]
     # A TIMESTAMP column that must fall inside the partition's UTC day; None for snapshots of "now".
     event_time_column: str | None = None
+    backfillable: bool = True
+    # How far back the source serves history, for the README and for clear errors (None: since launch).
+    history: str = ""
+    next_page: Callable[[FetchRequest, bytes], FetchRequest | None] | None = None
+    max_pages: int = 500
 
     def __post_init__(self) -> None:
         validate_name("source", self.source)
