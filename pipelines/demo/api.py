@@ -65,6 +65,13 @@ def _months_before(moment: dt.datetime, months: int) -> dt.datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
+def extra_routes() -> list:
+    """Endpoints of the dataset families beyond the first four, each in its own module (pipelines/demo/endpoints_*)."""
+    from pipelines.demo.routes import ROUTES
+
+    return ROUTES
+
+
 @functools.lru_cache(maxsize=1)
 def _shared_models() -> tuple[MarketModel, MiningModel, OptionChainModel]:
     market = MarketModel()
@@ -100,6 +107,9 @@ class DemoApi:
             return self._mempool_hashrate(match.group(1), now)
         if path == "/api/v2/public/get_book_summary_by_currency":
             return self._deribit_book_summary(merged, now)
+        for pattern, handler in extra_routes():
+            if match := pattern.fullmatch(path):
+                return handler(match, merged, now, self)
         return self._not_found(path, now)
 
     # ---- errors ---------------------------------------------------------------------------------------

@@ -85,12 +85,16 @@ class LiveFetcher:
         env: Mapping[str, str] | None = None,
         key_headers: Mapping[str, str] = API_KEY_HEADERS,
         body_check: BodyCheck | None = default_body_check,
+        base_urls: Mapping[str, str] | None = None,
     ):
         """Build the fetcher. `client` wins over policy/sleep/monotonic/rng when given (tests share one).
 
         `env` defaults to os.environ, read here, once; only the keys of sources in `key_headers` are kept.
         `body_check=None` turns envelope inspection (and envelope retries) off.
+        `base_urls` maps a real origin ("https://fapi.binance.com") to another ("http://127.0.0.1:8787"):
+        tests and the offline demo server use it; the archive still records the real URL asked for.
         """
+        self._base_urls = dict(base_urls or {})
         self._client = client or HttpClient(policy, rng=rng, sleep=sleep, monotonic=monotonic, now=now)
         self._now = now
         self._body_check = body_check
@@ -124,7 +128,7 @@ class LiveFetcher:
         check = self._body_check
         body_check = None if check is None else (lambda body: check(request, body))
         try:
-            result = self._client.get(request.url, request.params, headers=headers, body_check=body_check)
+            result = self._client.get(self._target(request.url), request.params, headers=headers, body_check=body_check)
         except HttpRegionBlocked as exc:
             # Returned, not raised: the caller archives every body it receives, then raises a FetchError
             # that names the blocked host and the second source to use (ingest.body_source).
@@ -138,6 +142,12 @@ class LiveFetcher:
             ) from exc
         self.last_result = result
         return FetchedBody(request=request, status=result.status, body=result.body, fetched_at=self._utc(self._now()))
+
+    def _target(self, url: str) -> str:
+        for origin, replacement in self._base_urls.items():
+            if url.startswith(origin + "/"):
+                return replacement + url[len(origin):]
+        return url
 
     def serves_present_of(self, day: dt.date) -> bool:
         """A now-only source's present state is taken as yesterday's snapshot (the nightly partition);

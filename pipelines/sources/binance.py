@@ -142,6 +142,7 @@ SPOT_KLINES_1D = DatasetSpec(
     build_request=build_spot_klines_1d_request,
     parse=parse_spot_klines_1d,
     event_time_column="open_time",
+    history="since 2017-08-17 (BTCUSDT listing), 1000 days per request",
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (SPOT_KLINES_1D,)

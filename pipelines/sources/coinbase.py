@@ -108,6 +108,7 @@ SPOT_CANDLES_1D = DatasetSpec(
     build_request=build_spot_candles_1d_request,
     parse=parse_spot_candles_1d,
     event_time_column="bucket_start",
+    history="since 2015 (BTC-USD), 300 candles per request",
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (SPOT_CANDLES_1D,)

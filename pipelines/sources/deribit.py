@@ -127,6 +127,8 @@ OPTION_BOOK_SUMMARY = DatasetSpec(
     build_request=build_option_book_summary_request,
     parse=parse_option_book_summary,
     event_time_column=None,
+    backfillable=False,
+    history="current chain only: archive nightly (history.deribit.com keeps trades, not OI or mark IV)",
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (OPTION_BOOK_SUMMARY,)

@@ -1,0 +1,40 @@
+"""The dataset catalogue as a Markdown table (README's "Datasets" section is this output, kept in sync by a test).
+
+    .venv/bin/python -m pipelines.sources.catalog
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from pipelines.sources.spec import DatasetSpec
+
+HEADER = (
+    "| source/dataset | raw table | endpoint | past days | history |\n"
+    "|---|---|---|---|---|"
+)
+
+
+def catalog_row(spec: DatasetSpec, example_day) -> str:
+    request = spec.build_request(example_day)
+    parts = urlsplit(request.url)
+    endpoint = f"`{parts.netloc}{parts.path}`" + (" (paged)" if spec.next_page else "")
+    past = "backfill" if spec.backfillable else "archive only"
+    return f"| `{spec.name}` | `raw.{spec.raw_table}` | {endpoint} | {past} | {spec.history or '-'} |"
+
+
+def markdown_table(specs: Iterable[DatasetSpec], example_day) -> str:
+    return "\n".join([HEADER, *(catalog_row(spec, example_day) for spec in specs)])
+
+
+def main() -> None:
+    import datetime as dt
+
+    from pipelines.sources.registry import DATASETS
+
+    print(markdown_table(DATASETS, dt.date(2025, 11, 20)))
+
+
+if __name__ == "__main__":
+    main()
