@@ -57,15 +57,21 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         body_source = warehouse.body_source()
         loaded_at = dt.datetime.now(dt.UTC)
         loads: list[DayLoad] = []
+        days = days_in_window(start, end)
+        covered = [day for day in days if spec.covers(day)]
+        if len(covered) < len(days):
+            context.log.info(f"{spec.name}: {len(days) - len(covered)} day(s) before {spec.available_from}, "
+                             "when the source's history starts: skipped")
         with warehouse.connect() as conn:
-            for day in days_in_window(start, end):
+            for day in covered:
                 loads.append(extract_day(spec, day, body_source, conn, settings.tree_dir, loaded_at))
             raw_outcome = raw_keys_unique_and_in_day(conn, spec, start, end)
-        context.log.info(f"{spec.name}: loaded {sum(l.rows for l in loads)} rows over {len(loads)} day(s)")
+        context.log.info(f"{spec.name}: loaded {sum(load.rows for load in loads)} rows over {len(loads)} day(s)")
         yield dg.MaterializeResult(
             metadata={
                 "rows_loaded": sum(load.rows for load in loads),
                 "days": len(loads),
+                "days_before_source_history": len(days) - len(covered),
                 "window": f"[{start}, {end})",
                 "source_mode": settings.source_mode.value,
             }

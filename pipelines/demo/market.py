@@ -317,7 +317,10 @@ class MarketModel:
         )
 
     def index_at(self, moment: dt.datetime) -> float:
-        """The reference (index) price at `moment` (UTC), at minute resolution."""
+        """The reference (index) price at `moment` (UTC), at minute resolution. A naive `moment` is UTC:
+        never the process's local time zone, or bodies would depend on the machine's TZ."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
         seconds = int(moment.timestamp())
         day = day_of(seconds)
         minute = (seconds - day_start_s(day)) // 60

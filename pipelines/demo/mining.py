@@ -182,10 +182,6 @@ class MiningModel:
         with self._lock:
             return len(self._times[self._index(day)])
 
-    def block_times(self, day: dt.date) -> np.ndarray:
-        with self._lock:
-            return self._times[self._index(day)]
-
     def difficulty_at_start(self, day: dt.date) -> float:
         with self._lock:
             return self._start_difficulty[self._index(day)]
@@ -195,6 +191,48 @@ class MiningModel:
         with self._lock:
             self._ensure(EPOCH_DATE + dt.timedelta(days=int(end_s // DAY_S)))
             return [a for a in self._adjustments if start_s <= a.time <= end_s]
+
+    # ---- per-block views (the blocks endpoints draw their details from these) -------------------------
+    @property
+    def first_block_height(self) -> int:
+        """The first simulated block (the genesis-date block at `genesis_height` itself is not simulated)."""
+        return self.params.genesis_height + 1
+
+    def first_height(self, day: dt.date) -> int:
+        """Height of the first block mined on `day` (the last block of the previous day is this - 1)."""
+        with self._lock:
+            return self._first_height[self._index(day)]
+
+    def block_times(self, day: dt.date) -> np.ndarray:
+        with self._lock:
+            return self._times[self._index(day)]
+
+    def heights_times(self, first: int, last: int) -> np.ndarray:
+        """Mining times (unix s, non-decreasing) of heights first..last, all simulated (e.g. <= a `tip_at`)."""
+        with self._lock:
+            base = self.first_block_height
+            if first < base:
+                raise ValueError(f"no demo block below height {base}")
+            times = self._times_array()
+            if last - base >= len(times):
+                raise ValueError(f"height {last} is not simulated yet: ask tip_at() first")
+            return times[first - base : last - base + 1]
+
+    def difficulty_of_height(self, height: int) -> float:
+        with self._lock:
+            return self._difficulty_of(height)
+
+    def tip_at(self, now_s: int) -> int:
+        """Height of the last block mined at or before `now_s` (first_block_height - 1 if none yet)."""
+        with self._lock:
+            if now_s < _day_start(self.params.genesis_date):
+                return self.params.genesis_height
+            return self._tip_at(now_s)
+
+    def _times_array(self) -> np.ndarray:
+        if self._all_times is None:
+            self._all_times = np.concatenate(self._times)
+        return self._all_times
 
     # ---- "now" views ----------------------------------------------------------------------------------
     def _tip_at(self, now_s: int) -> int:
@@ -217,12 +255,11 @@ class MiningModel:
         p = self.params
         with self._lock:
             tip = self._tip_at(now_s)
-            if self._all_times is None:
-                self._all_times = np.concatenate(self._times)
+            all_times = self._times_array()
             base_height = p.genesis_height + 1
             first = max(tip - p.current_hashrate_blocks, base_height)
             heights = np.arange(first + 1, tip + 1)
             starts = np.asarray(self._epoch_heights)
             difficulty = np.asarray(self._epoch_difficulty)[np.searchsorted(starts, heights, side="right") - 1]
-            span = int(self._all_times[tip - base_height] - self._all_times[first - base_height])
+            span = int(all_times[tip - base_height] - all_times[first - base_height])
             return float(difficulty.sum() * TWO_32 / max(span, 1))

@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-ROUTES: list = []
+from pipelines.demo import endpoints_derivatives, endpoints_options_prediction
+
+ROUTES: list = [
+    *endpoints_derivatives.ROUTES,
+    *endpoints_options_prediction.ROUTES,
+]

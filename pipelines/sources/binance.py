@@ -143,6 +143,7 @@ SPOT_KLINES_1D = DatasetSpec(
     parse=parse_spot_klines_1d,
     event_time_column="open_time",
     history="since 2017-08-17 (BTCUSDT listing), 1000 days per request",
+    available_from=dt.date(2017, 8, 17),
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (SPOT_KLINES_1D,)

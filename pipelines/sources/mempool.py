@@ -1,8 +1,23 @@
-"""mempool.space: the daily network hash rate and the difficulty its blocks were mined at."""
+"""mempool.space: the daily network hash rate and the difficulty its blocks were mined at.
+
+Backfill. `/api/v1/mining/hashrate/{period}` has no date parameter: a period is a window trailing *now*
+(24h, 3d, 1w, 1m, 3m, 6m, 1y, 2y, 3y, 4y; any other string means no filter, i.e. all data since 2009), and
+the `difficulty` list in the answer is cut to the same window. So the request for day D depends on when it
+is sent: `hashrate_period(D, fetch_date)` picks the smallest period whose window still holds D's row and
+the retarget D's blocks were mined at (at least `RETARGET_MARGIN_DAYS` before D's label), and
+`build_hashrate_request` reads the fetch date from a clock at build time (the system clock by default,
+injectable for tests and replays). Trade-off: the same day asks a different period as time passes (the
+archived body records which), in exchange for small bodies: the nightly run (D = yesterday) asks `1m`
+(~31 rows) as before, a backfill of last quarter `3m`, and only days more than four years old ask `all`
+(every day since 2009, some 6,000 rows: hundreds of kB per request). The alternative of always asking
+`all` would be clock-free but would download the whole history for every day of a backfill.
+"""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+from collections.abc import Callable
 
 import pyarrow as pa
 
@@ -11,7 +26,18 @@ from pipelines.sources._wire import Failer, day_start_ms, decode_json, epoch_ms,
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 SOURCE = "mempool"
-HASHRATE_URL = "https://mempool.space/api/v1/mining/hashrate/1m"
+HASHRATE_URL_PREFIX = "https://mempool.space/api/v1/mining/hashrate/"
+HASHRATE_URL = HASHRATE_URL_PREFIX + "1m"  # the nightly request (the newest complete day)
+
+# mempool's periods (Common.getSqlInterval), smallest first, as calendar months before now.
+HASHRATE_PERIODS: tuple[tuple[str, int], ...] = (
+    ("1m", 1), ("3m", 3), ("6m", 6), ("1y", 12), ("2y", 24), ("3y", 36), ("4y", 48),
+)
+ALL_PERIOD = "all"  # not a listed period: mempool applies no filter and returns every day since 2009
+# The window must reach this far before the day's label so that it holds the retarget the day's blocks were
+# mined at: an epoch is 2016 blocks, ~14 days at the 600 s target (the demo's epochs last 8-20 days, see
+# tests/test_demo_source.py::test_difficulty_retargets_every_2016_blocks); 28 days is two target epochs.
+RETARGET_MARGIN_DAYS = 28
 
 HASHRATE_SCHEMA = pa.schema(
     [
@@ -23,9 +49,39 @@ HASHRATE_SCHEMA = pa.schema(
 )
 
 
-def build_hashrate_request(day: dt.date) -> FetchRequest:
-    # The trailing month always holds the newest day and at least one retarget before it (every ~2 weeks).
-    return FetchRequest(source=SOURCE, dataset="hashrate", day=day, url=HASHRATE_URL, params={})
+def _months_before(day: dt.date, months: int) -> dt.date:
+    m = day.month - 1 - months
+    year, month = day.year + m // 12, m % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def hashrate_period(day: dt.date, fetch_date: dt.date) -> str:
+    """The smallest mempool period whose window, at any time on `fetch_date` (UTC), holds `day`'s row.
+
+    The newest complete day (label = fetch_date 00:00) keeps the trailing month: it holds the day and, at
+    ~2 weeks per epoch, the retarget before it (and without one the parser may use currentDifficulty, which
+    is the newest day's). An older day needs the window to start `RETARGET_MARGIN_DAYS` before its label;
+    the window is taken as seen at the END of fetch_date (the latest, hence shortest, it can be that day).
+    """
+    label = day + dt.timedelta(days=1)
+    if label >= fetch_date:
+        return "1m"  # the newest complete day, or a day not over yet (the parser refuses it)
+    latest_now = fetch_date + dt.timedelta(days=1)
+    need_from = label - dt.timedelta(days=RETARGET_MARGIN_DAYS)
+    for name, months in HASHRATE_PERIODS:
+        if _months_before(latest_now, months) <= need_from:
+            return name
+    return ALL_PERIOD
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def build_hashrate_request(day: dt.date, today: Callable[[], dt.date] = utc_today) -> FetchRequest:
+    """The request for `day` as sent today: the period is chosen from the fetch date read now (see module)."""
+    period = hashrate_period(day, today())
+    return FetchRequest(source=SOURCE, dataset="hashrate", day=day, url=HASHRATE_URL_PREFIX + period, params={})
 
 
 def parse_hashrate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
@@ -115,6 +171,7 @@ HASHRATE = DatasetSpec(
     build_request=build_hashrate_request,
     parse=parse_hashrate,
     event_time_column=None,
+    history="since 2009-01-03 (the period asked grows with the day's age: 1m nightly, up to all data)",
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (HASHRATE,)

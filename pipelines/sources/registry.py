@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from pipelines.sources import binance, coinbase, deribit, mempool
+from pipelines.sources import (
+    binance,
+    binance_futures,
+    bybit,
+    coinbase,
+    deribit,
+    deribit_reference,
+    mempool,
+    okx,
+    polymarket,
+)
 from pipelines.sources.spec import DatasetSpec
 
 DATASETS: tuple[DatasetSpec, ...] = (
@@ -10,6 +20,11 @@ DATASETS: tuple[DatasetSpec, ...] = (
     *coinbase.DATASETS,
     *mempool.DATASETS,
     *deribit.DATASETS,
+    *binance_futures.DATASETS,
+    *bybit.DATASETS,
+    *okx.DATASETS,
+    *deribit_reference.DATASETS,
+    *polymarket.DATASETS,
 )
 
 _BY_NAME: dict[tuple[str, str], DatasetSpec] = {(d.source, d.dataset): d for d in DATASETS}

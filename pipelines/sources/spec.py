@@ -50,6 +50,8 @@ class DatasetSpec:
     backfillable: bool = True
     # How far back the source serves history, for the README and for clear errors (None: since launch).
     history: str = ""
+    # The first day the source has data for (a listing, a launch); earlier days are skipped, not failed.
+    available_from: dt.date | None = None
     next_page: Callable[[FetchRequest, bytes], FetchRequest | None] | None = None
     max_pages: int = 500
 
@@ -63,6 +65,9 @@ class DatasetSpec:
         missing = set(self.key_columns) - set(self.raw_schema.names)
         if missing:
             raise ValueError(f"{self.name}: key columns {sorted(missing)} not in raw schema")
+
+    def covers(self, day: dt.date) -> bool:
+        return self.available_from is None or day >= self.available_from
 
     @property
     def name(self) -> str:

@@ -1,0 +1,349 @@
+"""Demo endpoints of the derivatives datasets, on the real APIs' wire formats, answered from DerivativesModel.
+
+- Binance `/fapi/v1/fundingRate`: ascending array, fundingTime with ms jitter, rates and mark prices as strings
+  (markPrice "" before 2023-10-31).
+- Binance `/futures/data/topLongShortAccountRatio`, `/futures/data/globalLongShortAccountRatio`: ascending
+  array, ratios as 4-decimal strings, `timestamp` a number; only the last 30 days are served.
+- Bybit `/v5/market/open-interest`: retCode envelope, list newest first, strings, cursor paging.
+- OKX `/api/v5/public/liquidation-orders`: code envelope, details newest first, <= 100 per page, `after`/`before`
+  paging, only the last `LIQUIDATION_RETENTION` served.
+
+Errors come in each API's own envelope (Binance HTTP 400 {"code","msg"}; Bybit and OKX HTTP 200 with a non-zero
+code, as sources.md §6 describes). Nothing after `now` is returned, and a body depends only on (path, params, now).
+Each handler has the signature handler(path_match, params, now, models) -> (status, body); `models` is a
+pipelines.demo.api.DemoApi (its .market drives the derivatives model).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+from pipelines.demo.derivatives import MS_PER_DAY, DerivativesModel, date_of_ms, day_ms
+from pipelines.sources.binance_futures import MARK_PRICE_SINCE
+
+Response = tuple[int, bytes]
+
+MS_PER_HOUR = 3_600_000
+FUNDING_INTERVAL_MS = 8 * MS_PER_HOUR
+BINANCE_RATIO_PERIODS = {
+    "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
+    "6h": 21_600_000, "12h": 43_200_000, "1d": 86_400_000,
+}
+BINANCE_RATIO_HISTORY_MS = 30 * MS_PER_DAY  # "only the latest 30 days" (sources.md §2.2)
+BYBIT_INTERVALS = {
+    "5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000,
+}
+OKX_INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+# OKX serves "liquidation orders in the last day" (a public probe saw ~23.5 h). The demo keeps 25 h, so that the
+# nightly fetch at 00:30 UTC still sees the whole previous UTC day; a live pipeline must fetch more often.
+LIQUIDATION_RETENTION_MS = 25 * MS_PER_HOUR
+
+
+def _json(payload: object) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _now_ms(now: dt.datetime) -> int:
+    if now.tzinfo is not None:
+        now = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return (now - dt.datetime(1970, 1, 1)) // dt.timedelta(milliseconds=1)
+
+
+def _trim(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+# ---- the model behind a DemoApi ------------------------------------------------------------------------------
+
+_MODELS: OrderedDict[int, tuple[object, DerivativesModel]] = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+
+
+def derivatives_model(models) -> DerivativesModel:
+    """The DerivativesModel of `models.market` (DemoApi may carry one as `.derivatives`; else one per market)."""
+    own = getattr(models, "derivatives", None)
+    if isinstance(own, DerivativesModel):
+        return own
+    market = models.market
+    with _MODELS_LOCK:
+        got = _MODELS.get(id(market))
+        if got is None or got[0] is not market:
+            got = (market, DerivativesModel(market))
+            _MODELS[id(market)] = got
+            if len(_MODELS) > 8:
+                _MODELS.popitem(last=False)
+        return got[1]
+
+
+# ---- Binance ---------------------------------------------------------------------------------------------------
+
+def _binance_error(code: int, msg: str) -> Response:
+    return 400, _json({"code": code, "msg": msg})
+
+
+def _binance_times(params: dict[str, str]) -> dict[str, int] | Response:
+    times: dict[str, int] = {}
+    for name in ("startTime", "endTime"):
+        raw = params.get(name)
+        if raw is None:
+            continue
+        if not re.fullmatch(r"[0-9]{1,20}", raw):
+            return _binance_error(
+                -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+            )
+        times[name] = int(raw)
+    if "startTime" in times and "endTime" in times and times["startTime"] > times["endTime"]:
+        return _binance_error(-1023, "Start time is greater than end time.")
+    return times
+
+
+def _binance_limit(params: dict[str, str], default: int, maximum: int) -> int | Response:
+    raw = params.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        return _binance_error(-1130, "Data sent for parameter 'limit' is not valid.")
+    return int(raw)
+
+
+def _select(slots: list[int], times: dict[str, int], limit: int) -> list[int]:
+    """Binance windows: from startTime the first `limit`; else up to endTime (or now) the last `limit`."""
+    if "startTime" in times:
+        return slots[:limit]
+    return slots[-limit:]
+
+
+def funding_rate(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+    symbol = params.get("symbol")
+    if symbol is not None and symbol != "BTCUSDT":
+        return _binance_error(-1121, "Invalid symbol.")
+    times = _binance_times(params)
+    if isinstance(times, tuple):
+        return times
+    limit = _binance_limit(params, 100, 1000)
+    if isinstance(limit, tuple):
+        return limit
+    model = derivatives_model(models)
+    now_ms = _now_ms(now)
+    first = day_ms(model.params.first_funding_day)
+    lo = max(first, times.get("startTime", first))
+    hi = min(now_ms, times.get("endTime", now_ms))
+    # nominal 8-hour slots whose jittered time (nominal + 0..16 ms) may fall inside [lo, hi]
+    k_lo = max(0, -(-(lo - 16 - first) // FUNDING_INTERVAL_MS))
+    k_hi = (hi - first) // FUNDING_INTERVAL_MS
+    if "startTime" in times:
+        k_hi = min(k_hi, k_lo + limit)
+    else:
+        k_lo = max(k_lo, k_hi - limit)
+    rows = []
+    for k in range(k_lo, k_hi + 1):
+        nominal = first + k * FUNDING_INTERVAL_MS
+        day = date_of_ms(nominal)
+        raw_ms, rate, mark = model.funding_print(day, (nominal - day_ms(day)) // MS_PER_HOUR)
+        if lo <= raw_ms <= hi:
+            rows.append({
+                "symbol": "BTCUSDT",
+                "fundingTime": raw_ms,
+                "fundingRate": f"{rate:.8f}",
+                "markPrice": f"{mark:.8f}" if day >= MARK_PRICE_SINCE else "",
+            })
+    return 200, _json(rows[:limit] if "startTime" in times else rows[-limit:])
+
+
+def _long_short_ratio(retail: bool):
+    def handler(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+        for name in ("symbol", "period"):
+            if not params.get(name):
+                return _binance_error(
+                    -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+                )
+        if params["symbol"] != "BTCUSDT":
+            return _binance_error(-1121, "Invalid symbol.")
+        step = BINANCE_RATIO_PERIODS.get(params["period"])
+        if step is None:
+            return _binance_error(-1120, "Invalid period.")
+        times = _binance_times(params)
+        if isinstance(times, tuple):
+            return times
+        limit = _binance_limit(params, 30, 500)
+        if isinstance(limit, tuple):
+            return limit
+        model = derivatives_model(models)
+        now_ms = _now_ms(now)
+        lo = max(now_ms - BINANCE_RATIO_HISTORY_MS, times.get("startTime", 0), day_ms(model.params.first_funding_day))
+        hi = min(now_ms, times.get("endTime", now_ms))
+        slots = list(range(-(-lo // step) * step, hi + 1, step)) if lo <= hi else []
+        rows = []
+        for ts in _select(slots, times, limit):
+            top, everyone = model.long_account_shares(ts)
+            long_share = round(everyone if retail else top, 4)
+            short_share = round(1.0 - long_share, 4)
+            rows.append({
+                "symbol": "BTCUSDT",
+                "longShortRatio": f"{long_share / short_share:.4f}",
+                "longAccount": f"{long_share:.4f}",
+                "shortAccount": f"{short_share:.4f}",
+                "timestamp": ts,
+            })
+        return 200, _json(rows)
+
+    return handler
+
+
+top_trader_long_short_ratio = _long_short_ratio(retail=False)
+global_long_short_ratio = _long_short_ratio(retail=True)
+
+
+# ---- Bybit -----------------------------------------------------------------------------------------------------
+
+def _bybit(now_ms: int, *, result: object = None, code: int = 0, msg: str = "OK") -> bytes:
+    return _json({"retCode": code, "retMsg": msg, "result": result if result is not None else {},
+                  "retExtInfo": {}, "time": now_ms})
+
+
+def _encode_cursor(ts: int) -> str:
+    return base64.urlsafe_b64encode(f"cursor:{ts}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    match = re.fullmatch(r"cursor:([0-9]{1,15})", text)
+    return int(match.group(1)) if match else None
+
+
+def bybit_open_interest(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+    now_ms = _now_ms(now)
+
+    def error(msg: str) -> Response:
+        return 200, _bybit(now_ms, code=10001, msg=msg)
+
+    category = params.get("category")
+    if category not in ("linear", "inverse"):
+        return error("params error: category only support linear or inverse")
+    if params.get("symbol") != "BTCUSDT" or category != "linear":
+        return error("params error: symbol invalid")
+    step = BYBIT_INTERVALS.get(params.get("intervalTime", ""))
+    if step is None:
+        return error("params error: intervalTime invalid")
+    limit_raw = params.get("limit", "50")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 200:
+        return error("params error: limit must be in [1, 200]")
+    limit = int(limit_raw)
+    bounds = {}
+    for name in ("startTime", "endTime"):
+        raw = params.get(name)
+        if raw is not None:
+            if not raw.isdigit():
+                return error(f"params error: {name} invalid")
+            bounds[name] = int(raw)
+    model = derivatives_model(models)
+    first = day_ms(model.params.bybit_launch)
+    lo = max(first, -(-bounds.get("startTime", first) // step) * step)
+    hi = min(now_ms, bounds.get("endTime", now_ms)) // step * step
+    if "cursor" in params:
+        at = _decode_cursor(params["cursor"])
+        if at is None:
+            return error("params error: cursor invalid")
+        hi = min(hi, at)
+    stamps = list(range(hi, max(lo, hi - (limit - 1) * step) - 1, -step)) if hi >= lo else []
+    rows = [
+        {"openInterest": f"{round(model.open_interest_btc(ts), 3):.8f}", "timestamp": str(ts)} for ts in stamps
+    ]
+    more = bool(stamps) and stamps[-1] - step >= lo
+    result = {
+        "symbol": "BTCUSDT",
+        "category": "linear",
+        "list": rows,
+        "nextPageCursor": _encode_cursor(stamps[-1] - step) if more else "",
+    }
+    return 200, _bybit(now_ms, result=result)
+
+
+# ---- OKX -------------------------------------------------------------------------------------------------------
+
+def _okx_error(code: str, msg: str) -> Response:
+    return 200, _json({"code": code, "msg": msg, "data": []})
+
+
+def okx_liquidation_orders(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+    inst_type = params.get("instType")
+    if not inst_type:
+        return _okx_error("50014", "Parameter instType can not be empty")
+    if inst_type not in OKX_INST_TYPES:
+        return _okx_error("51000", "Parameter instType error")
+    family = params.get("instFamily") or params.get("uly")
+    if inst_type in ("SWAP", "FUTURES") and not family:
+        return _okx_error("50015", "Either parameter uly or instFamily is required")
+    state = params.get("state", "unfilled")
+    if state not in ("unfilled", "filled"):
+        return _okx_error("51000", "Parameter state error")
+    limit_raw = params.get("limit", "100")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+        return _okx_error("51000", "Parameter limit error")
+    bounds = {}
+    for name in ("after", "before"):
+        raw = params.get(name)
+        if raw is not None:
+            if not raw.isdigit():
+                return _okx_error("51000", f"Parameter {name} error")
+            bounds[name] = int(raw)
+    # The demo lists the BTC-USDT swap only; its pending (unfilled) liquidations are never caught mid-way.
+    if inst_type != "SWAP" or family != "BTC-USDT" or state != "filled":
+        return 200, _json({"code": "0", "msg": "", "data": []})
+
+    model = derivatives_model(models)
+    now_ms = _now_ms(now)
+    newest = min(now_ms, bounds.get("after", now_ms + 1) - 1)
+    oldest = max(now_ms - LIQUIDATION_RETENTION_MS, bounds.get("before", -1) + 1, day_ms(model.params.okx_first_day))
+    picked: list[tuple] = []
+    day = date_of_ms(newest) if newest >= oldest else None
+    limit = int(limit_raw)
+    while day is not None and len(picked) < limit and day_ms(day) + MS_PER_DAY > oldest:
+        ev = model.liquidation_events(day)
+        keep = np.nonzero((ev.ts >= oldest) & (ev.ts <= newest))[0][::-1][: limit - len(picked)]
+        picked.extend((ev.ts[i], ev.sell[i], ev.contracts[i], ev.bk_px[i], ev.loss[i]) for i in keep)
+        day -= dt.timedelta(days=1)
+    if not picked:
+        return 200, _json({"code": "0", "msg": "", "data": []})
+    details = [
+        {
+            "bkLoss": _trim(float(loss), 4),
+            "bkPx": f"{float(px):.1f}",
+            "ccy": "",
+            "posSide": "long" if sell else "short",
+            "side": "sell" if sell else "buy",
+            "sz": _trim(float(size), 2),
+            "ts": str(int(ts)),
+        }
+        for ts, sell, size, px, loss in picked
+    ]
+    entry = {
+        "details": details,
+        "instFamily": "BTC-USDT",
+        "instId": "BTC-USDT-SWAP",
+        "instType": "SWAP",
+        "totalLoss": _trim(float(sum(p[4] for p in picked)), 4),
+        "uly": "BTC-USDT",
+    }
+    return 200, _json({"code": "0", "msg": "", "data": [entry]})
+
+
+Handler = Callable[[re.Match, dict[str, str], dt.datetime, object], Response]
+
+ROUTES: list[tuple[re.Pattern, Handler]] = [
+    (re.compile(r"/fapi/v1/fundingRate"), funding_rate),
+    (re.compile(r"/futures/data/topLongShortAccountRatio"), top_trader_long_short_ratio),
+    (re.compile(r"/futures/data/globalLongShortAccountRatio"), global_long_short_ratio),
+    (re.compile(r"/v5/market/open-interest"), bybit_open_interest),
+    (re.compile(r"/api/v5/public/liquidation-orders"), okx_liquidation_orders),
+]

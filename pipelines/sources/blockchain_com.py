@@ -1,0 +1,119 @@
+"""blockchain.com charts API: the daily network hash rate, a second estimate beside mempool.space's.
+
+`GET https://api.blockchain.info/charts/hash-rate?start=YYYY-MM-DD&timespan=…&format=json&sampled=false`
+answers `{"status":"ok","name","unit":"Hash Rate TH/s","period":"day","description","values":[{"x","y"}]}`
+with `x` in unix SECONDS and `y` in TH/s. Unlike mempool (which labels a day by the midnight ending it),
+blockchain.com labels a day by its START: the point x = D 00:00 covers day D. `sampled=false` keeps every
+daily point (the default down-samples long spans to ~1.5k points).
+
+The request asks three days centred on D (start = D - 1, timespan 3days): the day's point lies inside the
+window whatever blockchain.com's conventions at the window's ends (inclusive or not), and the parser keeps
+only the point labelled D 00:00.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+
+from pipelines.ingest.fetcher import FetchRequest
+from pipelines.sources._wire import EPOCH, Failer, day_start_ms, decode_json, epoch_ms, iso_ms, json_float, json_int, need
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+
+SOURCE = "blockchain_com"
+HASH_RATE_URL = "https://api.blockchain.info/charts/hash-rate"
+_SECONDS_LIMIT = 10**11  # unix seconds stay below this; ms timestamps (the chart-page export) are far above
+
+HASH_RATE_SCHEMA = pa.schema(
+    [
+        (PARTITION_COLUMN, pa.date32()),
+        ("point_time", pa.timestamp("us")),
+        ("hashrate_ths", pa.float64()),
+    ]
+)
+
+
+def build_hash_rate_request(day: dt.date) -> FetchRequest:
+    return FetchRequest(
+        source=SOURCE,
+        dataset="hash_rate",
+        day=day,
+        url=HASH_RATE_URL,
+        params={
+            "timespan": "3days",
+            "start": (day - dt.timedelta(days=1)).isoformat(),
+            "format": "json",
+            "sampled": "false",
+        },
+    )
+
+
+def parse_hash_rate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
+    """The point labelled `day` 00:00 (blockchain.com's start-of-day label), in TH/s as served."""
+    fail = Failer(SOURCE, "hash_rate", day)
+    data = decode_json(body, fail)
+    if not isinstance(data, dict):
+        fail.raise_(f"expected a JSON object {{status, values, ...}}, got {type(data).__name__}")
+    status = need(data, "status", fail, "the body")
+    if status != "ok":
+        detail = data.get("error") or data.get("message") or ""
+        fail.raise_(f"error envelope: status={status!r} {detail}".rstrip())
+    unit = data.get("unit")
+    if unit is not None and "TH/s" not in str(unit):
+        fail.raise_(f"unit {unit!r} is not TH/s: not the hash-rate chart?")
+    period = data.get("period")
+    if period is not None and period != "day":
+        fail.raise_(f"period {period!r}: expected daily points (period 'day')")
+    values = need(data, "values", fail, "the body")
+    if not isinstance(values, list):
+        fail.raise_(f"values must be an array, got {type(values).__name__}")
+    if not values:
+        fail.raise_("empty values array")
+
+    label_s = day_start_ms(day) // 1000
+    found = None
+    for i, point in enumerate(values):
+        if not isinstance(point, dict):
+            fail.raise_(f"values[{i}] is not an object")
+        x = json_int(need(point, "x", fail, f"values[{i}]"), f"values[{i}].x", fail)
+        if x >= _SECONDS_LIMIT:
+            fail.raise_(f"values[{i}].x {x} looks like milliseconds, expected unix seconds")
+        if x == label_s:
+            if found is not None:
+                fail.raise_(f"two points labelled {iso_ms(label_s * 1000)}")
+            found = point
+    if found is None:
+        fail.raise_(
+            f"no point labelled {iso_ms(label_s * 1000)} (blockchain.com labels a day by its start: day absent) "
+            f"among {len(values)} points"
+        )
+    end_ms = (label_s + 86_400) * 1000
+    if end_ms > epoch_ms(fetched_at):
+        fail.raise_(
+            f"the point labelled {iso_ms(label_s * 1000)} covers a day not over at fetched_at "
+            f"{iso_ms(epoch_ms(fetched_at))}: still-open period"
+        )
+    ths = json_float(need(found, "y", fail, "the day's point"), "y", fail)
+    if ths <= 0:
+        fail.raise_(f"non-positive hash rate {ths} TH/s")
+    return pa.Table.from_pydict(
+        {PARTITION_COLUMN: [day], "point_time": [EPOCH + dt.timedelta(seconds=label_s)], "hashrate_ths": [ths]},
+        schema=HASH_RATE_SCHEMA,
+    )
+
+
+HASH_RATE = DatasetSpec(
+    source=SOURCE,
+    dataset="hash_rate",
+    description="blockchain.com daily network hash rate estimate (TH/s), the point labelled by the day's start.",
+    raw_schema=HASH_RATE_SCHEMA,
+    key_columns=(PARTITION_COLUMN,),
+    build_request=build_hash_rate_request,
+    parse=parse_hash_rate,
+    event_time_column="point_time",
+    backfillable=True,
+    history="since 2009-01-03",
+)
+
+DATASETS: tuple[DatasetSpec, ...] = (HASH_RATE,)

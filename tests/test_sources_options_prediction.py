@@ -1,0 +1,435 @@
+"""Deribit instruments and index price, Polymarket market and prices history: requests, real bodies, errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.demo.prediction import DEMO_MARKET
+from pipelines.ingest.errors import ParseError
+from pipelines.sources import deribit_reference, polymarket
+from pipelines.sources.polymarket import TrackedMarket
+from pipelines.sources.spec import PARTITION_COLUMN
+
+UTC = dt.timezone.utc
+LATE = dt.datetime(2030, 1, 1, tzinfo=UTC)
+NOV21 = dt.date(2025, 11, 21)
+NIGHTLY = dt.datetime(2025, 11, 22, 0, 30, tzinfo=UTC)  # when the nightly run snapshots 2025-11-21
+NIGHTLY_US = int(NIGHTLY.timestamp()) * 1_000_000
+INSTRUMENTS = deribit_reference.OPTION_INSTRUMENTS
+INDEX = deribit_reference.INDEX_PRICE
+MARKET = polymarket.MARKET
+HISTORY = polymarket.PRICES_HISTORY
+
+
+def parse_error(spec, body: bytes, day: dt.date, fetched_at: dt.datetime = LATE) -> str:
+    """Parse and return the ParseError message, asserting it names source/dataset and the date."""
+    with pytest.raises(ParseError) as info:
+        spec.parse(body, day, fetched_at)
+    message = str(info.value)
+    assert message.startswith(f"{spec.source}/{spec.dataset} for {day.isoformat()}: "), message
+    assert (info.value.source, info.value.dataset, info.value.day) == (spec.source, spec.dataset, day)
+    return message
+
+
+def s(day: dt.date, hour: int = 0) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp())
+
+
+# ---- specs and request builders -----------------------------------------------------------------------------
+
+
+def test_raw_schemas_keys_and_history_are_the_contract():
+    ts, f64, text = pa.timestamp("us"), pa.float64(), pa.string()
+    assert INSTRUMENTS.raw_schema == pa.schema(
+        [(PARTITION_COLUMN, pa.date32()), ("instrument_name", text), ("option_type", text), ("strike", f64),
+         ("expiration_time", ts), ("creation_time", ts), ("settlement_period", text), ("contract_size", f64),
+         ("tick_size", f64), ("is_active", pa.bool_()), ("instrument_id", pa.int64()), ("price_index", text)]
+    )
+    assert INDEX.raw_schema == pa.schema(
+        [(PARTITION_COLUMN, pa.date32()), ("snapshot_time", ts), ("index_name", text), ("index_price", f64),
+         ("estimated_delivery_price", f64)]
+    )
+    assert MARKET.raw_schema == pa.schema(
+        [(PARTITION_COLUMN, pa.date32()), ("market_id", text), ("condition_id", text), ("slug", text),
+         ("question", text), ("end_date", ts), ("outcomes", text), ("yes_token_id", text), ("no_token_id", text),
+         ("yes_price", f64), ("volume_usd", f64), ("liquidity_usd", f64), ("active", pa.bool_()),
+         ("closed", pa.bool_())]
+    )
+    assert HISTORY.raw_schema == pa.schema(
+        [(PARTITION_COLUMN, pa.date32()), ("point_time", ts), ("yes_price", f64)]
+    )
+    got = {d.name: (d.key_columns, d.event_time_column, d.backfillable, d.history, d.next_page)
+           for d in (*deribit_reference.DATASETS, *polymarket.DATASETS)}
+    assert got == {
+        "deribit/option_instruments": ((PARTITION_COLUMN, "instrument_name"), None, False,
+                                       "current listing only: archive nightly", None),
+        "deribit/index_price": ((PARTITION_COLUMN,), None, False, "current value only: archive nightly", None),
+        "polymarket/market": ((PARTITION_COLUMN,), None, False, "current state only: archive nightly", None),
+        "polymarket/prices_history": ((PARTITION_COLUMN, "point_time"), "point_time", True,
+                                      "the life of the tracked market (from its listing to its resolution)", None),
+    }
+    for spec in (*deribit_reference.DATASETS, *polymarket.DATASETS):
+        assert spec.description and "\n" not in spec.description and len(spec.description) < 140
+
+
+def test_request_builders_use_the_documented_urls_and_params():
+    r = INSTRUMENTS.build_request(NOV21)
+    assert (r.source, r.dataset, r.day) == ("deribit", "option_instruments", NOV21)
+    assert r.url == "https://www.deribit.com/api/v2/public/get_instruments"
+    assert r.params == {"currency": "BTC", "kind": "option", "expired": "false"}
+    r = INDEX.build_request(NOV21)
+    assert r.url == "https://www.deribit.com/api/v2/public/get_index_price" and r.params == {"index_name": "btc_usd"}
+    r = MARKET.build_request(NOV21)
+    assert r.url == "https://gamma-api.polymarket.com/markets"
+    assert r.params == {"slug": "will-bitcoin-reach-100000-in-january-2026"}
+    r = HISTORY.build_request(NOV21)
+    assert r.url == "https://clob.polymarket.com/prices-history"
+    assert r.params == {
+        "market": polymarket.TRACKED_MARKET.yes_token_id,
+        "startTs": "1763683200",  # 2025-11-21 00:00 UTC
+        "endTs": "1763769600",  # 2025-11-22 00:00 UTC
+        "fidelity": "60",
+    }
+    assert all(isinstance(v, str) for v in r.params.values())
+
+
+def test_the_tracked_market_is_the_demo_market_and_can_be_reconfigured():
+    assert polymarket.TRACKED_MARKET.slug == DEMO_MARKET.slug
+    assert polymarket.TRACKED_MARKET.yes_token_id == DEMO_MARKET.yes_token_id
+    other = TrackedMarket(slug="bitcoin-above-90k-on-december-5", yes_token_id="123456789")
+    assert polymarket.market_dataset(other).build_request(NOV21).params == {"slug": other.slug}
+    assert polymarket.prices_history_dataset(other).build_request(NOV21).params["market"] == "123456789"
+    with pytest.raises(ValueError, match="invalid Polymarket slug"):
+        TrackedMarket(slug="Bad Slug", yes_token_id="1")
+    with pytest.raises(ValueError, match="invalid CLOB token id"):
+        TrackedMarket(slug="ok", yes_token_id="0xabc")
+
+
+# ---- Deribit instruments -------------------------------------------------------------------------------------
+
+
+def instrument(name: str = "BTC-28NOV25-90000-C", **over) -> dict:
+    m = re.fullmatch(r"BTC-(\d+)([A-Z]{3})(\d\d)-(\d+)-([CP])", name)
+    row = {
+        "price_index": "btc_usd", "rfq": False, "kind": "option", "instrument_name": name,
+        "option_type": "call" if m and m[5] == "C" else "put", "strike": float(m[4]) if m else 1.0,
+        "maker_commission": 0.0003, "taker_commission": 0.0003, "instrument_type": "reversed",
+        "expiration_timestamp": 1764316800000, "creation_timestamp": 1761897600000, "is_active": True,
+        "tick_size": 0.0001, "contract_size": 1.0, "instrument_id": 412345, "min_trade_amount": 0.1,
+        "settlement_currency": "BTC", "settlement_period": "month", "base_currency": "BTC", "counter_currency": "USD",
+        "quote_currency": "BTC", "tick_size_steps": [{"above_price": 0.005, "tick_size": 0.0005}],
+    }
+    row.update(over)
+    return row
+
+
+def deribit_body(result, us_out: int | None = NIGHTLY_US, **envelope) -> bytes:
+    body: dict = {"jsonrpc": "2.0", "result": result, "usIn": (us_out or 0) - 900, "usOut": us_out, "usDiff": 900,
+                  "testnet": False}
+    if us_out is None:
+        del body["usOut"]
+    body.update(envelope)
+    return json.dumps(body).encode()
+
+
+def test_instruments_read_the_real_sample_keeping_options_only(real_fixtures):
+    raw = (real_fixtures / "deribit" / "get_instruments_sample.json").read_bytes()
+    assert {i["kind"] for i in json.loads(raw)["result"]} == {"future", "option", "future_combo"}
+    day = dt.date(2025, 12, 9)  # usOut 1765308000000500 = 2025-12-09 19:20 UTC
+    table = INSTRUMENTS.parse(raw, day, dt.datetime(2025, 12, 9, 19, 21, tzinfo=UTC))
+    assert table.schema == INSTRUMENTS.raw_schema
+    assert table.to_pylist() == [
+        {
+            "partition_date": day, "instrument_name": "BTC-27DEC24-100000-C", "option_type": "call",
+            "strike": 100000.0,
+            # the sample's expiry is 12:00 UTC (edited: Deribit's is 08:00), still on the name's day
+            "expiration_time": dt.datetime(2024, 12, 27, 12, 0), "creation_time": dt.datetime(2024, 6, 28, 8, 0),
+            "settlement_period": "month", "contract_size": 1.0, "tick_size": 0.0005, "is_active": True,
+            "instrument_id": 345678, "price_index": "btc_usd",
+        }
+    ]
+
+
+def test_the_single_instrument_object_reads_the_same_inside_a_listing(real_fixtures):
+    # public/get_instrument returns one object; get_instruments returns a list of the same objects
+    one = json.loads((real_fixtures / "deribit" / "get_instrument_option_sample.json").read_bytes())
+    listing = dict(one, result=[one["result"]])
+    day = dt.date(2025, 12, 9)  # usOut 1765297564479750 = 2025-12-09 16:26 UTC
+    table = INSTRUMENTS.parse(json.dumps(listing).encode(), day, LATE)
+    assert table.column("instrument_name").to_pylist() == ["BTC-27DEC24-100000-C"]
+    assert table.column("strike").to_pylist() == [one["result"]["strike"]]
+    assert parse_error(INSTRUMENTS, json.dumps(one).encode(), day).endswith(
+        "result must be an array of instruments, got dict"
+    )
+
+
+def test_instruments_keep_btc_inverse_options_sorted_and_nulls_for_missing_optional_fields():
+    rows = [
+        instrument("BTC-5DEC25-85000-P", expiration_timestamp=1764921600000, tick_size=None),
+        instrument("BTC-28NOV25-90000-C"),
+        instrument("BTC_USDC-28NOV25-90000-C"),  # linear USDC option
+        instrument("BTC-PERPETUAL", kind="future"),
+        {k: v for k, v in instrument("BTC-28NOV25-95000-C").items() if k != "instrument_id"},
+    ]
+    table = INSTRUMENTS.parse(deribit_body(rows), NOV21, NIGHTLY)
+    assert table.column("instrument_name").to_pylist() == [
+        "BTC-28NOV25-90000-C", "BTC-28NOV25-95000-C", "BTC-5DEC25-85000-P"
+    ]
+    assert table.column("tick_size").to_pylist() == [0.0001, 0.0001, None]
+    assert table.column("instrument_id").to_pylist() == [412345, None, 412345]
+    assert table.column("option_type").to_pylist() == ["call", "call", "put"]
+    assert table.column("expiration_time").to_pylist()[2] == dt.datetime(2025, 12, 5, 8)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (deribit_body(None, error={"message": "too_many_requests", "code": 10028}),
+         "error envelope: code 10028: too_many_requests"),
+        (deribit_body([]), "empty result"),
+        (deribit_body([instrument("BTC-PERPETUAL", kind="future")]), "no BTC option instruments"),
+        (deribit_body({"a": 1}), "result must be an array"),
+        (b"<html><body>502 Bad Gateway</body></html>", "HTML page instead of JSON"),
+        (b"[]", "expected a JSON-RPC object"),
+        (deribit_body([instrument()], us_out=None), "missing field 'usOut'"),
+        (deribit_body([instrument()], us_out=NIGHTLY_US + 2 * 86_400_000_000), "snapshot taken at 2025-11-24T00:30"),
+        (deribit_body([instrument()], us_out=NIGHTLY_US - 2 * 86_400_000_000), "must be taken between"),
+        (deribit_body([{k: v for k, v in instrument().items() if k != "strike"}]),
+         "missing field 'strike' in BTC-28NOV25-90000-C"),
+        (deribit_body([instrument(strike=95000.0)]), "strike 95000.0 contradicts the name's 90000"),
+        (deribit_body([instrument(option_type="put")]), "option_type 'put' contradicts the name's 'C'"),
+        (deribit_body([instrument(expiration_timestamp=1764403200000)]), "is not on the name's day 2025-11-28"),
+        (deribit_body([instrument("BTC-31NOV25-90000-C")]), "is not a calendar day"),
+        (deribit_body([instrument(creation_timestamp=1764403200000)]), "after its expiry"),
+        (deribit_body([instrument(is_active="true")]), "is_active must be a JSON boolean"),
+        (deribit_body([instrument(strike="90000")]), "strike must be a JSON number"),
+        (deribit_body([instrument(contract_size=0.0)]), "non-positive contract_size"),
+        (deribit_body([instrument(instrument_id=1.5)]), "instrument_id must be a JSON integer"),
+        (deribit_body([instrument(), instrument()]), "appears twice"),
+        (deribit_body(["BTC-28NOV25-90000-C"]), "result[0] is not an object"),
+    ],
+)
+def test_instrument_errors(body, reason):
+    message = parse_error(INSTRUMENTS, body, NOV21)
+    assert reason in message, message
+
+
+def test_a_snapshot_from_after_the_fetch_is_refused():
+    message = parse_error(INSTRUMENTS, deribit_body([instrument()]), NOV21, dt.datetime(2025, 11, 22, 0, 0, tzinfo=UTC))
+    assert "is after fetched_at" in message
+
+
+# ---- Deribit index price -------------------------------------------------------------------------------------
+
+
+def test_index_price_reads_the_documented_shape_with_the_server_time():
+    body = deribit_body({"index_price": 88661.74, "estimated_delivery_price": 88661.74})
+    table = INDEX.parse(body, NOV21, NIGHTLY)
+    assert table.schema == INDEX.raw_schema
+    assert table.to_pylist() == [
+        {"partition_date": NOV21, "snapshot_time": dt.datetime(2025, 11, 22, 0, 30), "index_name": "btc_usd",
+         "index_price": 88661.74, "estimated_delivery_price": 88661.74}
+    ]
+    # an integer price is a JSON number too
+    assert INDEX.parse(deribit_body({"index_price": 88662, "estimated_delivery_price": 88662}), NOV21, NIGHTLY
+                       ).column("index_price").to_pylist() == [88662.0]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (deribit_body(None, error={"message": "Invalid params", "code": -32602}), "error envelope: code -32602"),
+        (deribit_body([88661.74]), "result must be an object"),
+        (deribit_body({"index_price": 88661.74}), "missing field 'estimated_delivery_price' in result"),
+        (deribit_body({"index_price": "88661.74", "estimated_delivery_price": 1.0}),
+         "index_price must be a JSON number"),
+        (deribit_body({"index_price": 0.0, "estimated_delivery_price": 1.0}), "non-positive index_price"),
+        (b'{"jsonrpc":"2.0","result":{"index_price":NaN,"estimated_delivery_price":1.0},"usOut":1}', "non-finite"),
+        (deribit_body({"index_price": 1.0, "estimated_delivery_price": 1.0}, us_out=NIGHTLY_US // 1000),
+         "snapshot taken at 1970-01-21"),  # usOut in ms instead of µs
+        (b"", "empty body"),
+    ],
+)
+def test_index_price_errors(body, reason):
+    message = parse_error(INDEX, body, NOV21)
+    assert reason in message, message
+
+
+# ---- Polymarket Gamma market ---------------------------------------------------------------------------------
+
+
+def spec_for(market: dict):
+    tracked = TrackedMarket(slug=market["slug"], yes_token_id=json.loads(market["clobTokenIds"])[0])
+    return polymarket.market_dataset(tracked)
+
+
+def test_market_reads_the_real_closed_yes_no_market(real_fixtures):
+    market = json.loads((real_fixtures / "polymarket" / "gamma_market_closed.json").read_bytes())
+    spec = spec_for(market)
+    day = dt.date(2026, 3, 20)
+    table = spec.parse(json.dumps([market]).encode(), day, LATE)  # GET /markets?slug= answers an array
+    assert table.schema == MARKET.raw_schema
+    assert table.to_pylist() == [
+        {
+            "partition_date": day, "market_id": "1460332",
+            "condition_id": "0x8ccc3f4951ff02c1d34b87988752b4444ad17228732780a6cf22afefe8478bb6",
+            "slug": "katana-fdv-above-1b-one-day-after-launch-395-996",
+            "question": "Katana FDV above $1B one day after launch?", "end_date": dt.datetime(2028, 1, 1, 5, 0),
+            "outcomes": '["Yes", "No"]',
+            "yes_token_id": "108872296183993054938831082799825620165440189659433018108548854929333464287226",
+            "no_token_id": "89711174926330519158043401581181146613785179104141808554061413232025882707365",
+            "yes_price": 0.0,
+            # a resolved market's object has neither volume nor liquidity: unknown, not zero
+            "volume_usd": None, "liquidity_usd": None, "active": True, "closed": True,
+        }
+    ]
+
+
+def test_market_reads_the_live_capture_with_string_volume_and_liquidity(real_fixtures):
+    doc = json.loads((real_fixtures / "polymarket" / "api_response_samples_2026-02-21.json").read_bytes())
+    item = doc["gamma_api"]["GET /markets?active=true&closed=false&limit=5"]["sample_item"]
+    assert isinstance(item["volume"], str) and isinstance(item["outcomePrices"], str)
+    day = dt.date(2026, 2, 20)
+    row = spec_for(item).parse(json.dumps([item]).encode(), day, LATE).to_pylist()[0]
+    assert row["yes_price"] == 0.0295 and row["volume_usd"] == 1198758.20317 and row["liquidity_usd"] == 20526.9358
+    assert row["yes_token_id"] == doc["_meta"]["market_used"]["yes_token_id"]
+    assert row["no_token_id"] == doc["_meta"]["market_used"]["no_token_id"]
+    assert row["end_date"] == dt.datetime(2025, 12, 31, 12, 0) and row["closed"] is False
+
+
+def test_an_up_down_market_is_not_a_yes_no_market(real_fixtures):
+    market = json.loads((real_fixtures / "polymarket" / "gamma_market_btc_updown.json").read_bytes())
+    message = parse_error(spec_for(market), json.dumps([market]).encode(), dt.date(2026, 3, 11))
+    assert message.endswith('not a Yes/No market: outcomes ["Up", "Down"]')
+
+
+def gamma(**over) -> dict:
+    market = {
+        "id": DEMO_MARKET.market_id, "question": DEMO_MARKET.question, "conditionId": DEMO_MARKET.condition_id,
+        "slug": DEMO_MARKET.slug, "endDate": "2026-02-01T05:00:00Z", "liquidity": "57728.0526",
+        "outcomes": '["Yes", "No"]', "outcomePrices": '["0.235", "0.765"]', "volume": "3175025.40525",
+        "active": True, "closed": False,
+        "clobTokenIds": json.dumps([DEMO_MARKET.yes_token_id, DEMO_MARKET.no_token_id]),
+    }
+    market.update(over)
+    return {k: v for k, v in market.items() if v is not ...}
+
+
+def gamma_body(*markets) -> bytes:
+    return json.dumps(list(markets) or [gamma()]).encode()
+
+
+def test_market_takes_the_tracked_slug_and_the_yes_outcome_wherever_it_is():
+    other = gamma(slug="will-bitcoin-reach-150000-in-january-2026", id="618355")
+    swapped = gamma(outcomes='["No", "Yes"]', outcomePrices='["0.765", "0.235"]',
+                    clobTokenIds=json.dumps([DEMO_MARKET.no_token_id, DEMO_MARKET.yes_token_id]))
+    row = MARKET.parse(gamma_body(other, swapped), NOV21, NIGHTLY).to_pylist()[0]
+    assert row["yes_price"] == 0.235 and row["yes_token_id"] == DEMO_MARKET.yes_token_id
+    assert row["no_token_id"] == DEMO_MARKET.no_token_id and row["market_id"] == "618354"
+    assert row["volume_usd"] == 3175025.40525 and row["liquidity_usd"] == 57728.0526
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[]", "empty result: no market with slug 'will-bitcoin-reach-100000-in-january-2026'"),
+        (json.dumps(gamma()).encode(), "expected a JSON array of markets (GET /markets?slug=...), got an object"),
+        (b'{"error": "rate limited"}', "error envelope: rate limited"),
+        (gamma_body(gamma(slug="another-market")), "no market with slug"),
+        (gamma_body(gamma(), gamma()), "appears twice"),
+        (gamma_body(gamma(outcomes=["Yes", "No"])), "field outcomes must be a JSON-encoded string"),
+        (gamma_body(gamma(outcomePrices='["0.2"')), "field outcomePrices is not a JSON-encoded array"),
+        (gamma_body(gamma(outcomePrices='["0.2"]')), "differ in length"),
+        (gamma_body(gamma(outcomePrices='["0.2x", "0.8"]')), "outcomePrices[Yes] is not a decimal number"),
+        (gamma_body(gamma(outcomePrices='["1.2", "-0.2"]')), "outside [0, 1]"),
+        (gamma_body(gamma(clobTokenIds=json.dumps(["42", DEMO_MARKET.no_token_id]))),
+         "is not the configured one"),
+        (gamma_body(gamma(volume=3175025.4)), "field volume must be a decimal string"),
+        (gamma_body(gamma(liquidity="-1")), "field liquidity is negative"),
+        (gamma_body(gamma(endDate="2026-02-01")), "field endDate has no time zone"),
+        (gamma_body(gamma(endDate="Feb 1, 2026")), "field endDate is not an ISO-8601 timestamp"),
+        (gamma_body(gamma(closed="false")), "field closed must be a JSON boolean"),
+        (gamma_body(gamma(id=618354)), "field id must be a non-empty string"),
+        (gamma_body(gamma(conditionId="0x12")), "conditionId is not 0x + 64 hex digits"),
+        (gamma_body(gamma(question=...)), "missing field 'question' in the market"),
+    ],
+)
+def test_market_errors(body, reason):
+    message = parse_error(MARKET, body, NOV21)
+    assert reason in message, message
+
+
+# ---- Polymarket CLOB prices history --------------------------------------------------------------------------
+
+
+def history_body(points) -> bytes:
+    return json.dumps({"history": [{"t": t, "p": p} for t, p in points]}).encode()
+
+
+def test_prices_history_keeps_the_points_of_the_day_sorted():
+    start = s(NOV21)
+    points = [(start + 3600, 0.245), (start, 0.255), (start - 3600, 0.27), (start + 86_400, 0.215),
+              (start + 82_800, 0.235)]
+    table = HISTORY.parse(history_body(points), NOV21, NIGHTLY)
+    assert table.schema == HISTORY.raw_schema
+    assert table.to_pylist() == [
+        {"partition_date": NOV21, "point_time": dt.datetime(2025, 11, 21, 0), "yes_price": 0.255},
+        {"partition_date": NOV21, "point_time": dt.datetime(2025, 11, 21, 1), "yes_price": 0.245},
+        {"partition_date": NOV21, "point_time": dt.datetime(2025, 11, 21, 23), "yes_price": 0.235},
+    ]
+    # prices 0 and 1 are JSON integers on a resolved market
+    assert HISTORY.parse(history_body([(start, 1)]), NOV21, NIGHTLY).column("yes_price").to_pylist() == [1.0]
+
+
+def test_the_data_api_v2_shape_is_refused_with_a_pointer(real_fixtures):
+    raw = (real_fixtures / "polymarket" / "data_v2_prices-history.json").read_bytes()
+    assert "data-api v2 shape" in parse_error(HISTORY, raw, NOV21)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"history": []}', "no price point inside the day among 0 points"),
+        (history_body([(s(NOV21) - 60, 0.3)]), "no price point inside the day among 1 points"),
+        (b'{"error": "invalid filters: startTs is after endTs"}', "error envelope: invalid filters"),
+        (b'{"data": []}', "missing field 'history' in the body"),
+        (b'{"history": {"t": 1}}', "history must be an array"),
+        (history_body([(s(NOV21) * 1000, 0.3)]), "looks like milliseconds"),
+        (history_body([(s(NOV21), 1.3)]), "history[0].p = 1.3 is outside [0, 1]"),
+        (history_body([(s(NOV21), "0.3")]), "history[0].p must be a JSON number"),
+        (history_body([(float(s(NOV21)), 0.3)]), "history[0].t must be a JSON integer"),
+        (history_body([(s(NOV21), 0.3), (s(NOV21), 0.31)]), "two points at 2025-11-21T00:00"),
+        (b'{"history": [[1763683200, 0.3]]}', "history[0] is not an object"),
+        (b"<!DOCTYPE html><html>Cloudflare</html>", "HTML page instead of JSON"),
+    ],
+)
+def test_prices_history_errors(body, reason):
+    message = parse_error(HISTORY, body, NOV21)
+    assert reason in message, message
+
+
+def test_prices_history_refuses_a_day_that_is_not_over():
+    late_evening = dt.datetime(2025, 11, 21, 23, 59, tzinfo=UTC)
+    message = parse_error(HISTORY, history_body([(s(NOV21), 0.3)]), NOV21, late_evening)
+    assert "day not over" in message
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=-2 * 1440, max_value=3 * 1440), unique=True, max_size=80))
+def test_prices_history_keeps_exactly_the_in_day_minutes(offsets):
+    start = s(NOV21)
+    points = [(start + 60 * k, round(0.2 + 0.0001 * (k % 1000), 4)) for k in offsets]
+    inside = sorted((t, p) for t, p in points if start <= t < start + 86_400)
+    body = history_body(points)
+    if not inside:
+        assert "no price point inside the day" in parse_error(HISTORY, body, NOV21)
+        return
+    table = HISTORY.parse(body, NOV21, NIGHTLY)
+    assert [(int(r["point_time"].replace(tzinfo=UTC).timestamp()), r["yes_price"]) for r in table.to_pylist()] == inside
