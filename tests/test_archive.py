@@ -76,6 +76,9 @@ class _Spec:
     source, dataset, name = "binance", "spot_klines_1d", "binance/spot_klines_1d"
     backfillable, next_page, max_pages, history = True, None, 10, ""
 
+    def request_for(self, day, at):
+        return self.build_request(day)
+
     def build_request(self, day):
         return FetchRequest(self.source, self.dataset, day, "https://example.invalid/k")
 
@@ -89,6 +92,9 @@ class _Fetcher:
 
     def serves_present_of(self, day):
         return False
+
+    def request_time(self, day):
+        return AT
 
 
 def test_error_status_is_archived_then_raised(tmp_path):

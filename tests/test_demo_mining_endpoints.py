@@ -4,9 +4,9 @@ Deterministic bodies in the real wire format that parse, never leak the future, 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import statistics
+import struct
 import time
 from collections import Counter
 from urllib.parse import urlsplit
@@ -131,8 +131,10 @@ def test_block_pages_look_like_mempool(api):
         assert int(b["id"], 16) < target and b["id"].startswith("0" * 19)  # proof of work at this difficulty
         bits = b["bits"]
         assert (bits & 0xFFFFFF) * 256 ** ((bits >> 24) - 3) == pytest.approx(target, rel=1e-4)
-        assert bytes.fromhex(b["extras"]["header"])[:4] == b["version"].to_bytes(4, "little")
-        assert hashlib.sha256(b["id"].encode()).hexdigest() != b["merkle_root"]
+        header = bytes.fromhex(b["extras"]["header"])  # the 80-byte header, little-endian fields
+        assert len(header) == 80 and header[4:36][::-1].hex() == b["previousblockhash"]
+        assert header[36:68][::-1].hex() == b["merkle_root"]
+        assert struct.unpack("<IIII", header[:4] + header[68:]) == (b["version"], b["timestamp"], bits, b["nonce"])
         extras = b["extras"]
         assert set(extras["pool"]) == {"id", "name", "slug", "minerNames"}
         assert isinstance(extras["reward"], int) and isinstance(extras["totalFees"], int)
@@ -203,7 +205,8 @@ def test_miner_timestamps_cross_midnight_and_consecutive_days_stitch_without_gap
     assert len(union) == len(set(union))  # no block in two days
     lo, hi = min(union), max(union)
     truth = dict(zip(range(lo - 20, hi + 21), em.stamped_times(api.mining, lo - 20, hi + 20)))
-    start, end = (int(dt.datetime.combine(d, dt.time(), UTC).timestamp()) for d in (days[0], days[-1] + dt.timedelta(1)))
+    start, end = (int(dt.datetime.combine(d, dt.time(), UTC).timestamp())
+                  for d in (days[0], days[-1] + dt.timedelta(days=1)))
     assert set(union) == {h for h, t in truth.items() if start <= t < end}  # none missing
     # a day whose blocks are not one run of heights: a block stamped before midnight above one stamped after
     assert any(heights != list(range(heights[0], heights[-1] + 1)) for heights in per_day)

@@ -342,6 +342,10 @@ def test_451_is_not_retried_and_is_archived_then_named_with_the_second_source(se
         def build_request(day):
             return req
 
+        @staticmethod
+        def request_for(day, at):
+            return req
+
     archive = LandingArchive(tmp_path)
     with pytest.raises(FetchError) as caught:
         FetchingBodySource(rig.fetcher, archive).obtain(_Spec(), DAY)

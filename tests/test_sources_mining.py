@@ -60,7 +60,7 @@ def test_specs_are_the_contract():
         "blockchain_com/hash_rate", (PARTITION_COLUMN,), "point_time")
     assert BLOCKS.next_page is not None and HASH_RATE.next_page is None
     for spec in MINING_DATASETS:
-        assert spec.backfillable and spec.history
+        assert spec.backfillable and spec.history and spec.available_from == dt.date(2009, 1, 3)
         assert spec.description and "\n" not in spec.description and len(spec.description) < 140
         assert all(isinstance(v, str) for v in spec.build_request(NOV21).params.values())
     # mempool/hashrate keeps its raw schema

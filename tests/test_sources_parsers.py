@@ -94,7 +94,7 @@ def test_request_builders_produce_the_documented_urls_and_params():
     r = coinbase.SPOT_CANDLES_1D.build_request(day)
     assert r.url == "https://api.exchange.coinbase.com/products/BTC-USD/candles"
     assert r.params == {"granularity": "86400", "start": "2025-11-21T00:00:00Z", "end": "2025-11-22T00:00:00Z"}
-    r = mempool.HASHRATE.build_request(day)
+    r = mempool.HASHRATE.request_for(day, dt.datetime(2025, 11, 22, 0, 30, tzinfo=dt.UTC))  # the nightly fetch
     assert (r.url, r.params) == ("https://mempool.space/api/v1/mining/hashrate/1m", {})
     r = deribit.OPTION_BOOK_SUMMARY.build_request(day)
     assert r.url == "https://www.deribit.com/api/v2/public/get_book_summary_by_currency"

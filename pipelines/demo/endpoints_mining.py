@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.demo.mining import TWO_32, MiningModel
+from pipelines.demo.mining import MiningModel
 from pipelines.demo.seeds import rng
 
 Response = tuple[int, bytes]

@@ -27,6 +27,9 @@ class DemoFetcher:
         status, body = self.api.respond(request.url, dict(request.params), fetched_at)
         return FetchedBody(request=request, status=status, body=body, fetched_at=fetched_at)
 
+    def request_time(self, day: dt.date) -> dt.datetime:
+        return scheduled_fetch_time(day)
+
     def serves_present_of(self, day: dt.date) -> bool:
         # Each day is fetched at its own simulated nightly time, when its snapshot is the present one.
         return True

@@ -8,6 +8,8 @@ Walked forward one UTC day at a time from a fixed demo genesis (a retarget bound
   (2016 x 600 s) / (time of the epoch's last block - time of its first), clamped to [1/4, 4], as Bitcoin does;
 - what mempool.space reports for the day is the *observed* hash rate: the work of the day's blocks over
   the day, blocks x difficulty x 2^32 / 86400 (so it carries the Poisson noise of ~8% per day).
+Per-block views (first height of a day, mining time and difficulty of a height, the tip at a moment) feed
+the demo blocks endpoints (pipelines/demo/endpoints_mining.py), which draw each block's details from them.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pipelines.demo import endpoints_derivatives, endpoints_options_prediction
+from pipelines.demo import endpoints_derivatives, endpoints_mining, endpoints_options_prediction
 
 ROUTES: list = [
     *endpoints_derivatives.ROUTES,
+    *endpoints_mining.ROUTES,
     *endpoints_options_prediction.ROUTES,
 ]

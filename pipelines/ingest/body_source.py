@@ -30,7 +30,7 @@ class FetchingBodySource:
     def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:
         if not spec.backfillable and not self.fetcher.serves_present_of(day):
             return _archived_snapshot(self.archive, spec, day)
-        request = spec.build_request(day)
+        request = spec.request_for(day, self.fetcher.request_time(day))
         pages: list[ArchivedBody] = []
         stem: str | None = None
         for page in range(1, spec.max_pages + 1):

@@ -36,6 +36,10 @@ class FetchedBody:
 class Fetcher(Protocol):
     def fetch(self, request: FetchRequest) -> FetchedBody: ...
 
+    def request_time(self, day: dt.date) -> dt.datetime:
+        """When a request for `day` is sent: now (live), or the day's simulated nightly fetch time (demo)."""
+        ...
+
     def serves_present_of(self, day: dt.date) -> bool:
         """Whether the source's present state counts as `day`'s snapshot (for now-only datasets).
 

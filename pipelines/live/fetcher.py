@@ -149,6 +149,9 @@ class LiveFetcher:
                 return replacement + url[len(origin):]
         return url
 
+    def request_time(self, day: dt.date) -> dt.datetime:
+        return self._utc(self._now())
+
     def serves_present_of(self, day: dt.date) -> bool:
         """A now-only source's present state is taken as yesterday's snapshot (the nightly partition);
         for any older day it is not, and the archive must answer."""

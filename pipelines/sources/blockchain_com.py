@@ -18,7 +18,17 @@ import datetime as dt
 import pyarrow as pa
 
 from pipelines.ingest.fetcher import FetchRequest
-from pipelines.sources._wire import EPOCH, Failer, day_start_ms, decode_json, epoch_ms, iso_ms, json_float, json_int, need
+from pipelines.sources._wire import (
+    EPOCH,
+    Failer,
+    day_start_ms,
+    decode_json,
+    epoch_ms,
+    iso_ms,
+    json_float,
+    json_int,
+    need,
+)
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 SOURCE = "blockchain_com"
@@ -114,6 +124,7 @@ HASH_RATE = DatasetSpec(
     event_time_column="point_time",
     backfillable=True,
     history="since 2009-01-03",
+    available_from=dt.date(2009, 1, 3),  # the chart starts with the genesis block
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (HASH_RATE,)

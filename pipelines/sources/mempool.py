@@ -169,6 +169,7 @@ HASHRATE = DatasetSpec(
     raw_schema=HASHRATE_SCHEMA,
     key_columns=(PARTITION_COLUMN,),
     build_request=build_hashrate_request,
+    build_request_at=lambda day, at: build_hashrate_request(day, today=lambda: at.date()),
     parse=parse_hashrate,
     event_time_column=None,
     history="since 2009-01-03 (the period asked grows with the day's age: 1m nightly, up to all data)",

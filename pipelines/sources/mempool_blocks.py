@@ -268,6 +268,7 @@ BLOCKS = DatasetSpec(
     event_time_column="block_time",
     backfillable=True,
     history="since genesis (2009-01-03): walks ~10 pages of 15 blocks per day",
+    available_from=dt.date(2009, 1, 3),  # the genesis block
     next_page=next_blocks_page,
     max_pages=60,  # 1 lookup + ~10 pages for 144 blocks + margins; 60 pages = 885 blocks, far above any day
 )

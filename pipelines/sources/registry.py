@@ -5,11 +5,13 @@ from __future__ import annotations
 from pipelines.sources import (
     binance,
     binance_futures,
+    blockchain_com,
     bybit,
     coinbase,
     deribit,
     deribit_reference,
     mempool,
+    mempool_blocks,
     okx,
     polymarket,
 )
@@ -19,6 +21,8 @@ DATASETS: tuple[DatasetSpec, ...] = (
     *binance.DATASETS,
     *coinbase.DATASETS,
     *mempool.DATASETS,
+    *mempool_blocks.DATASETS,
+    *blockchain_com.DATASETS,
     *deribit.DATASETS,
     *binance_futures.DATASETS,
     *bybit.DATASETS,

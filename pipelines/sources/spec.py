@@ -53,6 +53,8 @@ class DatasetSpec:
     # The first day the source has data for (a listing, a launch); earlier days are skipped, not failed.
     available_from: dt.date | None = None
     next_page: Callable[[FetchRequest, bytes], FetchRequest | None] | None = None
+    # For a request that depends on when it is sent (mempool's hash-rate period): (day, send time) → request.
+    build_request_at: Callable[[dt.date, dt.datetime], FetchRequest] | None = None
     max_pages: int = 500
 
     def __post_init__(self) -> None:
@@ -65,6 +67,10 @@ class DatasetSpec:
         missing = set(self.key_columns) - set(self.raw_schema.names)
         if missing:
             raise ValueError(f"{self.name}: key columns {sorted(missing)} not in raw schema")
+
+    def request_for(self, day: dt.date, at: dt.datetime) -> FetchRequest:
+        """The first request for `day` when sent at `at` (the demo's simulated time, or now when live)."""
+        return self.build_request_at(day, at) if self.build_request_at else self.build_request(day)
 
     def covers(self, day: dt.date) -> bool:
         return self.available_from is None or day >= self.available_from
