@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -17,7 +18,9 @@ HEADER = (
 
 
 def catalog_row(spec: DatasetSpec, example_day) -> str:
-    request = spec.build_request(example_day)
+    # As the nightly run asks it (00:30 UTC the day after), so the table does not change with the calendar.
+    nightly = dt.datetime.combine(example_day + dt.timedelta(days=1), dt.time(0, 30), tzinfo=dt.UTC)
+    request = spec.request_for(example_day, nightly)
     parts = urlsplit(request.url)
     endpoint = f"`{parts.netloc}{parts.path}`" + (" (paged)" if spec.next_page else "")
     past = "backfill" if spec.backfillable else "archive only"
@@ -29,8 +32,6 @@ def markdown_table(specs: Iterable[DatasetSpec], example_day) -> str:
 
 
 def main() -> None:
-    import datetime as dt
-
     from pipelines.sources.registry import DATASETS
 
     print(markdown_table(DATASETS, dt.date(2025, 11, 20)))
