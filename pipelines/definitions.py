@@ -34,7 +34,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions_def = daily_partitions(settings.start_date)
     extracts = [build_extract_asset(spec, partitions_def) for spec in DATASETS]
     return dg.Definitions(
-        assets=[*extracts, build_dbt_assets(partitions_def), build_gamma_asset(partitions_def)],
+        assets=[*extracts, *build_dbt_assets(partitions_def), build_gamma_asset(partitions_def)],
         schedules=[build_nightly_schedule(partitions_def)],
         resources={
             "warehouse": WarehouseResource.from_settings(settings),

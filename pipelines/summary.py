@@ -7,13 +7,9 @@ from pathlib import Path
 import duckdb
 
 HEADLINE_QUERY = """
-    WITH last_day AS (SELECT max(date) AS date FROM marts.fct_btc_price_daily)
-    SELECT p.date, p.close, p.source_count, h.hashrate_7d_avg_ehs, g.total_net_gex_usd, g.zero_gamma_usd,
-           g.call_wall_usd, g.put_wall_usd, g.regime
-    FROM last_day
-    JOIN marts.fct_btc_price_daily p USING (date)
-    LEFT JOIN marts.fct_hashrate_daily h USING (date)
-    LEFT JOIN marts.fct_gamma_summary_daily g ON g.snapshot_date = p.date
+    SELECT *
+    FROM marts.mart_market_daily
+    WHERE date = (SELECT max(date) FROM marts.mart_market_daily)
 """
 
 
@@ -33,25 +29,37 @@ def headline(conn: duckdb.DuckDBPyConnection) -> dict | None:
     return dict(zip([d[0] for d in cursor.description], row, strict=True))
 
 
-def _usd(value: float | None, scale: float = 1.0, suffix: str = "") -> str:
-    return "n/a" if value is None else f"${value / scale:,.1f}{suffix}" if scale != 1 else f"${value:,.0f}"
+def _fmt(value, pattern: str) -> str:
+    return "n/a" if value is None else pattern.format(value)
+
+
+def headline_lines(head: dict) -> list[str]:
+    rows = [
+        ("close (consolidated)", _fmt(head["close"], "${:,.0f}")),
+        ("level events", head["level_events"] or "none"),
+        ("liquidations long / short", _fmt(head["long_liquidated_usd"], "${:,.0f}") + " / "
+         + _fmt(head["short_liquidated_usd"], "${:,.0f}")),
+        ("funding (daily, Binance)", _fmt(head["funding_rate_daily"] and head["funding_rate_daily"] * 100, "{:+.4f}%")),
+        ("open interest change (Bybit)", _fmt(head["open_interest_change_pct"], "{:+.2f}%")),
+        ("hash rate 7-day average", _fmt(head["hashrate_7d_avg_ehs"], "{:,.1f} EH/s")),
+        ("  from its peak", _fmt(head["hashrate_drawdown_from_peak_pct"], "{:+.1f}%")
+         + _fmt(head["hashrate_peak_date"], " (peak {})")),
+        ("hashprice", _fmt(head["hashprice_usd_per_ph_day"], "${:,.2f} per PH/s per day")),
+        ("prediction market YES", _fmt(head["yes_probability"] and head["yes_probability"] * 100, "{:.1f}%")),
+        ("total net GEX", _fmt(head["total_net_gex_usd"] and head["total_net_gex_usd"] / 1e6, "${:,.1f}M per 1% move")),
+        ("zero-gamma level", _fmt(head["zero_gamma_usd"], "${:,.0f}")),
+        ("call wall / put wall", _fmt(head["call_wall_usd"], "${:,.0f}") + " / " + _fmt(head["put_wall_usd"], "${:,.0f}")),
+        ("dealer regime", head["gamma_regime"] or "n/a"),
+    ]
+    return [f"  {label:<30} {value}" for label, value in rows]
 
 
 def format_summary(duckdb_path: Path) -> str:
     with duckdb.connect(str(duckdb_path), read_only=True) as conn:
         counts = mart_row_counts(conn)
-        head = headline(conn)
+        head = headline(conn) if "mart_market_daily" in counts else None
     lines = [f"Warehouse: {duckdb_path}", "Rows per mart:"]
     lines += [f"  marts.{name:<34} {count:>8,}" for name, count in counts.items()]
     if head:
-        lines += [
-            f"Last day {head['date']}:",
-            f"  close (consolidated, {head['source_count']} exchanges)  {_usd(head['close'])}",
-            "  hash rate 7-day average          "
-            + ("n/a" if head["hashrate_7d_avg_ehs"] is None else f"{head['hashrate_7d_avg_ehs']:,.1f} EH/s"),
-            f"  total net GEX                    {_usd(head['total_net_gex_usd'], 1e6, 'M per 1% move')}",
-            f"  zero-gamma level                 {_usd(head['zero_gamma_usd'])}",
-            f"  call wall / put wall             {_usd(head['call_wall_usd'])} / {_usd(head['put_wall_usd'])}",
-            f"  dealer regime                    {head['regime'] or 'n/a'}",
-        ]
+        lines += [f"Last day {head['date']}:", *headline_lines(head)]
     return "\n".join(lines)

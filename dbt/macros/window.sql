@@ -6,3 +6,10 @@
 {% macro in_window(column, lookback_days=0) -%}
     ({{ column }} >= {{ window_start() }} - interval {{ lookback_days | int }} day and {{ column }} < {{ window_end() }})
 {%- endmacro %}
+
+{#- The days a run rewrites: its window, plus the `lookahead_days` after it whose rolling figures include a day
+    of the window. Rebuilding day D changes the 7-day average of D..D+6, so a model with a trailing window of
+    W days rewrites [min_date, max_date + W - 1): any backfill order then ends in the same table. -#}
+{% macro in_rebuild_window(column, lookahead_days=0) -%}
+    ({{ column }} >= {{ window_start() }} and {{ column }} < {{ window_end() }} + interval {{ lookahead_days | int }} day)
+{%- endmacro %}

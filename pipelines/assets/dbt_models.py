@@ -26,21 +26,34 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         return dbt_resource_props.get("config", {}).get("schema") or "dbt"
 
 
-def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+# Models that read the numpy asset's tables (the dashboard mart) run in a second dbt invocation, after it:
+# dbt → numpy → dbt would otherwise be a cycle inside one Dagster step.
+AFTER_GAMMA_TAG = "after_gamma"
+
+
+def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     project = dbt_project()
 
-    @dbt_assets(
-        manifest=project.manifest_path,
-        project=project,
-        dagster_dbt_translator=WarehouseDbtTranslator(),
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        name="dbt_models",
-    )
-    def _dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-        start, end = window_dates(context)
-        args = dbt_build_args(warehouse.settings, start.isoformat(), end.isoformat())
-        # dbt runs in its own process and opens DuckDB itself: no connection of ours is open now.
-        yield from dbt.cli(args, context=context).stream()
+    def build(name: str, select: str, exclude: str | None) -> dg.AssetsDefinition:
+        @dbt_assets(
+            manifest=project.manifest_path,
+            project=project,
+            select=select,
+            exclude=exclude,
+            dagster_dbt_translator=WarehouseDbtTranslator(),
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            name=name,
+        )
+        def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+            start, end = window_dates(context)
+            args = dbt_build_args(warehouse.settings, start.isoformat(), end.isoformat())
+            # dbt runs in its own process and opens DuckDB itself: no connection of ours is open now.
+            yield from dbt.cli(args, context=context).stream()
 
-    return _dbt_models
+        return _models
+
+    return [
+        build("dbt_models", "fqn:*", f"tag:{AFTER_GAMMA_TAG}"),
+        build("dbt_dashboard", f"tag:{AFTER_GAMMA_TAG}", None),
+    ]

@@ -1,0 +1,25 @@
+with source as (
+    select * from {{ source('raw', 'binance__funding_rate') }}
+),
+
+deduplicated as (
+    -- Raw holds one row per print already; this guards against a table loaded outside the pipeline.
+    select * from source
+    qualify row_number() over (partition by partition_date, funding_time order by _loaded_at desc) = 1
+),
+
+renamed as (
+    select
+        partition_date as date,
+        'binance' as exchange,
+        symbol,
+        funding_time,
+        funding_time_ms,
+        cast(funding_rate as double) as funding_rate,
+        cast(mark_price as double) as mark_price,
+        _landing_file,
+        _loaded_at
+    from deduplicated
+)
+
+select * from renamed

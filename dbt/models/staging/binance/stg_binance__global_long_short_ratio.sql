@@ -1,0 +1,24 @@
+with source as (
+    select * from {{ source('raw', 'binance__global_long_short_ratio') }}
+),
+
+deduplicated as (
+    select * from source
+    qualify row_number() over (partition by partition_date order by _loaded_at desc) = 1
+),
+
+renamed as (
+    select
+        partition_date as date,
+        'binance' as exchange,
+        -- Binance's period=1d row stamped 00:00 UTC: the accounts' positions at the START of the day.
+        timestamp as snapshot_ts,
+        cast(long_short_ratio as double) as long_short_ratio,
+        cast(long_account as double) as long_account_share,
+        cast(short_account as double) as short_account_share,
+        _landing_file,
+        _loaded_at
+    from deduplicated
+)
+
+select * from renamed
