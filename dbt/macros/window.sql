@@ -13,3 +13,10 @@
 {% macro in_rebuild_window(column, lookahead_days=0) -%}
     ({{ column }} >= {{ window_start() }} and {{ column }} < {{ window_end() }} + interval {{ lookahead_days | int }} day)
 {%- endmacro %}
+
+{#- Every day some mart may rewrite in this run: one day before the window (fct_derivatives_daily's end-of-day open
+    interest comes from the next day's row) to `rolling_lookahead_days` after it (the 365-day hash-rate peak).
+    A mart that joins the others (mart_market_daily) rewrites this whole span. -#}
+{% macro in_any_rewritten_day(column) -%}
+    ({{ in_window(column, lookback_days=1) }} or {{ in_rebuild_window(column, var('rolling_lookahead_days')) }})
+{%- endmacro %}

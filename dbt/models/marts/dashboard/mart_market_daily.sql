@@ -1,13 +1,12 @@
 {{ config(unique_key='date', tags=['after_gamma']) }}
 
-{#- Every input mart rewrites up to `rolling_lookahead_days` days after its window (the hash-rate peak looks back
-    that far), so this mart rewrites the same span: a backfill in any order ends with the same dashboard rows. -#}
-{% set lookahead = var('rolling_lookahead_days') %}
+{#- The input marts rewrite more than the run's window (see the macro in_any_rewritten_day): this mart rewrites
+    the same span, so a backfill in any order ends with the same dashboard rows. -#}
 
 with price as (
     select date, open, high, low, close, max_close_divergence_pct
     from {{ ref('fct_btc_price_daily') }}
-    where {{ in_rebuild_window('date', lookahead) }}
+    where {{ in_any_rewritten_day('date') }}
 ),
 
 level_events as (
@@ -17,50 +16,50 @@ level_events as (
             as level_events,
         count(*) as level_event_count
     from {{ ref('fct_price_level_events') }}
-    where {{ in_rebuild_window('date', lookahead) }}
+    where {{ in_any_rewritten_day('date') }}
     group by date
 ),
 
 liquidations as (
     select date, long_liquidated_usd, short_liquidated_usd, total_liquidated_usd
     from {{ ref('fct_liquidations_daily') }}
-    where exchange = 'all' and {{ in_rebuild_window('date', lookahead) }}
+    where exchange = 'all' and {{ in_any_rewritten_day('date') }}
 ),
 
 funding as (
     select date, funding_rate_daily
     from {{ ref('fct_derivatives_daily') }}
-    where exchange = 'binance' and {{ in_rebuild_window('date', lookahead) }}
+    where exchange = 'binance' and {{ in_any_rewritten_day('date') }}
 ),
 
 open_interest as (
     select date, open_interest_btc, open_interest_change_pct
     from {{ ref('fct_derivatives_daily') }}
-    where exchange = 'bybit' and {{ in_rebuild_window('date', lookahead) }}
+    where exchange = 'bybit' and {{ in_any_rewritten_day('date') }}
 ),
 
 hashrate as (
     select date, hashrate_7d_avg_ehs, peak_7d_avg_ehs, peak_date, drawdown_from_peak_pct
     from {{ ref('fct_hashrate_daily') }}
-    where {{ in_rebuild_window('date', lookahead) }}
+    where {{ in_any_rewritten_day('date') }}
 ),
 
 miner_revenue as (
     select date, revenue_usd, hashprice_usd_per_ph_day
     from {{ ref('fct_miner_revenue_daily') }}
-    where {{ in_rebuild_window('date', lookahead) }}
+    where {{ in_any_rewritten_day('date') }}
 ),
 
 prediction as (
     select date, yes_probability
     from {{ ref('fct_prediction_market_daily') }}
-    where {{ in_rebuild_window('date', lookahead) }}
+    where {{ in_any_rewritten_day('date') }}
 ),
 
 gamma as (
     select snapshot_date as date, total_net_gex_usd, zero_gamma_usd, call_wall_usd, put_wall_usd, regime
     from {{ source('marts', 'fct_gamma_summary_daily') }}
-    where {{ in_rebuild_window('snapshot_date', lookahead) }}
+    where {{ in_any_rewritten_day('snapshot_date') }}
 ),
 
 final as (
