@@ -17,8 +17,10 @@ pytestmark = pytest.mark.e2e
 
 FIRST, LAST = dt.date(2025, 11, 19), dt.date(2025, 11, 21)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(3)]
-MARTS = ("fct_btc_price_daily", "fct_hashrate_daily", "fct_option_chain_snapshot",
-         "fct_gamma_exposure_by_strike", "fct_gamma_summary_daily")
+# Marts with rows on every day (events and retargets happen only on some days).
+MARTS = ("fct_btc_price_daily", "fct_spot_ohlcv_daily", "fct_derivatives_daily", "fct_liquidations_daily",
+         "fct_prediction_market_daily", "fct_hashrate_daily", "fct_pool_share_daily", "fct_miner_revenue_daily",
+         "fct_option_chain_snapshot", "fct_gamma_exposure_by_strike", "fct_gamma_summary_daily", "mart_market_daily")
 
 
 def snapshot_tables(duckdb_path, schemas=("raw", "marts")) -> dict[str, list[tuple]]:
@@ -116,14 +118,19 @@ def test_materialising_the_same_partitions_again_leaves_identical_tables(demo):
     assert snapshot_tables(settings.duckdb_path) == before
 
 
-def test_replay_reproduces_the_marts_from_the_archive_alone(demo, tmp_path):
-    settings, _, before = demo
-    replay_root = tmp_path / "replayed"
-    # The live tree gets the demo's archive; nothing else is there and nothing is fetched.
-    shutil.copytree(settings.landing_dir, replay_root / "live" / "landing")
-    replay = Settings(source_mode=SourceMode.REPLAY, warehouse_dir=replay_root, start_date=settings.start_date)
+@pytest.fixture(scope="module")
+def replayed(demo, tmp_path_factory):
+    """The demo's landing archive copied into an empty live tree and replayed: nothing else, nothing fetched."""
+    settings = demo[0]
+    root = tmp_path_factory.mktemp("replayed")
+    shutil.copytree(settings.landing_dir, root / "live" / "landing")
+    replay = Settings(source_mode=SourceMode.REPLAY, warehouse_dir=root, start_date=settings.start_date)
     run(replay)
-    assert snapshot_tables(replay.duckdb_path) == before
+    return replay
+
+
+def test_replay_reproduces_the_marts_from_the_archive_alone(demo, replayed):
+    assert snapshot_tables(replayed.duckdb_path) == demo[2]
 
 
 def test_replay_without_archive_fails_naming_what_is_missing(tmp_path):
@@ -135,9 +142,10 @@ def test_replay_without_archive_fails_naming_what_is_missing(tmp_path):
     assert "for 2025-11-19: replay found no archived body" in messages
 
 
-def _replay_copy(demo_settings: Settings, root) -> Settings:
-    shutil.copytree(demo_settings.landing_dir, root / "live" / "landing")
-    return Settings(source_mode=SourceMode.REPLAY, warehouse_dir=root, start_date=demo_settings.start_date)
+def _copy_of(replayed: Settings, root) -> Settings:
+    """A private copy of the replayed tree (archive and warehouse), for a test that feeds it bad input."""
+    shutil.copytree(replayed.tree_dir, root / "live")
+    return Settings(source_mode=SourceMode.REPLAY, warehouse_dir=root, start_date=replayed.start_date)
 
 
 def _archive_newer_body(settings: Settings, dataset: str, day: dt.date, body: bytes) -> None:
@@ -154,9 +162,8 @@ def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
     return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events() for e in [e.materialization]}
 
 
-def test_error_envelope_fails_its_extract_names_it_and_stops_downstream(demo, tmp_path):
-    replay = _replay_copy(demo[0], tmp_path)
-    run(replay)
+def test_error_envelope_fails_its_extract_names_it_and_stops_downstream(replayed, tmp_path):
+    replay = _copy_of(replayed, tmp_path)
     before = snapshot_tables(replay.duckdb_path)
     envelope = b'{"jsonrpc":"2.0","id":7,"error":{"code":10028,"message":"too_many_requests"},"testnet":false}'
     _archive_newer_body(replay, "deribit/option_book_summary", LAST, envelope)
@@ -170,11 +177,10 @@ def test_error_envelope_fails_its_extract_names_it_and_stops_downstream(demo, tm
     assert snapshot_tables(replay.duckdb_path) == before  # nothing lost, nothing half-loaded
 
 
-def test_failing_dbt_test_blocks_the_marts_and_the_numpy_asset(demo, tmp_path):
+def test_failing_dbt_test_blocks_the_marts_and_the_numpy_asset(replayed, tmp_path):
     import json
 
-    replay = _replay_copy(demo[0], tmp_path)
-    run(replay)
+    replay = _copy_of(replayed, tmp_path)
     marts_before = snapshot_tables(replay.duckdb_path, schemas=("marts",))
     from pipelines.ingest.archive import LandingArchive
 
@@ -193,8 +199,9 @@ def test_failing_dbt_test_blocks_the_marts_and_the_numpy_asset(demo, tmp_path):
 
 def test_backfilling_days_in_any_order_gives_the_same_marts(demo, tmp_path):
     """Rolling figures (7-day averages, peaks, lags) must come out the same whatever order days are built in."""
-    settings, _, one_shot = demo
-    replay = _replay_copy(settings, tmp_path)
+    settings = demo[0]
+    shutil.copytree(settings.landing_dir, tmp_path / "live" / "landing")
+    replay = Settings(source_mode=SourceMode.REPLAY, warehouse_dir=tmp_path, start_date=settings.start_date)
     for day in (LAST, FIRST, FIRST + dt.timedelta(days=1)):
         with dg.DagsterInstance.ephemeral() as instance:
             result = materialize_range(replay, day, day, instance)
