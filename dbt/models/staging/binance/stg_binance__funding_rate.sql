@@ -1,11 +1,6 @@
-with source as (
-    select * from {{ source('raw', 'binance__funding_rate') }}
-),
-
-deduplicated as (
+with deduplicated as (
     -- Raw holds one row per print already; this guards against a table loaded outside the pipeline.
-    select * from source
-    qualify row_number() over (partition by partition_date, funding_time order by _loaded_at desc) = 1
+    {{ deduplicate_latest(source('raw', 'binance__funding_rate'), ['partition_date', 'funding_time']) }}
 ),
 
 renamed as (

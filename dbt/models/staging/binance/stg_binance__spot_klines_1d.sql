@@ -1,11 +1,5 @@
-with source as (
-    select * from {{ source('raw', 'binance__spot_klines_1d') }}
-),
-
-deduplicated as (
-    -- Raw holds one row per partition already; this guards against a table loaded outside the pipeline.
-    select * from source
-    qualify row_number() over (partition by partition_date order by _loaded_at desc) = 1
+with deduplicated as (
+    {{ deduplicate_latest(source('raw', 'binance__spot_klines_1d'), ['partition_date']) }}
 ),
 
 renamed as (

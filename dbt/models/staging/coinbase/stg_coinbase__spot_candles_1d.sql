@@ -1,10 +1,5 @@
-with source as (
-    select * from {{ source('raw', 'coinbase__spot_candles_1d') }}
-),
-
-deduplicated as (
-    select * from source
-    qualify row_number() over (partition by partition_date order by _loaded_at desc) = 1
+with deduplicated as (
+    {{ deduplicate_latest(source('raw', 'coinbase__spot_candles_1d'), ['partition_date']) }}
 ),
 
 renamed as (

@@ -1,10 +1,5 @@
-with source as (
-    select * from {{ source('raw', 'deribit__option_book_summary') }}
-),
-
-deduplicated as (
-    select * from source
-    qualify row_number() over (partition by partition_date, instrument_name order by _loaded_at desc) = 1
+with deduplicated as (
+    {{ deduplicate_latest(source('raw', 'deribit__option_book_summary'), ['partition_date', 'instrument_name']) }}
 ),
 
 named as (

@@ -1,12 +1,7 @@
-with source as (
-    select * from {{ source('raw', 'mempool__blocks') }}
-),
-
-deduplicated as (
+with deduplicated as (
     -- A block belongs to the day of its own timestamp, so a height is in one partition only; keep the newest
     -- load of each (partition, height) in case the table was loaded outside the pipeline.
-    select * from source
-    qualify row_number() over (partition by partition_date, height order by _loaded_at desc) = 1
+    {{ deduplicate_latest(source('raw', 'mempool__blocks'), ['partition_date', 'height']) }}
 ),
 
 renamed as (

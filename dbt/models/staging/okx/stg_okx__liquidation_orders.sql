@@ -1,14 +1,6 @@
-with source as (
-    select * from {{ source('raw', 'okx__liquidation_orders') }}
-),
-
-deduplicated as (
+with deduplicated as (
     -- The feed's de-duplication key (sources.md §2.5), the raw table's key too.
-    select * from source
-    qualify row_number() over (
-        partition by partition_date, inst_id, ts, side, size_contracts, bankruptcy_price
-        order by _loaded_at desc
-    ) = 1
+    {{ deduplicate_latest(source('raw', 'okx__liquidation_orders'), ['partition_date', 'inst_id', 'ts', 'side', 'size_contracts', 'bankruptcy_price']) }}
 ),
 
 renamed as (

@@ -1,10 +1,5 @@
-with source as (
-    select * from {{ source('raw', 'polymarket__prices_history') }}
-),
-
-deduplicated as (
-    select * from source
-    qualify row_number() over (partition by partition_date, point_time order by _loaded_at desc) = 1
+with deduplicated as (
+    {{ deduplicate_latest(source('raw', 'polymarket__prices_history'), ['partition_date', 'point_time']) }}
 ),
 
 renamed as (
