@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 START ?=
 END ?=
 
-.PHONY: run test dev backfill summary docs manifest install clean-venv help
+.PHONY: run test dev backfill summary docs bench manifest install clean-venv help
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -57,6 +57,10 @@ backfill: $(MANIFEST)
 
 summary: $(STAMP)
 	$(BIN)/python -m pipelines.cli summary
+
+# Speed and memory, measured side by side in one run (never as timed assertions in tests).
+bench: $(STAMP)
+	$(BIN)/python -m bench.gamma_kernel
 
 docs: $(MANIFEST)
 	cd dbt && ../$(BIN)/dbt docs generate --target-path target/docs \

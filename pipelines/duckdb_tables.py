@@ -39,16 +39,28 @@ def replace_date_window(
     end: dt.date,
     rows: pa.Table,
 ) -> None:
-    """Replace the rows of [start, end) in one transaction: readers see the old window or the new one.
+    """Replace the rows of [start, end) of one table in one transaction."""
+    replace_date_windows(conn, {qualified_table: rows}, date_column, start, end)
 
-    `qualified_table` and `date_column` are identifiers owned by the code, never outside input.
-    """
+
+def replace_date_windows(
+    conn: duckdb.DuckDBPyConnection,
+    rows_by_table: dict[str, pa.Table],
+    date_column: str,
+    start: dt.date,
+    end: dt.date,
+) -> None:
+    """Replace the rows of [start, end) of every table in ONE transaction: readers see the old window of all
+    of them or the new one, never a mix. Table and column names are identifiers owned by the code."""
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f'DELETE FROM {qualified_table} WHERE "{date_column}" >= ? AND "{date_column}" < ?', [start, end])
-        conn.register("incoming_rows", rows)
-        conn.execute(f"INSERT INTO {qualified_table} SELECT * FROM incoming_rows")
-        conn.unregister("incoming_rows")
+        for qualified_table, rows in rows_by_table.items():
+            conn.execute(
+                f'DELETE FROM {qualified_table} WHERE "{date_column}" >= ? AND "{date_column}" < ?', [start, end]
+            )
+            conn.register("incoming_rows", rows)
+            conn.execute(f"INSERT INTO {qualified_table} SELECT * FROM incoming_rows")
+            conn.unregister("incoming_rows")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

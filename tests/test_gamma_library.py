@@ -583,3 +583,79 @@ def test_validation_errors():
         G.gex_by_strike(K, T, C, OI, IV, F, contract_size=0.0)
     with pytest.raises(ValueError, match="pct"):
         G.gex_within_band(K, OI, SPOT, -1.0)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# profile + crossings on a caller's grid, and regime bands with exact edges (added with the gamma tables)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_real_chain_profile_crossings_on_a_500_level_grid(real_chain):
+    spot = real_chain["spot"]
+    args = lib_args(real_chain)
+    levels = spot * np.linspace(0.5, 1.5, 500)
+    prof, crossings = G.gex_profile_crossings(levels, spot, *args)
+    np.testing.assert_array_equal(prof, G.gex_profile(levels, spot, *args))
+    np.testing.assert_allclose(crossings, REAL_ZERO_GAMMA, rtol=REL)
+    for j in (0, 123, 250, 499):
+        o, scale = o_level(float(levels[j]), spot, real_chain)
+        assert close(float(prof[j]), o, scale)
+
+
+def test_real_chain_regimes_tile_the_range_with_the_crossings_as_edges(real_chain):
+    spot = real_chain["spot"]
+    regimes = G.gamma_regimes(spot, *lib_args(real_chain))
+    np.testing.assert_array_equal(regimes.crossings, G.zero_gamma_levels(spot, *lib_args(real_chain)))
+    assert regimes.bands == [
+        G.RegimeBand(0.5 * spot, float(regimes.crossings[0]), "short_gamma"),
+        G.RegimeBand(float(regimes.crossings[0]), 1.5 * spot, "long_gamma"),
+    ]
+
+
+@settings(HYP, max_examples=60)
+@given(st.lists(_row(wide=False), min_size=1, max_size=12), st.booleans())
+def test_random_chain_regime_bands_agree_with_the_oracle(rows, long_calls):
+    chain = chain_of(rows)
+    regimes = G.gamma_regimes(SPOT, *lib_args(chain), dealer_long_calls=long_calls)
+    bands = regimes.bands
+    assert bands[0].low == 0.5 * SPOT and bands[-1].high == 1.5 * SPOT
+    assert [b.low for b in bands[1:]] == [b.high for b in bands[:-1]] == regimes.crossings.tolist()
+    assert all(a.regime != b.regime for a, b in zip(bands, bands[1:]))
+    for b in bands:  # the oracle's sign inside each band (away from its edges) is the band's regime
+        for f in (0.1, 0.5, 0.9):
+            L = b.low + f * (b.high - b.low)
+            o, scale = o_level(L, SPOT, chain, long_calls)
+            if abs(o) > 1e-9 * scale:
+                assert (o > 0) == (b.regime == "long_gamma"), (b, L)
+
+
+def test_profile_crossings_edge_cases():
+    chain = chain_of([(9000.0, T7, True, 300.0, 0.3, SPOT), (10000.0, T7, False, 300.0, 0.3, SPOT)])
+    args = lib_args(chain)
+    levels = SPOT * np.linspace(0.5, 1.5, 201)
+    prof, crossings = G.gex_profile_crossings(levels, SPOT, *args)
+    assert len(crossings) == 1 and prof[0] > 0 > prof[-1]
+    np.testing.assert_allclose(crossings, G.zero_gamma_levels(SPOT, *args), rtol=REL)
+    empty_prof, none = G.gex_profile_crossings(levels, SPOT, *lib_args(chain_of([(9000.0, T7, True, 0.0, 0.3, SPOT)])))
+    assert none.size == 0 and np.all(empty_prof == 0.0)
+    assert G.gamma_regimes(SPOT, *lib_args(chain_of([(9000.0, T7, True, 0.0, 0.3, SPOT)]))) == (
+        pytest.approx(np.empty(0)), [])
+    with pytest.raises(ValueError, match="ascending"):
+        G.gex_profile_crossings(levels[::-1], SPOT, *args)
+    with pytest.raises(ValueError, match="block_bytes"):
+        G.gex_profile_crossings(levels, SPOT, *args, block_bytes=4)
+
+
+def test_matched_call_put_book_has_an_exactly_zero_profile():
+    # Calls and puts with identical inputs cancel exactly at every level, whatever the blocking: the kernel sums
+    # positive and negative terms separately (no fused multiply-add residue), so no spurious crossing appears.
+    rng = np.random.default_rng(11)
+    rows = []
+    for _ in range(40):
+        k, t, oi, iv, f = rng.choice(STRIKES), rng.uniform(T7, 1.0), rng.uniform(1, 500), rng.uniform(0.3, 1.2), SPOT
+        rows += [(k, t, True, oi, iv, f), (k, t, False, oi, iv, f)]
+    args = lib_args(chain_of(rows))
+    levels = SPOT * np.linspace(0.5, 1.5, 301)
+    for block in (G.DEFAULT_BLOCK_BYTES, 4096, 64):
+        assert np.all(G.gex_profile(levels, SPOT, *args, block_bytes=block) == 0.0)
+    assert G.zero_gamma_levels(SPOT, *args).size == 0 and G.gamma_regimes(SPOT, *args).bands == []

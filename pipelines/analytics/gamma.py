@@ -34,11 +34,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "GammaRegimes",
     "RegimeBand",
     "black76_gamma",
     "call_wall",
+    "gamma_regimes",
     "gex_by_strike",
     "gex_profile",
+    "gex_profile_crossings",
     "gex_within_band",
     "nearest_to_spot",
     "option_gex",
@@ -77,7 +80,11 @@ _ROOT_MAXITER = 200
 
 
 class RegimeBand(NamedTuple):
-    """A contiguous run of profile levels with one sign. ``low``/``high`` are the first/last grid levels (USD)."""
+    """A contiguous price range (USD) where the profile has one sign.
+
+    From :func:`regime_bands`, ``low``/``high`` are the first/last grid levels of a same-sign run; from
+    :func:`gamma_regimes`, they are the exact edges (range ends and refined crossings).
+    """
 
     low: float
     high: float
@@ -276,15 +283,15 @@ class _Kernel:
 
     With x = ln(L/S) and r = L/S, option i contributes ``w_i * r * phi(a_i x + c_i)`` where
     a = 1/(sigma sqrt T), c = a (ln(F/K) + sigma^2 T / 2), w = s OI cs F 0.01 a.  Stored pre-scaled:
-    a' = a/sqrt(2), c' = c/sqrt(2) so that (a' x + c')^2 = d1^2 / 2, and the weight folded into the exponent,
-    ``lw = ln(|w| / sqrt(2 pi))``, so that one option's term is exactly ``+-exp(lw - (a' x + c')^2)``: the
-    inner loop is four element-wise passes, one exp and a row sum, with no separate multiply by the weight.
-    Options are stored positive weights first (``n_pos`` of them), so a block's net sum is
-    (sum of its positive columns) - (sum of its negative columns): a call and a put with the same inputs
-    cancel exactly, and no BLAS fused multiply-add leaves a rounding residue in a profile that is exactly 0.
+    a' = a/sqrt(2), c' = c/sqrt(2) so that (a' x + c')^2 = d1^2 / 2, and |w'| = |w| / sqrt(2 pi) so that one
+    option's term is exactly +-|w'| exp(-(a' x + c')^2): four element-wise passes, one exp and a gemv per block.
+    Options are stored positive weights first (``n_pos`` of them) and the profile is (sum of the positive
+    terms) - (sum of the negative terms), each summed on its own with the same blocking and buffers: calls and
+    puts with the same inputs cancel exactly, and no rounding residue of a mixed-sign sum (e.g. BLAS fused
+    multiply-adds) appears in a profile that is exactly 0.
     """
 
-    __slots__ = ("a", "c", "lw", "n_pos", "spot", "min_width", "n")
+    __slots__ = ("a", "c", "w", "n_pos", "spot", "min_width", "n")
 
     def __init__(
         self,
@@ -304,11 +311,12 @@ class _Kernel:
         m = _pricable(k, t, oi, sig, f)
         # Positive-weight rows first: calls under the standard convention, puts otherwise.
         pos = c[m] if dealer_long_calls else ~c[m]
-        order = np.concatenate((np.flatnonzero(m)[pos], np.flatnonzero(m)[~pos]))
+        rows = np.flatnonzero(m)
+        order = np.concatenate((rows[pos], rows[~pos]))
         vol = sig[order] * np.sqrt(t[order])
         a = 1.0 / vol
         self.c = np.ascontiguousarray(_SQRT_HALF * a * (np.log(f[order] / k[order]) + 0.5 * vol * vol))
-        self.lw = np.ascontiguousarray(np.log(oi[order] * (cs * 0.01 * _INV_SQRT_2PI) * f[order] * a))
+        self.w = np.ascontiguousarray(oi[order] * (cs * 0.01 * _INV_SQRT_2PI) * f[order] * a)  # |w'|
         self.a = np.ascontiguousarray(a * _SQRT_HALF)
         self.n = len(order)
         self.n_pos = int(pos.sum())
@@ -323,34 +331,39 @@ class _Kernel:
         ratio = levels / self.spot
         x = np.log(ratio)
         budget = max(1, int(block_bytes) // 8)  # float64 elements per block
+        # Positive and negative terms are summed apart, each group chunked from its own start, and subtracted
+        # once at the end: a book of matched calls and puts then cancels exactly at every level, for any block
+        # size (a running +/- total would leave rounding residue that a scan could mistake for crossings).
+        groups = [(side, g0, g1) for side, g0, g1 in ((0, 0, self.n_pos), (1, self.n_pos, self.n)) if g1 > g0]
         # Block = (levels) x (options), options contiguous.  numpy pays a fixed cost per row of a broadcast
         # operation, so rows are made long (up to _OPT_ROW options); levels per block: whatever then fits.
-        opt_chunk = min(self.n, _OPT_ROW, budget)
-        lvl_chunk = min(n_lvl, max(1, budget // opt_chunk))
-        buf = np.empty(opt_chunk * lvl_chunk)  # the single reusable block: memory is bounded for any chain
-        part = np.empty(lvl_chunk)
-        a_all, c_all, lw_all = self.a, self.c, self.lw
-        for i0 in range(0, self.n, opt_chunk):
-            i1 = min(self.n, i0 + opt_chunk)
-            split = min(max(self.n_pos - i0, 0), i1 - i0)  # columns [0, split) positive, the rest negative
-            a = a_all[None, i0:i1]
-            c = c_all[None, i0:i1]
-            lw = lw_all[None, i0:i1]
-            for j0 in range(0, n_lvl, lvl_chunk):
-                j1 = min(n_lvl, j0 + lvl_chunk)
-                blk = buf[: (j1 - j0) * (i1 - i0)].reshape(j1 - j0, i1 - i0)
-                acc = part[: j1 - j0]
-                np.multiply(x[j0:j1, None], a, out=blk)  # a' x
-                blk += c  # + c'  -> d1 / sqrt(2)
-                np.multiply(blk, blk, out=blk)  # d1^2 / 2
-                np.subtract(lw, blk, out=blk)  # ln|w'| - d1^2 / 2
-                np.exp(blk, out=blk)  # the one transcendental per (option, level) pair: |term|
-                if split:
-                    np.add.reduce(blk[:, :split], axis=1, out=acc)
-                    out[j0:j1] += acc
-                if split < i1 - i0:
-                    np.add.reduce(blk[:, split:], axis=1, out=acc)
-                    out[j0:j1] -= acc
+        shapes = {}
+        for side, g0, g1 in groups:
+            opt_chunk = min(g1 - g0, _OPT_ROW, budget)
+            shapes[side] = (opt_chunk, min(n_lvl, max(1, budget // opt_chunk)))
+        buf = np.empty(max(oc * lc for oc, lc in shapes.values()))  # the one reusable block: bounded memory
+        wbuf = np.empty(max(oc for oc, _ in shapes.values()))  # weights at one address: BLAS may peel by alignment
+        part = np.empty(max(lc for _, lc in shapes.values()))
+        totals = (np.zeros(n_lvl), np.zeros(n_lvl))
+        for side, g0, g1 in groups:
+            total = totals[side]
+            opt_chunk, lvl_chunk = shapes[side]
+            for i0 in range(g0, g1, opt_chunk):
+                i1 = min(g1, i0 + opt_chunk)
+                a = self.a[None, i0:i1]
+                c = self.c[None, i0:i1]
+                w = wbuf[: i1 - i0]
+                w[:] = self.w[i0:i1]
+                for j0 in range(0, n_lvl, lvl_chunk):
+                    j1 = min(n_lvl, j0 + lvl_chunk)
+                    blk = buf[: (j1 - j0) * (i1 - i0)].reshape(j1 - j0, i1 - i0)
+                    np.multiply(x[j0:j1, None], a, out=blk)  # a' x
+                    blk += c  # + c'  -> d1 / sqrt(2)
+                    np.multiply(blk, blk, out=blk)  # d1^2 / 2
+                    np.negative(blk, out=blk)
+                    np.exp(blk, out=blk)  # the one transcendental per (option, level) pair
+                    total[j0:j1] += np.matmul(blk, w, out=part[: j1 - j0])  # BLAS gemv over the block's options
+        out = np.subtract(totals[0], totals[1], out=out)
         out *= ratio  # F' = F L/S in front of phi: one multiply per level, not per pair
         return out
 
@@ -464,6 +477,110 @@ def _scan_size(lo: float, hi: float, min_width: float) -> int:
     return int(min(_SCAN_MAX_LEVELS, max(_SCAN_MIN_LEVELS, need)))
 
 
+def _refine_crossings(kern: _Kernel, grid: FloatArray, prof: FloatArray) -> FloatArray:
+    """Each sign change of ``prof`` (sampled on the ascending ``grid``) refined to a root of the exact profile."""
+    roots: list[float] = []
+    for i, j, z in _sign_changes(prof):
+        if z is not None:
+            roots.append(float(grid[z]))
+            continue
+        # prof[i], prof[j] come from the same blocked arithmetic as kern.at, so they bracket its root as is.
+        xa, xb = float(grid[i]), float(grid[j])
+        roots.append(_brent(kern.at, xa, xb, float(prof[i]), float(prof[j]), xtol=_ROOT_RTOL * xa))
+    return np.asarray(sorted(roots), dtype=np.float64)
+
+
+def gex_profile_crossings(
+    levels: ArrayLike,
+    spot: float,
+    strike: ArrayLike,
+    expiry_years: ArrayLike,
+    is_call: ArrayLike,
+    open_interest: ArrayLike,
+    iv: ArrayLike,
+    forward: ArrayLike,
+    *,
+    contract_size: float = 1.0,
+    dealer_long_calls: bool = True,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+) -> tuple[FloatArray, FloatArray]:
+    """The profile on ``levels`` (USD, strictly ascending) and every sign change it shows, refined.
+
+    Returns ``(profile, crossings)``: :func:`gex_profile` on ``levels`` and, for each pair of grid levels with
+    opposite signs, the root between them refined by Brent's method on the exact profile (~1e-12 relative);
+    an exact-zero grid level between opposite signs is itself a crossing.  Unlike :func:`zero_gamma_levels`
+    the caller owns the grid, so sign changes closer together than its step can be missed: this is the
+    kernel a caller with its own grid (a chart, the benchmark) runs, one exp per (option, level) pair plus a
+    few dozen single-level evaluations per crossing.
+    """
+    lv = _levels_array(levels)
+    if lv.size > 1 and np.any(np.diff(lv) <= 0):
+        raise ValueError("levels must be strictly ascending")
+    if int(block_bytes) < 8:
+        raise ValueError("block_bytes must be at least 8 (one float64)")
+    kern = _Kernel(spot, strike, expiry_years, is_call, open_interest, iv, forward, contract_size, dealer_long_calls)
+    prof = kern.profile(lv, block_bytes)
+    if kern.n == 0:
+        return prof, np.empty(0)
+    return prof, _refine_crossings(kern, lv, prof)
+
+
+class GammaRegimes(NamedTuple):
+    """Crossings of the profile over [lo*spot, hi*spot] and the bands they cut that range into."""
+
+    crossings: FloatArray  # USD, ascending (what zero_gamma_levels returns)
+    bands: list[RegimeBand]  # tile [lo*spot, hi*spot]: each band's high is the next band's low
+
+
+def gamma_regimes(
+    spot: float,
+    strike: ArrayLike,
+    expiry_years: ArrayLike,
+    is_call: ArrayLike,
+    open_interest: ArrayLike,
+    iv: ArrayLike,
+    forward: ArrayLike,
+    *,
+    lo: float = 0.5,
+    hi: float = 1.5,
+    contract_size: float = 1.0,
+    dealer_long_calls: bool = True,
+) -> GammaRegimes:
+    """Zero-gamma crossings and regime bands with exact edges, from one scan of the profile.
+
+    The crossings are those of :func:`zero_gamma_levels`.  The bands run from ``lo*spot`` to the first crossing,
+    between consecutive crossings, and from the last crossing to ``hi*spot``, so they tile the range with no gap
+    (unlike :func:`regime_bands`, whose edges are grid levels).  A band is 'long_gamma' where the profile is
+    positive and 'short_gamma' where it is negative; the profile may be exactly 0 inside a band (gamma
+    underflow far from every strike) but never has the other sign there.  No bands when the profile is 0
+    everywhere (no pricable option, or calls and puts that cancel exactly).
+    """
+    s = _positive_scalar("spot", spot)
+    lo_f = _positive_scalar("lo", lo)
+    hi_f = _positive_scalar("hi", hi)
+    if not lo_f < hi_f:
+        raise ValueError(f"need lo < hi, got lo={lo!r}, hi={hi!r}")
+    kern = _Kernel(s, strike, expiry_years, is_call, open_interest, iv, forward, contract_size, dealer_long_calls)
+    if kern.n == 0:
+        return GammaRegimes(np.empty(0), [])
+    n = _scan_size(lo_f, hi_f, kern.min_width)
+    grid = s * np.exp(np.linspace(math.log(lo_f), math.log(hi_f), n))
+    grid[0], grid[-1] = lo_f * s, hi_f * s  # exact end points (exp(log(.)) can be off by an ulp)
+    prof = kern.profile(grid)
+    roots = _refine_crossings(kern, grid, prof)
+    nonzero = np.flatnonzero(prof != 0.0)
+    if not nonzero.size:
+        return GammaRegimes(roots, [])
+    positive = bool(prof[nonzero[0]] > 0)  # sign below the first crossing; signs alternate at each crossing
+    edges = [lo_f * s, *roots.tolist(), hi_f * s]
+    bands: list[RegimeBand] = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        if high > low:
+            bands.append(RegimeBand(low, high, "long_gamma" if positive else "short_gamma"))
+        positive = not positive
+    return GammaRegimes(roots, bands)
+
+
 def zero_gamma_levels(
     spot: float,
     strike: ArrayLike,
@@ -485,32 +602,13 @@ def zero_gamma_levels(
     relative (far under $0.01).  A grid level where the profile is exactly 0 between samples of opposite sign
     is itself reported (when several consecutive levels are exactly 0, e.g. gamma underflow between two far-apart
     short-dated strikes, the middle one is).  An empty array means the profile never changes sign in the range
-    (not an error).  Use :func:`nearest_to_spot` to name the zero-gamma level.
+    (not an error).  Use :func:`nearest_to_spot` to name the zero-gamma level; :func:`gamma_regimes` gives the
+    same crossings with the bands between them.
     """
-    s = _positive_scalar("spot", spot)
-    lo_f = _positive_scalar("lo", lo)
-    hi_f = _positive_scalar("hi", hi)
-    if not lo_f < hi_f:
-        raise ValueError(f"need lo < hi, got lo={lo!r}, hi={hi!r}")
-    kern = _Kernel(s, strike, expiry_years, is_call, open_interest, iv, forward, contract_size, dealer_long_calls)
-    if kern.n == 0:
-        return np.empty(0)
-    n = _scan_size(lo_f, hi_f, kern.min_width)
-    grid = s * np.exp(np.linspace(math.log(lo_f), math.log(hi_f), n))
-    grid[0], grid[-1] = lo_f * s, hi_f * s  # exact end points (exp(log(.)) can be off by an ulp)
-    prof = kern.profile(grid)
-    roots: list[float] = []
-    for i, j, z in _sign_changes(prof):
-        if z is not None:
-            roots.append(float(grid[z]))
-            continue
-        xa, xb = float(grid[i]), float(grid[j])
-        fa, fb = kern.at(xa), kern.at(xb)
-        if fa == 0.0 or fb == 0.0 or (fa > 0) != (fb > 0):
-            roots.append(_brent(kern.at, xa, xb, fa, fb, xtol=_ROOT_RTOL * xa))
-        else:  # pragma: no cover - only if the scalar and block evaluations disagree in sign by rounding
-            roots.append(xa if abs(fa) <= abs(fb) else xb)
-    return np.asarray(sorted(roots), dtype=np.float64)
+    return gamma_regimes(
+        spot, strike, expiry_years, is_call, open_interest, iv, forward,
+        lo=lo, hi=hi, contract_size=contract_size, dealer_long_calls=dealer_long_calls,
+    ).crossings
 
 
 # --------------------------------------------------------------------------------------------------------------

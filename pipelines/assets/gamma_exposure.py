@@ -1,90 +1,187 @@
-"""The numpy asset: dealer gamma exposure by strike and the daily summary, per snapshot day."""
+"""The numpy asset: dealer gamma exposure per snapshot day, five tables and a picture.
 
+One step computes, for every day of the run's window, the tables of pipelines/analytics/gamma_daily.py from
+marts.fct_option_chain_snapshot, replaces the window's rows of all five tables in one DuckDB transaction (a reader
+never sees a day's summary without its profile), then writes one PNG per day to
+<tree>/reports/gamma/<YYYY-MM-DD>.png and shows the last day's in the materialisation's metadata.
+"""
 
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation at definition time.
 import datetime as dt
+import os
+import tempfile
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipelines.analytics.gamma_daily import BY_STRIKE_SCHEMA, SUMMARY_SCHEMA, ChainArrays, gamma_tables_for_day
-from pipelines.checks.gamma_checks import gex_totals_finite
-from pipelines.duckdb_tables import column_definitions, replace_date_window
+from pipelines.analytics.gamma_daily import (
+    BY_EXPIRY_STRIKE_SCHEMA,
+    BY_STRIKE_SCHEMA,
+    CHAIN_COLUMNS,
+    PROFILE_SCHEMA,
+    REGIME_BANDS_SCHEMA,
+    SUMMARY_SCHEMA,
+    ChainArrays,
+    GammaDay,
+    gamma_day,
+)
+from pipelines.analytics.gamma_plot import markdown_image, render_gamma_png
+from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
+from pipelines.duckdb_tables import column_definitions, replace_date_windows
 from pipelines.ingest.extract import days_in_window
 from pipelines.partitions import window_dates
 from pipelines.resources import WarehouseResource
 
 CHAIN_KEY = dg.AssetKey(["marts", "fct_option_chain_snapshot"])
 BY_STRIKE_KEY = dg.AssetKey(["marts", "fct_gamma_exposure_by_strike"])
+BY_EXPIRY_STRIKE_KEY = dg.AssetKey(["marts", "fct_gamma_exposure_by_expiry_strike"])
+PROFILE_KEY = dg.AssetKey(["marts", "fct_gamma_profile"])
+REGIME_BANDS_KEY = dg.AssetKey(["marts", "fct_gamma_regime_bands"])
 SUMMARY_KEY = dg.AssetKey(["marts", "fct_gamma_summary_daily"])
+GAMMA_KEYS = (BY_STRIKE_KEY, BY_EXPIRY_STRIKE_KEY, PROFILE_KEY, REGIME_BANDS_KEY, SUMMARY_KEY)
 FINITE_CHECK = "gex_totals_finite"
+RECONCILE_CHECK = "gamma_tables_reconcile"
 
-_TABLES = {
+# table -> (schema, key columns: NOT NULL and unique per day)
+TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     "marts.fct_gamma_exposure_by_strike": (BY_STRIKE_SCHEMA, ("snapshot_date", "strike")),
+    "marts.fct_gamma_exposure_by_expiry_strike": (BY_EXPIRY_STRIKE_SCHEMA, ("snapshot_date", "expiry_date", "strike")),
+    "marts.fct_gamma_profile": (PROFILE_SCHEMA, ("snapshot_date", "price_level_usd")),
+    "marts.fct_gamma_regime_bands": (REGIME_BANDS_SCHEMA, ("snapshot_date", "low_usd")),
     "marts.fct_gamma_summary_daily": (SUMMARY_SCHEMA, ("snapshot_date",)),
 }
+_FIELD = {  # GammaDay attribute of each table
+    "marts.fct_gamma_exposure_by_strike": "by_strike",
+    "marts.fct_gamma_exposure_by_expiry_strike": "by_expiry_strike",
+    "marts.fct_gamma_profile": "profile",
+    "marts.fct_gamma_regime_bands": "regime_bands",
+    "marts.fct_gamma_summary_daily": "summary",
+}
+TABLE_OF_KEY = {key: f"{key.path[0]}.{key.path[1]}" for key in GAMMA_KEYS}
 
-_CHAIN_QUERY = """
-    SELECT snapshot_date, strike, time_to_expiry_years, option_type, open_interest_btc, mark_iv,
-           forward_usd, index_usd
+_CHAIN_QUERY = f"""
+    SELECT {", ".join(CHAIN_COLUMNS)}
     FROM marts.fct_option_chain_snapshot
     WHERE snapshot_date = ?
     ORDER BY instrument_name
 """
+
+_DESCRIPTIONS = {
+    BY_STRIKE_KEY: "Dealer GEX (USD per 1% move) by strike per snapshot day, calls, puts and net, with OI.",
+    BY_EXPIRY_STRIKE_KEY: "Dealer GEX (USD per 1% move) by expiry and strike per snapshot day; sums to by strike.",
+    PROFILE_KEY: "Total net GEX if spot moved to each level: 0.5x-1.5x spot in 0.25% steps, plus exact crossings.",
+    REGIME_BANDS_KEY: "Price ranges (0.5x-1.5x spot) where dealers are long / short gamma, edges at exact crossings.",
+    SUMMARY_KEY: "Per day: spot, total net GEX, zero-gamma level, call/put walls, regime, near-spot concentration.",
+}
+
+
+def reports_dir(tree_dir: Path) -> Path:
+    return Path(tree_dir) / "reports" / "gamma"
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write aside in the same folder, then rename: a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def replace_windows(conn: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], start: dt.date, end: dt.date) -> None:
+    """Create the tables if needed and replace the rows of [start, end) of every one of them in ONE transaction."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    for table, (schema, keys) in TABLES.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(column_definitions(schema, keys))})")
+    replace_date_windows(conn, tables, "snapshot_date", start, end)
+
+
+def compute_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date]) -> list[tuple[dt.date, GammaDay]]:
+    results = []
+    for day in days:
+        chain = conn.sql(_CHAIN_QUERY, params=[day]).to_arrow_table()
+        if chain.num_rows == 0:
+            raise RuntimeError(f"marts.fct_option_chain_snapshot has no rows for {day}: nothing to compute")
+        results.append((day, gamma_day(day, ChainArrays.from_table(chain))))
+    return results
+
+
+def concat_days(results: list[tuple[dt.date, GammaDay]]) -> dict[str, pa.Table]:
+    out = {}
+    for table, (schema, _) in TABLES.items():
+        parts = [getattr(result, _FIELD[table]) for _, result in results]
+        out[table] = pa.concat_tables(parts) if parts else schema.empty_table()
+    return out
 
 
 def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="gamma_exposure",
         specs=[
-            dg.AssetSpec(BY_STRIKE_KEY, deps=[CHAIN_KEY], group_name="marts", kinds={"numpy", "duckdb"},
-                         description="Dealer GEX (USD per 1% move) by strike per snapshot day, calls, puts and net."),
-            dg.AssetSpec(SUMMARY_KEY, deps=[CHAIN_KEY], group_name="marts", kinds={"numpy", "duckdb"},
-                         description="Per day: spot, total net GEX, zero-gamma level, call/put walls, regime."),
+            dg.AssetSpec(key, deps=[CHAIN_KEY], group_name="marts", kinds={"numpy", "duckdb"},
+                         description=_DESCRIPTIONS[key])
+            for key in GAMMA_KEYS
         ],
         check_specs=[
             dg.AssetCheckSpec(FINITE_CHECK, asset=SUMMARY_KEY, blocking=True,
                               description="every GEX total of the window is finite and every day has a summary"),
+            dg.AssetCheckSpec(RECONCILE_CHECK, asset=SUMMARY_KEY, blocking=True,
+                              description="by-expiry sums equal by-strike; profile at spot equals the total; "
+                                          "regime bands tile the profile grid and agree with its sign"),
         ],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def gamma_exposure(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         start, end = window_dates(context)
-        by_strike_parts: list[pa.Table] = []
-        summary_parts: list[pa.Table] = []
+        days = days_in_window(start, end)
         with warehouse.connect() as conn:
-            for day in days_in_window(start, end):
-                chain = conn.sql(_CHAIN_QUERY, params=[day]).to_arrow_table()
-                if chain.num_rows == 0:
-                    raise RuntimeError(f"marts.fct_option_chain_snapshot has no rows for {day}: nothing to compute")
-                by_strike, summary = gamma_tables_for_day(day, ChainArrays.from_table(chain))
-                by_strike_parts.append(by_strike)
-                summary_parts.append(summary)
-            by_strike_all = pa.concat_tables(by_strike_parts) if by_strike_parts else BY_STRIKE_SCHEMA.empty_table()
-            summary_all = pa.concat_tables(summary_parts) if summary_parts else SUMMARY_SCHEMA.empty_table()
-            conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-            for table, rows in (("marts.fct_gamma_exposure_by_strike", by_strike_all),
-                                ("marts.fct_gamma_summary_daily", summary_all)):
-                schema, keys = _TABLES[table]
-                conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(column_definitions(schema, keys))})")
-                replace_date_window(conn, table, "snapshot_date", start, end, rows)
-        outcome = gex_totals_finite(summary_all, by_strike_all, days_in_window(start, end))
+            results = compute_window(conn, days)
+            tables = concat_days(results)
+            replace_windows(conn, tables, start, end)
+
+        folder = reports_dir(warehouse.settings.tree_dir)
+        last_png, last_path = None, None
+        for day, result in results:
+            last_png = render_gamma_png(result.by_strike, result.profile, result.regime_bands, result.summary)
+            last_path = folder / f"{day.isoformat()}.png"
+            write_bytes_atomic(last_path, last_png)
+
+        summary_all = tables["marts.fct_gamma_summary_daily"]
+        by_strike_all = tables["marts.fct_gamma_exposure_by_strike"]
+        finite = gex_totals_finite(summary_all, by_strike_all, days)
+        reconcile = gamma_tables_reconcile(
+            summary_all, by_strike_all, tables["marts.fct_gamma_exposure_by_expiry_strike"],
+            tables["marts.fct_gamma_profile"], tables["marts.fct_gamma_regime_bands"],
+        )
         last = summary_all.slice(summary_all.num_rows - 1).to_pylist()[0] if summary_all.num_rows else {}
-        yield dg.MaterializeResult(asset_key=BY_STRIKE_KEY, metadata={"rows": by_strike_all.num_rows})
-        yield dg.MaterializeResult(
-            asset_key=SUMMARY_KEY,
-            metadata={
-                "rows": summary_all.num_rows,
-                "last_day": str(last.get("snapshot_date", "")),
-                "last_total_net_gex_usd": _finite_or_none(last.get("total_net_gex_usd")),
-                "last_zero_gamma_usd": _finite_or_none(last.get("zero_gamma_usd")),
-            },
-        )
-        yield dg.AssetCheckResult(
-            asset_key=SUMMARY_KEY, check_name=FINITE_CHECK, passed=outcome.passed,
-            description=outcome.description, metadata=outcome.metadata,
-        )
+        for key in GAMMA_KEYS:
+            if key != SUMMARY_KEY:
+                yield dg.MaterializeResult(asset_key=key, metadata={"rows": tables[TABLE_OF_KEY[key]].num_rows})
+        metadata: dict[str, object] = {
+            "rows": summary_all.num_rows,
+            "last_day": str(last.get("snapshot_date", "")),
+            "last_total_net_gex_usd": _finite_or_none(last.get("total_net_gex_usd")),
+            "last_zero_gamma_usd": _finite_or_none(last.get("zero_gamma_usd")),
+            "pictures": dg.MetadataValue.path(str(folder)),
+        }
+        if last_png is not None and last_path is not None:
+            metadata["last_day_picture"] = dg.MetadataValue.md(
+                markdown_image(last_png, f"Dealer gamma exposure {last_path.stem}")
+            )
+        yield dg.MaterializeResult(asset_key=SUMMARY_KEY, metadata=metadata)
+        for name, outcome in ((FINITE_CHECK, finite), (RECONCILE_CHECK, reconcile)):
+            yield dg.AssetCheckResult(
+                asset_key=SUMMARY_KEY, check_name=name, passed=outcome.passed,
+                description=outcome.description, metadata=outcome.metadata,
+            )
 
     return gamma_exposure
 

@@ -1,13 +1,18 @@
-"""Gamma stage: totals finite and one summary per day of the window."""
+"""Gamma stage: totals finite, one summary per day, and the five tables reconciling with each other."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import defaultdict
 
 import pyarrow as pa
 
 from pipelines.checks.outcome import CheckOutcome
+
+# Relative tolerance of the reconciliations, on the day's gross GEX (sum of |call| + |put| by strike): the
+# tables are sums of the same per-option figures in different orders, so they agree to ~1e-14 in practice.
+RECONCILE_RTOL = 1e-9
 
 
 def gex_totals_finite(summary: pa.Table, by_strike: pa.Table, days: list[dt.date]) -> CheckOutcome:
@@ -25,3 +30,94 @@ def gex_totals_finite(summary: pa.Table, by_strike: pa.Table, days: list[dt.date
     if problems:
         return CheckOutcome(False, "; ".join(problems), metadata)
     return CheckOutcome(True, f"{len(days)} day(s): every GEX total finite", metadata)
+
+
+def _by_day(table: pa.Table) -> dict[dt.date, list[dict]]:
+    out: dict[dt.date, list[dict]] = defaultdict(list)
+    for row in table.to_pylist():
+        out[row["snapshot_date"]].append(row)
+    return out
+
+
+def _close(a: float, b: float, scale: float) -> bool:
+    return abs(a - b) <= RECONCILE_RTOL * max(abs(a), abs(b), scale)
+
+
+def _day_problems(summary: dict, strikes: list[dict], expiry_strikes: list[dict], profile: list[dict],
+                  bands: list[dict]) -> list[str]:
+    problems = []
+    scale = math.fsum(abs(r["call_gex_usd"]) + abs(r["put_gex_usd"]) for r in strikes)
+
+    # 1. by (expiry, strike) sums over expiries to by strike, column by column
+    summed: dict[float, list[float]] = defaultdict(lambda: [0.0] * 5)
+    columns = ("call_gex_usd", "put_gex_usd", "net_gex_usd", "call_oi_btc", "put_oi_btc")
+    for r in expiry_strikes:
+        acc = summed[r["strike"]]
+        for i, c in enumerate(columns):
+            acc[i] += r[c]
+    if set(summed) != {r["strike"] for r in strikes}:
+        problems.append("by-expiry strikes differ from by-strike strikes")
+    else:
+        for r in strikes:
+            got = summed[r["strike"]]
+            for i, c in enumerate(columns):
+                oi_scale = abs(r[c]) if c.endswith("oi_btc") else scale
+                if not _close(got[i], r[c], oi_scale):
+                    problems.append(f"strike {r['strike']:g}: by-expiry {c} sums to {got[i]!r}, by-strike {r[c]!r}")
+                    break
+
+    # 2. the profile at spot is the total
+    total, spot = summary["total_net_gex_usd"], summary["spot_usd"]
+    levels = [r["price_level_usd"] for r in profile]
+    values = [r["net_gex_usd"] for r in profile]
+    if spot is not None and math.isfinite(spot) and levels:
+        at_spot = [v for lv, v in zip(levels, values) if lv == spot]
+        if not at_spot:
+            problems.append(f"profile has no row at spot {spot!r}")
+        elif not _close(at_spot[0], total, scale):
+            problems.append(f"profile at spot {at_spot[0]!r} != total net GEX {total!r}")
+
+    # 3. bands tile the grid, alternate, and agree with the profile's sign
+    if levels and bands:
+        bands = sorted(bands, key=lambda b: b["low_usd"])
+        if bands[0]["low_usd"] != min(levels) or bands[-1]["high_usd"] != max(levels):
+            problems.append("regime bands do not span the profile grid")
+        for a, b in zip(bands, bands[1:]):
+            if a["high_usd"] != b["low_usd"] or a["regime"] == b["regime"]:
+                problems.append(f"regime bands at {a['high_usd']!r} neither meet nor alternate")
+                break
+        zero = RECONCILE_RTOL * scale
+        for band in bands:
+            want = 1 if band["regime"] == "long_gamma" else -1
+            wrong = [lv for lv, v in zip(levels, values)
+                     if band["low_usd"] < lv < band["high_usd"] and v * want < -zero]
+            if wrong:
+                problems.append(f"{band['regime']} band [{band['low_usd']:.2f}, {band['high_usd']:.2f}] holds "
+                                f"{len(wrong)} level(s) of the other sign, e.g. {wrong[0]:.2f}")
+        crossings = [b["low_usd"] for b in bands[1:]]
+        zg = summary["zero_gamma_usd"]
+        nearest = min(crossings, key=lambda x: (abs(x - spot), x)) if crossings else None
+        if zg != nearest:
+            problems.append(f"zero_gamma_usd {zg!r} is not the band edge nearest to spot ({nearest!r})")
+    elif levels and any(v != 0.0 for v in values):
+        problems.append("no regime bands although the profile is not zero")
+    return problems
+
+
+def gamma_tables_reconcile(summary: pa.Table, by_strike: pa.Table, by_expiry_strike: pa.Table,
+                           profile: pa.Table, regime_bands: pa.Table) -> CheckOutcome:
+    """Per day: by-expiry sums equal by-strike; the profile at spot equals the total; the regime bands tile the
+    profile's grid, alternate, agree with the profile's sign, and their inner edge nearest spot is zero gamma."""
+    strikes, expiries, profiles, bands = (_by_day(t) for t in (by_strike, by_expiry_strike, profile, regime_bands))
+    problems = []
+    for day_summary in summary.to_pylist():
+        day = day_summary["snapshot_date"]
+        for p in _day_problems(day_summary, strikes.get(day, []), expiries.get(day, []), profiles.get(day, []),
+                               bands.get(day, [])):
+            problems.append(f"{day}: {p}")
+    metadata = {"days": summary.num_rows, "profile_rows": profile.num_rows, "band_rows": regime_bands.num_rows,
+                "expiry_strike_rows": by_expiry_strike.num_rows}
+    if problems:
+        return CheckOutcome(False, "; ".join(problems[:10]), metadata | {"problems": len(problems)})
+    return CheckOutcome(True, f"{summary.num_rows} day(s): by-expiry, by-strike, profile, bands and summary agree",
+                        metadata)

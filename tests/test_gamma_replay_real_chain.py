@@ -1,0 +1,192 @@
+"""The replay path on a real chain: Deribit's 2020-05-21 book summary placed in the landing archive of a live tree,
+replayed through the deribit extract, dbt (staging + fct_option_chain_snapshot) and the gamma asset, gives marts
+equal to what the library computes straight from the recorded JSON.
+
+Only the deribit lineage is materialised (one partition, replay mode), so no other source and no other dbt model
+or test runs.  The expected figures are computed here from the raw JSON with the library (the library itself is
+checked against an independent plain-loop oracle in test_gamma_library.py, which pins the same figures).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+from collections import defaultdict
+
+import dagster as dg
+import duckdb
+import numpy as np
+import pytest
+
+from pipelines.analytics import gamma as G
+from pipelines.analytics.gamma_daily import PROFILE_HI, PROFILE_LO
+from pipelines.assets.gamma_exposure import GAMMA_KEYS, SUMMARY_KEY, reports_dir
+from pipelines.definitions import build_definitions
+from pipelines.ingest.archive import LandingArchive
+from pipelines.ingest.fetcher import FetchedBody
+from pipelines.settings import Settings, SourceMode
+from pipelines.sources.deribit import build_option_book_summary_request
+
+pytestmark = pytest.mark.e2e
+
+DAY = dt.date(2020, 5, 21)
+REL = 1e-9
+# Pinned in test_gamma_library.py from its plain-loop oracle (spot = index of the chain's newest row).
+PINNED_SPOT, PINNED_TOTAL, PINNED_ZERO_GAMMA, PINNED_WALL = 9081.63, 587754.0773019323, 8886.822302019598, 9000.0
+SELECTED = [
+    dg.AssetKey(["raw", "deribit__option_book_summary"]),
+    dg.AssetKey(["staging", "stg_deribit__option_book_summary"]),
+    dg.AssetKey(["marts", "fct_option_chain_snapshot"]),
+    *GAMMA_KEYS,
+]
+_MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), start=1)}
+
+
+def _expiry(code: str) -> dt.datetime:
+    """'22MAY20' -> 2020-05-22 08:00 UTC (Deribit's expiry time)."""
+    return dt.datetime(2000 + int(code[-2:]), _MONTHS[code[-5:-2]], int(code[:-5]), 8, tzinfo=dt.UTC)
+
+
+def expected_from_json(body: bytes) -> dict:
+    """The library on the raw JSON, no warehouse involved."""
+    rows = json.loads(body)["result"]
+    K, T, C, OI, IV, F, E = [], [], [], [], [], [], []
+    for r in rows:
+        _, code, strike, cp = r["instrument_name"].split("-")
+        created = dt.datetime.fromtimestamp(r["creation_timestamp"] / 1000, tz=dt.UTC)
+        K.append(float(strike))
+        T.append((_expiry(code) - created).total_seconds() / (365 * 86400))
+        C.append(cp == "C")
+        OI.append(float(r["open_interest"]))
+        IV.append(r["mark_iv"] / 100.0)
+        F.append(float(r["underlying_price"]))
+        E.append(_expiry(code).date())
+    args = tuple(np.array(v, dtype=bool if v is C else float) for v in (K, T, C, OI, IV, F))
+    spot = max(rows, key=lambda r: r["creation_timestamp"])["estimated_delivery_price"]
+    strikes, call_g, put_g, net_g = G.gex_by_strike(*args)
+    per_option = G.option_gex(*args)
+    usable = G.pricable_mask(args[0], args[1], args[3], args[4], args[5])
+    by_expiry: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for e, k, c, g, ok in zip(E, K, C, per_option, usable):
+        if ok:
+            by_expiry[(e, k)][0 if c else 1] += g
+    regimes = G.gamma_regimes(spot, *args, lo=PROFILE_LO, hi=PROFILE_HI)
+    return {
+        "args": args,
+        "spot": spot,
+        "rows": len(rows),
+        "used": int(usable.sum()),
+        "by_strike": {k: (c, p, n) for k, c, p, n in zip(strikes, call_g, put_g, net_g)},
+        "by_expiry": dict(by_expiry),
+        "scale": float(np.abs(call_g).sum() + np.abs(put_g).sum()),
+        "total": float(net_g.sum()),
+        "call_wall": G.call_wall(strikes, call_g),
+        "put_wall": G.put_wall(strikes, put_g),
+        "zero_gamma": G.nearest_to_spot(regimes.crossings, spot),
+        "bands": regimes.bands,
+        "newest_ms": max(r["creation_timestamp"] for r in rows),
+    }
+
+
+def close(got: float, want: float, scale: float) -> bool:
+    return abs(got - want) <= REL * max(abs(want), scale)
+
+
+@pytest.fixture(scope="module")
+def replayed(real_fixtures, tmp_path_factory):
+    body = (real_fixtures / "deribit" / "book_summary_btc_option_2020-05-21.json").read_bytes()
+    expected = expected_from_json(body)
+    settings = Settings(source_mode=SourceMode.REPLAY, warehouse_dir=tmp_path_factory.mktemp("wh"),
+                        start_date=dt.date(2020, 1, 1))
+    # Archived as the nightly fetch would have: a minute after the chain's newest row was stamped.
+    fetched_at = dt.datetime.fromtimestamp(expected["newest_ms"] / 1000, tz=dt.UTC) + dt.timedelta(minutes=1)
+    LandingArchive(settings.landing_dir).write(
+        FetchedBody(build_option_book_summary_request(DAY), 200, body, fetched_at.replace(microsecond=0))
+    )
+    defs = build_definitions(settings)
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            list(defs.assets), selection=SELECTED, partition_key=DAY.isoformat(), instance=instance,
+            resources=defs.resources, raise_on_error=False,
+        )
+    assert result.success, [str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure]
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+        marts = {
+            name: conn.sql(f"SELECT * FROM marts.{name} ORDER BY ALL").fetchall()
+            for name in ("fct_gamma_exposure_by_strike", "fct_gamma_exposure_by_expiry_strike", "fct_gamma_profile",
+                         "fct_gamma_regime_bands", "fct_gamma_summary_daily")
+        }
+    return settings, result, expected, marts
+
+
+def test_only_the_deribit_lineage_ran_and_every_check_passed(replayed):
+    _, result, _, _ = replayed
+    materialized = {e.asset_key for e in result.get_asset_materialization_events() for e in [e.materialization]}
+    assert materialized == set(SELECTED)
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.asset_key for e in evaluations} <= set(SELECTED)
+    names = {e.check_name for e in evaluations}
+    assert {"gex_totals_finite", "gamma_tables_reconcile", "assert_option_chain_parsed"} <= names
+    assert [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed] == []
+
+
+def test_summary_equals_the_library_on_the_recorded_json(replayed):
+    _, _, exp, marts = replayed
+    (row,) = marts["fct_gamma_summary_daily"]
+    day, spot, total, zero_gamma, call_wall, put_wall, regime, near, used, excluded = row
+    assert day == DAY and spot == exp["spot"] == PINNED_SPOT
+    assert close(total, exp["total"], exp["scale"]) and total == pytest.approx(PINNED_TOTAL, rel=REL)
+    assert call_wall == exp["call_wall"] == PINNED_WALL and put_wall == exp["put_wall"] == PINNED_WALL
+    assert zero_gamma == pytest.approx(exp["zero_gamma"], rel=REL)
+    assert zero_gamma == pytest.approx(PINNED_ZERO_GAMMA, rel=REL)
+    assert regime == "long_gamma" and near > 0
+    assert (used, excluded) == (exp["used"], exp["rows"] - exp["used"]) == (257, 69)
+
+
+def test_by_strike_and_by_expiry_rows_equal_the_library(replayed):
+    _, _, exp, marts = replayed
+    rows = marts["fct_gamma_exposure_by_strike"]
+    assert [r[1] for r in rows] == sorted(exp["by_strike"])
+    for _, strike, call_g, put_g, net_g, call_oi, put_oi in rows:
+        want = exp["by_strike"][strike]
+        assert all(close(g, w, exp["scale"]) for g, w in zip((call_g, put_g, net_g), want)), strike
+        assert call_oi >= 0 and put_oi >= 0
+    by_expiry = marts["fct_gamma_exposure_by_expiry_strike"]
+    assert {(r[1], r[2]) for r in by_expiry} == set(exp["by_expiry"])
+    for _, expiry, strike, call_g, put_g, net_g, _, _ in by_expiry:
+        want_c, want_p = exp["by_expiry"][(expiry, strike)]
+        assert close(call_g, want_c, exp["scale"]) and close(put_g, want_p, exp["scale"])
+        assert close(net_g, want_c + want_p, exp["scale"])
+
+
+def test_profile_and_bands_equal_the_library(replayed):
+    _, _, exp, marts = replayed
+    levels = np.array([r[1] for r in marts["fct_gamma_profile"]])
+    values = np.array([r[2] for r in marts["fct_gamma_profile"]])
+    want = G.gex_profile(levels, exp["spot"], *exp["args"])
+    scale = float(np.abs(want).max())
+    np.testing.assert_allclose(values, want, rtol=REL, atol=REL * scale)
+    assert levels[0] == 0.5 * exp["spot"] and levels[-1] == 1.5 * exp["spot"] and exp["spot"] in levels
+    bands = [(r[1], r[2], r[3]) for r in marts["fct_gamma_regime_bands"]]
+    assert [b[2] for b in bands] == [b.regime for b in exp["bands"]] == ["short_gamma", "long_gamma"]
+    for (low, high, _), b in zip(bands, exp["bands"]):
+        assert low == pytest.approx(b.low, rel=REL) and high == pytest.approx(b.high, rel=REL)
+
+
+def test_picture_written_and_shown_in_the_metadata(replayed):
+    settings, result, _, _ = replayed
+    path = reports_dir(settings.tree_dir) / f"{DAY.isoformat()}.png"
+    png = path.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"Software" not in png
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+    summary_event = next(
+        e.materialization for e in result.get_asset_materialization_events()
+        if e.materialization.asset_key == SUMMARY_KEY
+    )
+    md = summary_event.metadata["last_day_picture"].value
+    prefix = "data:image/png;base64,"
+    assert md.startswith("![") and prefix in md
+    assert base64.b64decode(md.split(prefix, 1)[1].rstrip(")")) == png
+    assert math.isclose(summary_event.metadata["last_zero_gamma_usd"].value, PINNED_ZERO_GAMMA, rel_tol=REL)
