@@ -46,18 +46,8 @@ BY_STRIKE_SCHEMA = pa.schema(
     ]
 )
 
-BY_EXPIRY_STRIKE_SCHEMA = pa.schema(
-    [
-        ("snapshot_date", pa.date32()),
-        ("expiry_date", pa.date32()),
-        ("strike", pa.float64()),
-        ("call_gex_usd", pa.float64()),
-        ("put_gex_usd", pa.float64()),
-        ("net_gex_usd", pa.float64()),
-        ("call_oi_btc", pa.float64()),
-        ("put_oi_btc", pa.float64()),
-    ]
-)
+# The by-strike columns with the expiry after the snapshot date.
+BY_EXPIRY_STRIKE_SCHEMA = BY_STRIKE_SCHEMA.insert(1, pa.field("expiry_date", pa.date32()))
 
 PROFILE_SCHEMA = pa.schema(
     [

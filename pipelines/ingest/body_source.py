@@ -38,8 +38,9 @@ class FetchingBodySource:
             archived = self.archive.write(fetched, page, stem)  # archived before any check: nothing is lost
             stem = stem or archived.path.name.split(".")[0]
             pages.append(archived)
-            _raise_unless_data(spec, day, archived)
-            following = spec.next_page(request, archived.read_body()) if spec.next_page else None
+            # The body is in memory: check it and find the next page from it, without reading the archive back.
+            _raise_unless_data(spec, day, archived, fetched.body)
+            following = spec.next_page(request, fetched.body) if spec.next_page else None
             if following is None:
                 self.archive.seal(pages)
                 return ArchivedFetch(stem, tuple(pages))
@@ -77,7 +78,7 @@ def _archived_snapshot(archive: LandingArchive, spec: DatasetSpec, day: dt.date)
     return newest
 
 
-def _raise_unless_data(spec: DatasetSpec, day: dt.date, archived: ArchivedBody) -> None:
+def _raise_unless_data(spec: DatasetSpec, day: dt.date, archived: ArchivedBody, body: bytes | None = None) -> None:
     """Stop before parsing when the body is not data: an error status, or a 200 carrying an error
     (exchange envelope, HTML page, broken JSON)."""
     status = archived.status
@@ -90,6 +91,6 @@ def _raise_unless_data(spec: DatasetSpec, day: dt.date, archived: ArchivedBody) 
         )
     if status != 200:
         raise FetchError(spec.source, spec.dataset, day, f"HTTP {status} (body archived at {archived.path})")
-    problem = envelope_error(spec.source, archived.read_body())
+    problem = envelope_error(spec.source, archived.read_body() if body is None else body)
     if problem:
         raise FetchError(spec.source, spec.dataset, day, f"{problem} (body archived at {archived.path})")
