@@ -23,6 +23,7 @@ class WarehouseResource(dg.ConfigurableResource):
     start_date: str = "2020-01-01"
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
+    reject_threshold: float = 0.02
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WarehouseResource:
@@ -32,6 +33,7 @@ class WarehouseResource(dg.ConfigurableResource):
             start_date=settings.start_date.isoformat(),
             duckdb_memory_limit=settings.duckdb_memory_limit,
             duckdb_threads=settings.duckdb_threads,
+            reject_threshold=settings.reject_threshold,
         )
 
     @property
@@ -42,6 +44,7 @@ class WarehouseResource(dg.ConfigurableResource):
             start_date=dt.date.fromisoformat(self.start_date),
             duckdb_memory_limit=self.duckdb_memory_limit,
             duckdb_threads=self.duckdb_threads,
+            reject_threshold=self.reject_threshold,
         )
 
     @contextmanager

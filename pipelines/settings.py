@@ -36,6 +36,9 @@ class Settings:
     # DuckDB limits, shared by the Dagster resource and the dbt profile (passed as dbt vars).
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
+    # A day with more than this share of its rows quarantined is not loaded and fails its check. 2%: a chain of
+    # ~400 options may lose a few odd quotes; a one-row daily dataset fails on its only row.
+    reject_threshold: float = 0.02
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,12 +57,20 @@ class Settings:
         threads_raw = env.get("BTCW_DUCKDB_THREADS", str(cls.duckdb_threads))
         if not threads_raw.isdigit() or int(threads_raw) < 1:
             raise SettingsError(f"BTCW_DUCKDB_THREADS={threads_raw!r} is not a positive integer")
+        threshold_raw = env.get("BTCW_REJECT_THRESHOLD", str(cls.reject_threshold))
+        try:
+            threshold = float(threshold_raw)
+        except ValueError:
+            threshold = -1.0
+        if not 0 <= threshold < 1:
+            raise SettingsError(f"BTCW_REJECT_THRESHOLD={threshold_raw!r} is not a share in [0, 1)")
         return cls(
             source_mode=mode,
             warehouse_dir=Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve(),
             start_date=start,
             duckdb_memory_limit=env.get("BTCW_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit),
             duckdb_threads=int(threads_raw),
+            reject_threshold=threshold,
         )
 
     @property

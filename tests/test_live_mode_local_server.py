@@ -18,7 +18,7 @@ from pipelines.demo.server import DemoApiServer, Reply
 from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.body_source import FetchingBodySource, ReplayBodySource
 from pipelines.ingest.errors import FetchError
-from pipelines.ingest.extract import extract_day
+from pipelines.ingest.extract import load_window
 from pipelines.live.fetcher import LiveFetcher
 from pipelines.live.http_client import HttpPolicy
 from pipelines.sources.registry import DATASETS, get_dataset
@@ -57,11 +57,12 @@ def test_every_dataset_survives_transient_faults_and_loads(spec, tmp_path):
     with DemoApiServer(lambda: NIGHTLY, faults=flaky) as server:
         source = FetchingBodySource(live_fetcher(server, NIGHTLY, sleeps), LandingArchive(tmp_path / "landing"))
         with duckdb.connect() as conn:
-            load = extract_day(spec, DAY, source, conn, tmp_path, NIGHTLY)
+            load = load_window(spec, [DAY], source, conn, tmp_path, NIGHTLY, reject_threshold=0.0)
             stored = conn.execute(f'SELECT count(*) FROM raw."{spec.raw_table}"').fetchone()[0]
-    assert load.rows == stored
+    assert [d.status for d in load.days] == ["loaded"] and load.quarantined.num_rows == 0
+    assert load.rows_loaded == stored
     if spec.name != "okx/liquidation_orders":  # a calm hour can have no liquidation at all
-        assert load.rows > 0
+        assert load.rows_loaded > 0
     assert 2.0 in sleeps  # Retry-After honoured
     fetch = LandingArchive(tmp_path / "landing").newest_fetch(spec.source, spec.dataset, DAY)
     assert all(page.status == 200 for page in fetch.pages)  # the body that was parsed is the one archived

@@ -1,4 +1,4 @@
-"""Load parsed rows into DuckDB schema `raw`: one partition replaced atomically per transaction."""
+"""The `raw` schema's tables: their DDL, and the contract rows meet before they are written (see ingest/extract.py)."""
 
 from __future__ import annotations
 
@@ -52,31 +52,3 @@ def validate_rows(spec: DatasetSpec, day: dt.date, table: pa.Table) -> pa.Table:
     if keys.group_by(list(spec.key_columns)).aggregate([]).num_rows != table.num_rows:
         raise ParseError(spec.source, spec.dataset, day, f"duplicate keys {spec.key_columns}")
     return table.sort_by([(k, "ascending") for k in spec.key_columns])
-
-
-def replace_partition(
-    conn: duckdb.DuckDBPyConnection,
-    spec: DatasetSpec,
-    day: dt.date,
-    rows: pa.Table,
-    landing_file: str,
-    loaded_at: dt.datetime,
-) -> int:
-    """Replace raw rows of one partition in one transaction: readers see the old rows or the new, never half."""
-    rows = validate_rows(spec, day, rows)
-    ensure_raw_table(conn, spec)
-    table = f'{RAW_SCHEMA}."{spec.raw_table}"'
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = ?", [day])
-        conn.register("incoming_rows", rows)
-        conn.execute(
-            f"INSERT INTO {table} SELECT *, ? AS _landing_file, ? AS _loaded_at FROM incoming_rows",
-            [landing_file, loaded_at.astimezone(dt.UTC).replace(tzinfo=None)],
-        )
-        conn.unregister("incoming_rows")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return rows.num_rows

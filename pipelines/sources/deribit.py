@@ -15,7 +15,10 @@ SOURCE = "deribit"
 BOOK_SUMMARY_URL = "https://www.deribit.com/api/v2/public/get_book_summary_by_currency"
 
 # BTC-27DEC24-100000-C: day without zero padding, three-letter month, two-digit year, USD strike, C|P.
-# USDC-settled linear options (BTC_USDC-...) and anything else do not match and are left out.
+# USDC-settled linear options (BTC_USDC-...) are another dataset and are left out. Any other name that does not
+# match (an ETH option, a future, a malformed name) is kept: the quality rules quarantine it with its reason
+# rather than letting it vanish.
+LINEAR_OPTION_PREFIX = "BTC_USDC-"
 OPTION_NAME = re.compile(
     r"BTC-([1-9]|[12][0-9]|3[01])(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)([0-9]{2})-([1-9][0-9]*)-([CP])"
 )
@@ -87,7 +90,7 @@ def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime
         if not isinstance(item, dict):
             fail.raise_(f"result[{i}] is not an object")
         name = json_str(need(item, "instrument_name", fail, f"result[{i}]"), f"result[{i}].instrument_name", fail)
-        if not OPTION_NAME.fullmatch(name):
+        if name.startswith(LINEAR_OPTION_PREFIX):
             continue
         where = name
         if name in seen:
@@ -102,13 +105,8 @@ def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime
             row[key] = json_float(need(item, key, fail, where), f"{name}.{key}", fail)
         for key in _NULLABLE_NUMBERS:
             row[key] = json_float(need(item, key, fail, where), f"{name}.{key}", fail, nullable=True)
-        if row["underlying_price"] <= 0 or row["open_interest"] < 0 or row["mark_iv"] < 0 or row["mark_price"] < 0:
-            fail.raise_(
-                f"{name}: out-of-range value (underlying_price {row['underlying_price']}, open_interest "
-                f"{row['open_interest']}, mark_iv {row['mark_iv']}, mark_price {row['mark_price']})"
-            )
         rows.append(row)
-    if not rows:
+    if not any(OPTION_NAME.fullmatch(row["instrument_name"]) for row in rows):
         fail.raise_(f"no BTC option rows named BTC-<D><MON><YY>-<strike>-<C|P> among {len(result)} instruments")
 
     rows.sort(key=lambda r: r["instrument_name"])
