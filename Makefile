@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 START ?=
 END ?=
 
-.PHONY: run test dev backfill summary docs bench manifest install clean-venv help
+.PHONY: run test dev backfill summary docs quality-docs bench manifest install clean-venv help
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -25,6 +25,7 @@ help:
 	@echo "make backfill START=YYYY-MM-DD END=YYYY-MM-DD - one run for the range (honours BTCW_* settings)"
 	@echo "make summary   - rows per mart and the last day's headline"
 	@echo "make docs      - dbt docs (catalog of the demo warehouse) into dbt/target/docs, offline"
+	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -66,6 +67,9 @@ docs: $(MANIFEST)
 	cd dbt && ../$(BIN)/dbt docs generate --target-path target/docs \
 		--vars "{duckdb_path: '$$(cd .. && $(BIN)/python -c 'from pipelines.settings import Settings; print(Settings.from_env().duckdb_path)')'}"
 	@echo "open dbt/target/docs/index.html (or: cd dbt && ../$(BIN)/dbt docs serve --target-path target/docs --host 127.0.0.1)"
+
+quality-docs: $(STAMP)
+	$(BIN)/python -m pipelines.quality.data_docs $(if $(START),--start $(START)) $(if $(END),--end $(END))
 
 clean-venv:
 	rm -rf $(VENV)

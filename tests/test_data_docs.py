@@ -1,0 +1,36 @@
+"""Great Expectations Data Docs of the raw stage, built from a small warehouse."""
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.ingest.load_log import ensure_load_log
+from pipelines.ingest.raw_loader import ensure_raw_table
+from pipelines.quality.data_docs import build_data_docs, default_window
+from pipelines.sources.registry import get_dataset
+
+DAY = dt.date(2025, 11, 20)
+
+
+def test_data_docs_show_each_suite_and_its_failures(tmp_path):
+    spec = get_dataset("coinbase", "spot_candles_1d")
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_raw_table(conn, spec)
+    rows = [dict(partition_date=DAY, bucket_start=dt.datetime(2025, 11, 20), open=100.0, high=90.0, low=80.0,
+                 close=95.0, volume_btc=1.0)]  # high below open: the suite fails
+    conn.register("r", pa.Table.from_pylist(rows, schema=spec.raw_schema))
+    conn.execute(f'INSERT INTO raw."{spec.raw_table}" SELECT *, \'landing/x\', TIMESTAMP \'2025-11-21\' FROM r')
+    ensure_load_log(conn)
+    conn.execute("INSERT INTO raw.load_log VALUES ('coinbase__spot_candles_1d', ?, 'loaded', NULL, 'landing/x', "
+                 "'00', 1, 1, 0, TIMESTAMP '2025-11-21')", [DAY])
+    assert default_window(conn) == (DAY - dt.timedelta(days=29), DAY + dt.timedelta(days=1))
+
+    results = build_data_docs(conn, tmp_path / "quality", DAY, DAY + dt.timedelta(days=1))
+    assert results == {"coinbase__spot_candles_1d.rows": False, "coinbase__spot_candles_1d.schema": True,
+                       "coinbase__spot_candles_1d.volume": True}
+    index = (tmp_path / "quality" / "index.html").read_text()
+    assert "coinbase__spot_candles_1d.rows" in index
+    pages = list((tmp_path / "quality" / "validations").rglob("*.html"))
+    assert len(pages) == 3 and any("expect_column_pair_values_a_to_be_greater_than_b" in p.read_text() or
+                                   "greater than" in p.read_text() for p in pages)
