@@ -184,7 +184,7 @@ def _log_rows(spec: DatasetSpec, loads: tuple[DayLoad, ...], at: dt.datetime) ->
         [
             {"dataset": spec.raw_table, PARTITION_COLUMN: d.day, "status": d.status, "reason": d.reason or None,
              "landing_file": d.landing_file, "landing_sha256": d.sha256, "rows_landed": d.rows_landed,
-             "rows_loaded": d.rows_loaded, "rows_quarantined": d.rows_quarantined, "logged_at": at}
+             "rows_loaded": d.rows_loaded, "rows_quarantined": d.rows_quarantined, "_logged_at": at}
             for d in loads
         ],
         schema=LOAD_LOG_SCHEMA,

@@ -28,7 +28,7 @@ LOAD_LOG_SCHEMA = pa.schema(
         ("rows_landed", pa.int64()),
         ("rows_loaded", pa.int64()),
         ("rows_quarantined", pa.int64()),
-        ("logged_at", pa.timestamp("us")),
+        ("_logged_at", pa.timestamp("us")),
     ]
 )
 
@@ -39,7 +39,7 @@ def ensure_load_log(conn: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE TABLE IF NOT EXISTS {LOAD_LOG_TABLE} (
             dataset VARCHAR NOT NULL, {PARTITION_COLUMN} DATE NOT NULL, status VARCHAR NOT NULL, reason VARCHAR,
             landing_file VARCHAR, landing_sha256 VARCHAR, rows_landed BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
-            rows_quarantined BIGINT NOT NULL, logged_at TIMESTAMP NOT NULL,
+            rows_quarantined BIGINT NOT NULL, _logged_at TIMESTAMP NOT NULL,
             PRIMARY KEY (dataset, {PARTITION_COLUMN}))"""
     )
 

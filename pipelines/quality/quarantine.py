@@ -20,7 +20,7 @@ QUARANTINE_SCHEMA = pa.schema(
         ("row_number", pa.int64()),  # position of the row among the day's parsed rows, from 0
         ("row_json", pa.string()),  # the parsed row, as the parser produced it
         ("reason", pa.string()),  # every rule it broke, "; "-separated
-        ("quarantined_at", pa.timestamp("us")),
+        ("_quarantined_at", pa.timestamp("us")),
     ]
 )
 EXACT_DUPLICATE = "an exact duplicate of an earlier row of the day (kept once)"
@@ -54,7 +54,7 @@ def split_day(
                 "row_number": position,
                 "row_json": json.dumps(row, default=str),
                 "reason": "; ".join(dict.fromkeys(reasons[position])),
-                "quarantined_at": at,
+                "_quarantined_at": at,
             }
             for position, row in zip(bad, rows)
         ],
@@ -81,7 +81,7 @@ def ensure_quarantine_table(conn: duckdb.DuckDBPyConnection) -> None:
         f"""CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
             dataset VARCHAR NOT NULL, {PARTITION_COLUMN} DATE NOT NULL, landing_file VARCHAR NOT NULL,
             row_number BIGINT NOT NULL, row_json VARCHAR NOT NULL, reason VARCHAR NOT NULL,
-            quarantined_at TIMESTAMP NOT NULL)"""
+            _quarantined_at TIMESTAMP NOT NULL)"""
     )
 
 
