@@ -52,10 +52,22 @@ def test_definitions_validate(tmp_path):
     assert defs.resolve_job_def("nightly_all_assets") is not None
 
 
-def test_nightly_schedule_targets_yesterday(tmp_path):
+def test_nightly_schedule_reruns_the_last_three_days_in_one_run(tmp_path):
     defs = build_definitions(Settings(warehouse_dir=tmp_path, start_date=dt.date(2025, 10, 1)))
     schedule = defs.resolve_schedule_def("nightly")
+    assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone == "UTC"
     at = dt.datetime(2025, 11, 22, 0, 30, tzinfo=dt.UTC)
     with dg.build_schedule_context(scheduled_execution_time=at) as context:
         requests = list(schedule.evaluate_tick(context).run_requests)
-    assert [r.partition_key for r in requests] == ["2025-11-21"]
+    assert len(requests) == 1 and requests[0].run_key == "nightly-2025-11-21"
+    assert requests[0].tags["dagster/asset_partition_range_start"] == "2025-11-19"
+    assert requests[0].tags["dagster/asset_partition_range_end"] == "2025-11-21"
+    job = defs.resolve_job_def("nightly_all_assets")
+    assert job.op_retry_policy.max_retries == 2
+
+
+def test_nightly_window_never_starts_before_the_first_partition():
+    from pipelines.schedules import nightly_window
+
+    at = dt.datetime(2025, 10, 2, 0, 30, tzinfo=dt.UTC)
+    assert nightly_window(at, dt.date(2025, 10, 1)) == (dt.date(2025, 10, 1), dt.date(2025, 10, 1))
