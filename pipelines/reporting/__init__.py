@@ -1,0 +1,1 @@
+"""Static daily reports (HTML with inline PNGs) read from the marts: python -m pipelines.reporting.cli."""
