@@ -145,6 +145,20 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         with warehouse.connect() as conn:
             results = compute_window(conn, days)
             tables = concat_days(results)
+            summary_all = tables["marts.fct_gamma_summary_daily"]
+            by_strike_all = tables["marts.fct_gamma_exposure_by_strike"]
+            # Audit before publishing: tables that fail their checks are never written, so the marts keep their
+            # previous rows and the dashboard mart and the BI publish, which depend on these, do not run.
+            finite = gex_totals_finite(summary_all, by_strike_all, days)
+            reconcile = gamma_tables_reconcile(
+                summary_all, by_strike_all, tables["marts.fct_gamma_exposure_by_expiry_strike"],
+                tables["marts.fct_gamma_profile"], tables["marts.fct_gamma_regime_bands"],
+            )
+            checks = ((FINITE_CHECK, finite), (RECONCILE_CHECK, reconcile))
+            if not (finite.passed and reconcile.passed):
+                yield from _check_results(checks)
+                failed = "; ".join(o.description for _, o in checks if not o.passed)
+                raise GammaAuditError(f"gamma exposure for [{start}, {end}) not written: {failed}")
             replace_windows(conn, tables, start, end)
 
         folder = reports_dir(warehouse.settings.tree_dir)
@@ -154,13 +168,6 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             last_path = folder / f"{day.isoformat()}.png"
             write_bytes_atomic(last_path, last_png)
 
-        summary_all = tables["marts.fct_gamma_summary_daily"]
-        by_strike_all = tables["marts.fct_gamma_exposure_by_strike"]
-        finite = gex_totals_finite(summary_all, by_strike_all, days)
-        reconcile = gamma_tables_reconcile(
-            summary_all, by_strike_all, tables["marts.fct_gamma_exposure_by_expiry_strike"],
-            tables["marts.fct_gamma_profile"], tables["marts.fct_gamma_regime_bands"],
-        )
         last = summary_all.slice(summary_all.num_rows - 1).to_pylist()[0] if summary_all.num_rows else {}
         for key in GAMMA_KEYS:
             if key != SUMMARY_KEY:
@@ -177,13 +184,21 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
                 markdown_image(last_png, f"Dealer gamma exposure {last_path.stem}")
             )
         yield dg.MaterializeResult(asset_key=SUMMARY_KEY, metadata=metadata)
-        for name, outcome in ((FINITE_CHECK, finite), (RECONCILE_CHECK, reconcile)):
-            yield dg.AssetCheckResult(
-                asset_key=SUMMARY_KEY, check_name=name, passed=outcome.passed,
-                description=outcome.description, metadata=outcome.metadata,
-            )
+        yield from _check_results(checks)
 
     return gamma_exposure
+
+
+class GammaAuditError(Exception):
+    """The computed gamma tables failed their checks and were not written."""
+
+
+def _check_results(checks):
+    for name, outcome in checks:
+        yield dg.AssetCheckResult(
+            asset_key=SUMMARY_KEY, check_name=name, passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.ERROR, description=outcome.description, metadata=outcome.metadata,
+        )
 
 
 def _finite_or_none(value: float | None) -> float | None:
