@@ -15,8 +15,9 @@ export UV_COMPILE_BYTECODE := 1
 
 START ?=
 END ?=
+DATE ?=
 
-.PHONY: run test dev backfill summary docs quality-docs bench manifest install clean-venv help
+.PHONY: run test dev backfill summary report docs quality-docs bench manifest install clean-venv help
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -24,6 +25,7 @@ help:
 	@echo "make dev       - Dagster UI on http://127.0.0.1:3000"
 	@echo "make backfill START=YYYY-MM-DD END=YYYY-MM-DD - one run for the range (honours BTCW_* settings)"
 	@echo "make summary   - rows per mart and the last day's headline"
+	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
 	@echo "make docs      - dbt docs (catalog of the demo warehouse) into dbt/target/docs, offline"
 	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
 
@@ -58,6 +60,9 @@ backfill: $(MANIFEST)
 
 summary: $(STAMP)
 	$(BIN)/python -m pipelines.cli summary
+
+report: $(STAMP)
+	$(BIN)/python -m pipelines.reporting.cli $(if $(DATE),--date $(DATE),--all)
 
 # Speed and memory, measured side by side in one run (never as timed assertions in tests).
 bench: $(STAMP)

@@ -15,7 +15,9 @@ from dagster_dbt import DbtCliResource
 
 from pipelines.assets.dbt_models import build_dbt_assets
 from pipelines.assets.extracts import build_extract_asset
-from pipelines.assets.gamma_exposure import build_gamma_asset
+from pipelines.assets.gamma_exposure import GAMMA_KEYS, build_gamma_asset
+from pipelines.assets.reports import build_reports_asset
+from pipelines.assets.serving import build_serving_asset
 from pipelines.dbt_project import dbt_project
 from pipelines.partitions import daily_partitions
 from pipelines.resources import WarehouseResource
@@ -33,8 +35,11 @@ def dbt_executable() -> str:
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions_def = daily_partitions(settings.start_date)
     extracts = [build_extract_asset(spec, partitions_def) for spec in DATASETS]
+    dbt_assets = build_dbt_assets(partitions_def)
+    marts = [key for assets in dbt_assets for key in assets.keys if key.path[0] == "marts"] + list(GAMMA_KEYS)
     return dg.Definitions(
-        assets=[*extracts, *build_dbt_assets(partitions_def), build_gamma_asset(partitions_def)],
+        assets=[*extracts, *dbt_assets, build_gamma_asset(partitions_def),
+                build_serving_asset(partitions_def, marts), build_reports_asset(partitions_def)],
         schedules=[build_nightly_schedule(partitions_def)],
         resources={
             "warehouse": WarehouseResource.from_settings(settings),

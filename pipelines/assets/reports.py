@@ -1,0 +1,46 @@
+"""The static daily HTML reports, rendered from the published serving copy after each publish."""
+
+import dagster as dg
+import duckdb
+
+from pipelines.assets.serving import SERVING_KEY
+from pipelines.ingest.extract import days_in_window
+from pipelines.partitions import window_dates
+from pipelines.reporting.daily_report import render_daily_report
+from pipelines.resources import WarehouseResource
+from pipelines.serving.publish import serving_duckdb_path
+
+REPORTS_KEY = dg.AssetKey(["reports", "daily_html"])
+# A report takes ~2 s (five plots): a year's backfill renders its last days only; `make report` renders any day.
+MAX_REPORTS_PER_RUN = 7
+
+
+def build_reports_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=REPORTS_KEY,
+        deps=[SERVING_KEY],
+        group_name="serving",
+        kinds={"html"},
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description="<tree>/reports/<date>.html: price with liquidations and level breaks, hash rate with its 7-day "
+                    "average and drawdown, hashprice, gamma exposure by strike with the zero-gamma level.",
+    )
+    def daily_html(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        start, end = window_dates(context)
+        days = days_in_window(start, end)[-MAX_REPORTS_PER_RUN:]
+        settings = warehouse.settings
+        out_dir = settings.tree_dir / "reports"
+        # The serving copy, like any BI reader: never the pipeline's file.
+        with duckdb.connect(str(serving_duckdb_path(settings.tree_dir)), read_only=True) as conn:
+            paths = [render_daily_report(conn, day, out_dir) for day in days]
+        skipped = len(days_in_window(start, end)) - len(days)
+        if skipped:
+            context.log.info(f"rendered the last {len(days)} days; `make report` renders the {skipped} before them")
+        return dg.MaterializeResult(metadata={
+            "reports": len(paths),
+            "last_report": dg.MetadataValue.path(str(paths[-1])) if paths else None,
+            "folder": dg.MetadataValue.path(str(out_dir)),
+        })
+
+    return daily_html

@@ -1,0 +1,69 @@
+"""The BI publish: after every successful run, a read-only copy of the marts (DuckDB + Parquet) for readers.
+
+It depends on every mart, so a failed blocking check anywhere upstream (landing, raw suites, dbt tests, the gamma
+audit) skips it and BI keeps reading the previous publication.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from pipelines.assets.extracts import to_check_result
+from pipelines.checks.freshness import mart_freshness
+from pipelines.checks.outcome import CheckOutcome
+from pipelines.partitions import window_dates
+from pipelines.resources import WarehouseResource
+from pipelines.serving.publish import publish_serving, serving_dir
+
+SERVING_KEY = dg.AssetKey(["serving", "warehouse"])
+FRESHNESS_CHECK = "marts_fresh"
+# Marts with a row for every day (event marts such as level breaks and retargets have rows only on some days).
+DAILY_MARTS = ("fct_btc_price_daily", "fct_spot_ohlcv_daily", "fct_derivatives_daily", "fct_liquidations_daily",
+               "fct_prediction_market_daily", "fct_hashrate_daily", "fct_pool_share_daily", "fct_miner_revenue_daily",
+               "mart_market_daily")
+SNAPSHOT_MARTS = ("fct_option_chain_snapshot", "fct_gamma_exposure_by_strike", "fct_gamma_summary_daily")
+SCHEDULE_TAG = "dagster/schedule_name"
+
+
+def freshness_as_of(tags: dict[str, str], window_end: dt.date, today: dt.date) -> dt.date:
+    """A scheduled run answers to the wall clock (the nightly of D+1 must leave D in every mart); a manual run or
+    a backfill answers for its own window (its last day must have reached every mart)."""
+    return today if SCHEDULE_TAG in tags else window_end
+
+
+def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=SERVING_KEY,
+        deps=mart_keys,
+        group_name="serving",
+        kinds={"duckdb", "parquet"},
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        description="Read-only copy of every mart for BI: <tree>/serving/warehouse.duckdb and serving/parquet/"
+                    "<table>.parquet, written aside then renamed; readers never wait for the pipeline.",
+        check_specs=[dg.AssetCheckSpec(
+            FRESHNESS_CHECK, asset=SERVING_KEY,
+            description="every daily mart's newest day is at most one day behind (the nightly's date, or the "
+                        "run window's end)")],
+    )
+    def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        settings = warehouse.settings
+        _, end = window_dates(context)
+        # No connection of this process is open on the pipeline's file here: publish attaches it read-only.
+        report = publish_serving(settings.duckdb_path, serving_dir(settings.tree_dir),
+                                 duckdb_config=settings.duckdb_config())
+        context.log.info(f"published {len(report.tables)} marts ({sum(report.rows.values())} rows) "
+                         f"in {report.duration_s:.2f} s to {report.duckdb_path}")
+        yield dg.MaterializeResult(metadata=report.metadata())
+        as_of = freshness_as_of(context.run.tags, end, dt.datetime.now(dt.UTC).date())
+        with warehouse.connect(read_only=True) as conn:
+            daily = mart_freshness(conn, [("marts", m) for m in DAILY_MARTS], as_of=as_of)
+            snapshots = mart_freshness(conn, [("marts", m) for m in SNAPSHOT_MARTS], as_of=as_of,
+                                       date_column="snapshot_date")
+        outcome = CheckOutcome(
+            daily.passed and snapshots.passed, f"{daily.description} | {snapshots.description}",
+            {"as_of": as_of.isoformat(), "marts": {**daily.metadata["marts"], **snapshots.metadata["marts"]}},
+        )
+        yield to_check_result(outcome, SERVING_KEY, FRESHNESS_CHECK)
+
+    return serving_warehouse
