@@ -213,6 +213,10 @@ def test_instruments_keep_btc_inverse_options_sorted_and_nulls_for_missing_optio
         (deribit_body([instrument(contract_size=0.0)]), "non-positive contract_size"),
         (deribit_body([instrument(instrument_id=1.5)]), "instrument_id must be a JSON integer"),
         (deribit_body([instrument(), instrument()]), "appears twice"),
+        # an option that is not a BTC option is not dropped: the body is not the BTC listing asked for
+        (deribit_body([instrument(), instrument("ETH-28NOV25-3000-C")]),
+         "result[1] 'ETH-28NOV25-3000-C' is an option but not a BTC option"),
+        (deribit_body([instrument(), instrument("BTC-05DEC25-90000-P")]), "'BTC-05DEC25-90000-P' is an option but"),
         (deribit_body(["BTC-28NOV25-90000-C"]), "result[0] is not an object"),
     ],
 )

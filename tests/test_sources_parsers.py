@@ -442,11 +442,22 @@ def test_deribit_leaves_out_linear_options_and_keeps_misnamed_rows_for_quarantin
         (db_body([db_row(), db_row()]), "appears twice"),
         (db_body([db_row(underlying_index="")]), "underlying_index must be a non-empty string"),
         (db_body(["BTC-28NOV25-90000-C"]), "result[0] is not an object"),
+        # a row stamped outside the day's snapshot window (2025-11-21 and the night after) is a stale quote
+        (db_body([db_row(), db_row("BTC-28NOV25-95000-C", creation_timestamp=1763164800000)]),
+         "snapshot taken at 2025-11-15T00:00:00.000Z (BTC-28NOV25-95000-C.creation_timestamp): a snapshot of "
+         "2025-11-21 must be taken between 2025-11-21T00:00:00.000Z and 2025-11-23T00:00:00.000Z"),
     ],
 )
 def test_deribit_errors(body, reason):
     message = parse_error(SPEC_DB, body, NOV21)
     assert reason in message, message
+
+
+def test_deribit_rows_are_snapshots_taken_by_the_fetch():
+    nightly = dt.datetime(2025, 11, 22, 0, 30, tzinfo=UTC)  # db_row's creation_timestamp
+    assert SPEC_DB.parse(db_body(), NOV21, nightly).num_rows == 1
+    late_on_the_day = dt.datetime(2025, 11, 21, 23, 0, tzinfo=UTC)
+    assert "is after fetched_at 2025-11-21T23:00:00+00:00" in parse_error(SPEC_DB, db_body(), NOV21, late_on_the_day)
 
 
 def test_every_parse_error_message_follows_one_pattern():

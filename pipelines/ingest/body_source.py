@@ -13,6 +13,14 @@ from pipelines.ingest.fetcher import Fetcher
 from pipelines.sources.region_block import region_block_advice
 from pipelines.sources.spec import DatasetSpec
 
+# Bodies larger than this are refused before they are read back, decoded or parsed. The largest a day needs are
+# Deribit's BTC option listings: get_instruments is 554 kB for the demo's 822 instruments and the book summary
+# 371 kB (the real 326-instrument chain of 2020-05-21: 140 kB); mempool's all-history hash-rate series, asked
+# only for days over four years old, is ~6,000 daily rows of ~55 bytes (~0.4 MB). 16 MiB leaves 30x room for
+# chains to grow; a body beyond it is not data of one day (a wrong endpoint's full history, a runaway page),
+# and would cost seconds to decompress and parse twice per run.
+MAX_BODY_BYTES = 16 * 2**20
+
 
 class BodySource(Protocol):
     archive: LandingArchive
@@ -79,8 +87,8 @@ def _archived_snapshot(archive: LandingArchive, spec: DatasetSpec, day: dt.date)
 
 
 def _raise_unless_data(spec: DatasetSpec, day: dt.date, archived: ArchivedBody, body: bytes | None = None) -> None:
-    """Stop before parsing when the body is not data: an error status, or a 200 carrying an error
-    (exchange envelope, HTML page, broken JSON)."""
+    """Stop before parsing when the body is not data: an error status, a body too large to be one day's, or a 200
+    carrying an error (exchange envelope, HTML page, broken JSON)."""
     status = archived.status
     if status == 451:
         host = urlsplit(archived.meta["url"]).hostname or "?"
@@ -91,6 +99,13 @@ def _raise_unless_data(spec: DatasetSpec, day: dt.date, archived: ArchivedBody, 
         )
     if status != 200:
         raise FetchError(spec.source, spec.dataset, day, f"HTTP {status} (body archived at {archived.path})")
+    size = int(archived.meta["size_bytes"])  # the sidecar's: the body is not even decompressed
+    if size > MAX_BODY_BYTES:
+        raise FetchError(
+            spec.source, spec.dataset, day,
+            f"body of {size:,} bytes is over the {MAX_BODY_BYTES:,}-byte limit: not parsed (body archived at "
+            f"{archived.path})",
+        )
     problem = envelope_error(spec.source, archived.read_body() if body is None else body)
     if problem:
         raise FetchError(spec.source, spec.dataset, day, f"{problem} (body archived at {archived.path})")

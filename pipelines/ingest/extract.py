@@ -104,6 +104,10 @@ def _land_and_parse(spec: DatasetSpec, day: dt.date, body_source: BodySource, tr
     fetch = body_source.obtain(spec, day)
     tables = [spec.parse(page.read_body(), day, fetch.fetched_at) for page in fetch.pages]
     rows = stitch_pages(spec, day, tables)
+    if rows.num_rows == 0:
+        # An empty answer is not an empty day: replacing the partition with nothing would erase what it held.
+        raise ParseError(spec.source, spec.dataset, day, "body parsed but held no rows: nothing loaded, the raw "
+                                                         "partition keeps its rows")
     if not rows.schema.equals(spec.raw_schema, check_metadata=False):
         raise ParseError(spec.source, spec.dataset, day, f"parsed schema {rows.schema} != declared {spec.raw_schema}")
     return _Landed(day, rows, fetch.first.path.relative_to(tree_dir).as_posix(), fetch.first.meta["sha256"])

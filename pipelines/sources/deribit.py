@@ -8,7 +8,17 @@ import re
 import pyarrow as pa
 
 from pipelines.ingest.fetcher import FetchRequest
-from pipelines.sources._wire import Failer, decode_json, json_float, json_int, json_str, need
+from pipelines.sources._wire import (
+    Failer,
+    day_start_ms,
+    decode_json,
+    epoch_ms,
+    iso_ms,
+    json_float,
+    json_int,
+    json_str,
+    need,
+)
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 SOURCE = "deribit"
@@ -49,6 +59,12 @@ OPTION_BOOK_SUMMARY_SCHEMA = pa.schema(
     ]
 )
 
+# A now-only snapshot of partition D is taken by the nightly run during D + 1 (demo: D + 1, 00:30 UTC), or
+# late on D itself: its server time must fall in [D 00:00, D + 2 00:00) UTC.
+SNAPSHOT_DAYS = 2
+# The server's clock may run a little ahead of ours; further ahead than this, the body is not from this fetch.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
 _STRINGS = ("base_currency", "quote_currency", "underlying_index")
 _REQUIRED_NUMBERS = (
     "underlying_price", "estimated_delivery_price", "interest_rate", "open_interest", "mark_price", "mark_iv"
@@ -56,6 +72,18 @@ _REQUIRED_NUMBERS = (
 # Null means "no quote / no trade": it stays null, never 0. `volume` is null too on rows without trades
 # in the recorded real chain (137 of 326 rows of 2020-05-21), so it is nullable as well.
 _NULLABLE_NUMBERS = ("volume", "bid_price", "ask_price", "mid_price", "last", "high", "low", "price_change")
+
+
+def check_snapshot_time(ms: int, what: str, day: dt.date, fetched_at: dt.datetime, fail: Failer) -> None:
+    """A snapshot of `day` was taken (server time `ms`, read from `what`) inside its window and by the fetch."""
+    lo, hi = day_start_ms(day), day_start_ms(day + dt.timedelta(days=SNAPSHOT_DAYS))
+    if not lo <= ms < hi:
+        fail.raise_(
+            f"snapshot taken at {iso_ms(ms)} ({what}): a snapshot of {day.isoformat()} must be taken between "
+            f"{iso_ms(lo)} and {iso_ms(hi)}"
+        )
+    if ms > epoch_ms(fetched_at + CLOCK_SKEW):
+        fail.raise_(f"snapshot time {iso_ms(ms)} ({what}) is after fetched_at {fetched_at.isoformat()}")
 
 
 def build_option_book_summary_request(day: dt.date) -> FetchRequest:
@@ -98,6 +126,9 @@ def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime
         seen.add(name)
         row = {"instrument_name": name}
         created_ms = json_int(need(item, "creation_timestamp", fail, where), f"{name}.creation_timestamp", fail)
+        # The row's own snapshot time: the chain's time to expiry is measured from it. A row stamped outside the
+        # day's snapshot window is a stale quote (a cached row, a replayed old body), not this day's chain.
+        check_snapshot_time(created_ms, f"{name}.creation_timestamp", day, fetched_at, fail)
         row["creation_time"] = created_ms * 1000
         for key in _STRINGS:
             row[key] = json_str(need(item, key, fail, where), f"{name}.{key}", fail)

@@ -15,27 +15,19 @@ from pipelines.ingest.fetcher import FetchRequest
 from pipelines.sources._wire import (
     EPOCH,
     Failer,
-    day_start_ms,
     decode_json,
-    epoch_ms,
     iso_ms,
     json_float,
     json_int,
     json_str,
     need,
 )
-from pipelines.sources.deribit import OPTION_NAME, SOURCE
+from pipelines.sources.deribit import LINEAR_OPTION_PREFIX, OPTION_NAME, SOURCE, check_snapshot_time
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 INSTRUMENTS_URL = "https://www.deribit.com/api/v2/public/get_instruments"
 INDEX_PRICE_URL = "https://www.deribit.com/api/v2/public/get_index_price"
 INDEX_NAME = "btc_usd"
-
-# A now-only snapshot of partition D is taken by the nightly run during D + 1 (demo: D + 1, 00:30 UTC), or
-# late on D itself: the server time of the answer (usOut) must fall in [D 00:00, D + 2 00:00) UTC.
-SNAPSHOT_DAYS = 2
-# The server's clock may run a little ahead of ours; further ahead than this, the body is not from this fetch.
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 _F64, _TS = pa.float64(), pa.timestamp("us")
 OPTION_INSTRUMENTS_SCHEMA = pa.schema(
@@ -102,15 +94,8 @@ def _result(body: bytes, fail: Failer) -> tuple[object, int]:
 
 
 def _check_snapshot_time(us_out: int, day: dt.date, fetched_at: dt.datetime, fail: Failer) -> None:
-    ms = us_out // 1000
-    lo, hi = day_start_ms(day), day_start_ms(day + dt.timedelta(days=SNAPSHOT_DAYS))
-    if not lo <= ms < hi:
-        fail.raise_(
-            f"snapshot taken at {iso_ms(ms)} (usOut): a snapshot of {day.isoformat()} must be taken between "
-            f"{iso_ms(lo)} and {iso_ms(hi)}"
-        )
-    if ms > epoch_ms(fetched_at + CLOCK_SKEW):
-        fail.raise_(f"snapshot time {iso_ms(ms)} (usOut) is after fetched_at {fetched_at.isoformat()}")
+    """The server time of the answer (usOut) falls in the day's snapshot window, and not after the fetch."""
+    check_snapshot_time(us_out // 1000, "usOut", day, fetched_at, fail)
 
 
 def _nullable(item: dict, key: str) -> object:
@@ -133,9 +118,14 @@ def parse_option_instruments(body: bytes, day: dt.date, fetched_at: dt.datetime)
         if not isinstance(item, dict):
             fail.raise_(f"result[{i}] is not an object")
         name = json_str(need(item, "instrument_name", fail, f"result[{i}]"), f"result[{i}].instrument_name", fail)
-        match = OPTION_NAME.fullmatch(name)
-        if item.get("kind") != "option" or not match:
+        if item.get("kind") != "option" or name.startswith(LINEAR_OPTION_PREFIX):
             continue  # futures, combos, linear USDC options: not this dataset
+        match = OPTION_NAME.fullmatch(name)
+        if not match:
+            # Not dropped: an option of the BTC listing that is not a BTC option (an ETH option, a malformed name)
+            # means the body is not the listing that was asked for.
+            fail.raise_(f"result[{i}] {name!r} is an option but not a BTC option named "
+                        "BTC-<D><MON><YY>-<strike>-<C|P> (the request asked currency=BTC)")
         if name in seen:
             fail.raise_(f"instrument {name} appears twice")
         seen.add(name)
