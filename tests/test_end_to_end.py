@@ -41,6 +41,12 @@ def snapshot_tables(duckdb_path, schemas=("raw", "marts")) -> dict[str, list[tup
         return result
 
 
+def data_tables(settings: Settings) -> dict[str, list[tuple]]:
+    """Raw and mart tables, without the load's own records (raw.load_log and raw.quarantine note every attempt)."""
+    tables = snapshot_tables(settings.duckdb_path)
+    return {name: rows for name, rows in tables.items() if name not in ("raw.load_log", "raw.quarantine")}
+
+
 def run(settings: Settings) -> dg.ExecuteInProcessResult:
     with dg.DagsterInstance.ephemeral() as instance:
         result = materialize_range(settings, FIRST, LAST, instance)
@@ -105,8 +111,12 @@ def test_every_check_ran_and_passed(demo):
     evaluations = result.get_asset_check_evaluations()
     names = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
     assert ("raw/binance__spot_klines_1d", "landing_bodies_parsed") in names
-    assert ("raw/deribit__option_book_summary", "raw_keys_unique_and_in_day") in names
+    for check in ("raw_expectations", "raw_rejects_within_threshold", "raw_row_volume"):
+        assert ("raw/deribit__option_book_summary", check) in names
+    assert ("staging/stg_binance__spot_klines_1d", "reconcile_binance_close_with_coinbase") in names
+    assert ("staging/stg_mempool__blocks", "rows_reconcile_mempool__blocks") in names
     assert ("marts/fct_gamma_summary_daily", "gex_totals_finite") in names
+    assert ("serving/warehouse", "marts_fresh") in names
     assert any(e.asset_key.path[0] == "marts" and e.check_name.startswith("unique_combination") for e in evaluations)
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert failed == []
@@ -138,8 +148,7 @@ def test_replay_without_archive_fails_naming_what_is_missing(tmp_path):
     with dg.DagsterInstance.ephemeral() as instance:
         result = materialize_range(replay, FIRST, FIRST, instance)
     assert not result.success
-    messages = " ".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
-    assert "for 2025-11-19: replay found no archived body" in messages
+    assert "for 2025-11-19: replay found no archived body" in _failed_checks(result)["landing_bodies_parsed"]
 
 
 def _copy_of(replayed: Settings, root) -> Settings:
@@ -164,37 +173,96 @@ def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
 
 def test_error_envelope_fails_its_extract_names_it_and_stops_downstream(replayed, tmp_path):
     replay = _copy_of(replayed, tmp_path)
-    before = snapshot_tables(replay.duckdb_path)
+    before = data_tables(replay)
     envelope = b'{"jsonrpc":"2.0","id":7,"error":{"code":10028,"message":"too_many_requests"},"testnet":false}'
     _archive_newer_body(replay, "deribit/option_book_summary", LAST, envelope)
     with dg.DagsterInstance.ephemeral() as instance:
         result = materialize_range(replay, FIRST, LAST, instance)
     assert not result.success
-    errors = " ".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
+    errors = _failed_checks(result)["landing_bodies_parsed"]
     assert "deribit/option_book_summary for 2025-11-21" in errors and "10028" in errors
     assert "marts/fct_gamma_summary_daily" not in _materialized(result)
     assert "marts/fct_option_chain_snapshot" not in _materialized(result)
-    assert snapshot_tables(replay.duckdb_path) == before  # nothing lost, nothing half-loaded
+    assert data_tables(replay) == before  # nothing lost, nothing half-loaded
 
 
-def test_failing_dbt_test_blocks_the_marts_and_the_numpy_asset(replayed, tmp_path):
+def _published(settings: Settings) -> bytes:
+    return (settings.tree_dir / "serving" / "warehouse.duckdb").read_bytes()
+
+
+def _failed_checks(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {e.check_name: e.description or "" for e in result.get_asset_check_evaluations() if not e.passed}
+
+
+def test_raw_stage_a_refused_row_stops_dbt_numpy_and_the_publish(replayed, tmp_path):
+    """Raw stage: the only row of a day breaks a rule → quarantined, the day is not loaded, the check fails."""
     import json
 
-    replay = _copy_of(replayed, tmp_path)
-    marts_before = snapshot_tables(replay.duckdb_path, schemas=("marts",))
     from pipelines.ingest.archive import LandingArchive
 
-    good = LandingArchive(replay.landing_dir).newest("deribit", "option_book_summary", LAST).read_body()
-    doc = json.loads(good)
-    doc["result"][0]["mark_iv"] = 10000.0  # parses fine, but no BTC option ever marked at 10000%
-    _archive_newer_body(replay, "deribit/option_book_summary", LAST, json.dumps(doc).encode())
+    replay = _copy_of(replayed, tmp_path)
+    before, published = data_tables(replay), _published(replay)
+    doc = json.loads(LandingArchive(replay.landing_dir).newest("mempool", "hashrate", LAST).read_body())
+    label = int(dt.datetime.combine(LAST + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC).timestamp())
+    for point in doc["hashrates"]:
+        if point["timestamp"] == label:  # mempool labels a day with the midnight that ends it
+            point["avgHashrate"] /= 1e6  # a unit slip: parses as a positive number, far from what difficulty implies
+    _archive_newer_body(replay, "mempool/hashrate", LAST, json.dumps(doc).encode())
     with dg.DagsterInstance.ephemeral() as instance:
         result = materialize_range(replay, FIRST, LAST, instance)
     assert not result.success
-    failed_checks = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-    assert "at_most_stg_deribit__option_book_summary_mark_iv__500" in failed_checks
-    assert "marts/fct_gamma_summary_daily" not in _materialized(result)
+    assert "hash rate within 2× of difficulty's" in _failed_checks(result)["raw_rejects_within_threshold"]
+    materialized = _materialized(result)
+    assert not {"staging/stg_mempool__hashrate", "marts/fct_hashrate_daily", "marts/fct_gamma_summary_daily",
+                "serving/warehouse"} & materialized
+    quarantine = snapshot_tables(replay.duckdb_path)["raw.quarantine"]
+    assert [row[-1] for row in quarantine if row[0] == "mempool__hashrate"][0].startswith("hash rate within 2×")
+    assert data_tables(replay) == before and _published(replay) == published
+
+
+def test_failing_dbt_test_blocks_the_marts_the_numpy_asset_and_the_publish(replayed, tmp_path):
+    """Staging stage: a Coinbase close 5% away from Binance's passes every raw rule but not reconciliation."""
+    import json
+
+    from pipelines.ingest.archive import LandingArchive
+
+    replay = _copy_of(replayed, tmp_path)
+    marts_before, published = snapshot_tables(replay.duckdb_path, schemas=("marts",)), _published(replay)
+    candles = json.loads(LandingArchive(replay.landing_dir).newest("coinbase", "spot_candles_1d", LAST).read_body())
+    day_start = int(dt.datetime.combine(LAST, dt.time(), tzinfo=dt.UTC).timestamp())
+    for candle in candles:  # [time, low, high, open, close, volume]
+        if candle[0] == day_start:
+            candle[4] *= 1.05
+            candle[2] = max(candle[2], candle[4])
+    _archive_newer_body(replay, "coinbase/spot_candles_1d", LAST, json.dumps(candles).encode())
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize_range(replay, FIRST, LAST, instance)
+    assert not result.success
+    assert "reconcile_binance_close_with_coinbase" in _failed_checks(result)
+    materialized = _materialized(result)
+    assert not {"marts/fct_btc_price_daily", "marts/fct_gamma_summary_daily", "serving/warehouse"} & materialized
     assert snapshot_tables(replay.duckdb_path, schemas=("marts",)) == marts_before
+    assert _published(replay) == published
+
+
+def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_publish(replayed, tmp_path, monkeypatch):
+    """Numpy stage: its audit runs before it writes; a failure keeps the old tables and blocks what follows."""
+    from pipelines.assets import gamma_exposure
+    from pipelines.checks.outcome import CheckOutcome
+
+    replay = _copy_of(replayed, tmp_path)
+    marts_before, published = snapshot_tables(replay.duckdb_path, schemas=("marts",)), _published(replay)
+    monkeypatch.setattr(gamma_exposure, "gamma_tables_reconcile",
+                        lambda *tables: CheckOutcome(False, "by-expiry sums differ from by-strike on 2025-11-21"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize_range(replay, FIRST, LAST, instance)
+    assert not result.success
+    assert "by-expiry sums differ" in _failed_checks(result)["gamma_tables_reconcile"]
+    materialized = _materialized(result)
+    assert "marts/fct_option_chain_snapshot" in materialized  # dbt ran; the numpy asset's outputs did not land
+    assert not {"marts/fct_gamma_summary_daily", "marts/mart_market_daily", "serving/warehouse"} & materialized
+    assert snapshot_tables(replay.duckdb_path, schemas=("marts",)) == marts_before
+    assert _published(replay) == published
 
 
 def test_backfilling_days_in_any_order_gives_the_same_marts(demo, tmp_path):

@@ -92,12 +92,18 @@ def load_window(
             item.day, REJECTED if too_many else LOADED, item.rows.num_rows,
             0 if too_many else split.accepted.num_rows, split.rejected.num_rows, item.landing_file, item.sha256,
             f"{split.rejected.num_rows} of {item.rows.num_rows} rows quarantined ({share:.1%}), above the "
-            f"{reject_threshold:.1%} threshold: raw partition left as it was" if too_many else "",
+            f"{reject_threshold:.1%} threshold: raw partition left as it was; {_top_reasons(split.rejected)}"
+            if too_many else "",
         ))
     quarantined = pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
     all_loads = tuple(sorted([*loads, *failed], key=lambda d: d.day))
     _write(conn, spec, [i.day for i in landed], accepted, quarantined, all_loads, loaded_at)
     return WindowLoad(all_loads, quarantined, verdict)
+
+
+def _top_reasons(rejected: pa.Table, top: int = 3) -> str:
+    reasons = list(dict.fromkeys(rejected.column("reason").to_pylist()))
+    return "; ".join(reasons[:top]) + (f" (+{len(reasons) - top} more)" if len(reasons) > top else "")
 
 
 def _land_and_parse(spec: DatasetSpec, day: dt.date, body_source: BodySource, tree_dir: Path) -> _Landed:
