@@ -7,14 +7,18 @@ invoked once for the whole window.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
+import time
 import warnings
 
 import dagster as dg
+from dagster._core.utils import make_new_run_id
 
-from pipelines.runner import RangeError, materialize_range
+from pipelines.progress import backfill_summary, run_with_progress
+from pipelines.runner import RangeError, materialize_range, range_job
 from pipelines.settings import Settings
 from pipelines.summary import format_summary
 
@@ -43,15 +47,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run")
         with _instance() as instance:
             try:
-                result = materialize_range(settings, first, last, instance)
+                result, seconds = _materialize_with_progress(settings, first, last, instance)
             except RangeError as error:
                 print(f"{args.command}: {error}", file=sys.stderr)
                 return 2
+            print(backfill_summary(settings.duckdb_path, first, last, result, seconds))
             if not result.success:
-                print("Run failed: see the errors above (and the run in the Dagster UI, `make dev`).", file=sys.stderr)
+                print("Run failed: see the failed checks above, the errors logged during the run, and the run in "
+                      "the Dagster UI (`make dev`); README › Data quality › Reading a failed check.", file=sys.stderr)
                 return 1
     print(format_summary(settings.duckdb_path))
     return 0
+
+
+def _materialize_with_progress(
+    settings: Settings, first: dt.date, last: dt.date, instance: dg.DagsterInstance
+) -> tuple[dg.ExecuteInProcessResult, float]:
+    job = range_job(settings)
+    run_id = make_new_run_id()
+    started = time.perf_counter()
+    # Warnings and errors still print (above the bar); step-by-step INFO lines and dbt's own output (which
+    # dagster-dbt writes to stdout) would bury it, so dbt's output goes to a log file instead.
+    log = settings.tree_dir / "logs" / f"{first}_{last}_{run_id[:8]}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as sink, contextlib.redirect_stdout(sink):
+        result = run_with_progress(
+            lambda: materialize_range(settings, first, last, instance, log_level="WARNING", run_id=run_id, job=job),
+            instance, run_id, total_steps=len(job.graph.nodes), out=sys.stderr,
+        )
+    print(f"dbt output: {log}")
+    return result, time.perf_counter() - started
 
 
 if __name__ == "__main__":
