@@ -142,3 +142,15 @@ def test_the_contract_at_ingestion_refuses_what_the_quarantine_must_have_caught(
         validate_rows(SPEC, DAY, parse(b'[["2025-11-23T00:00:00", 7.0]]', NEXT + dt.timedelta(days=2), AT))
     with pytest.raises(ParseError, match="parsed schema"):
         validate_rows(SPEC, DAY, pa.table({"partition_date": [DAY], "close": [1.0]}))
+
+
+def test_an_archived_body_altered_after_landing_fails_its_day_by_name(tmp_path):
+    archive = LandingArchive(tmp_path / "landing")
+    land(archive, DAY, [1.0])
+    body = next((tmp_path / "landing").rglob("*.json.gz"))
+    body.chmod(0o644)
+    body.write_bytes(__import__("gzip").compress(b'[["2025-11-20T00:00:00", 2.0]]'))
+    conn = duckdb.connect()
+    result = load(conn, archive, tmp_path, [DAY])
+    assert result.days[0].status == "failed"
+    assert "testsrc/candles for 2025-11-20" in result.days[0].reason and "sha256" in result.days[0].reason

@@ -13,8 +13,7 @@ QUARANTINE_SAMPLE = 10
 
 def landing_bodies_parsed(dataset: str, load: WindowLoad) -> CheckOutcome:
     """Every day's body matched its sha256, was data (no error envelope, no HTML) and parsed into rows."""
-    failed = [d for d in load.days if d.status == FAILED]
-    empty = [d.day.isoformat() for d in load.days if d.status != FAILED and d.rows_landed == 0]
+    failed = [d for d in load.days if d.status == FAILED]  # an empty body is FAILED too: it empties nothing
     if not load.days:
         return CheckOutcome(True, f"{dataset}: no day of the window is within the source's history", {"days": 0})
     metadata = {
@@ -22,9 +21,9 @@ def landing_bodies_parsed(dataset: str, load: WindowLoad) -> CheckOutcome:
         "rows_landed": sum(d.rows_landed for d in load.days),
         "landing_files": {d.day.isoformat(): d.landing_file for d in load.days if d.landing_file},
     }
-    if failed or empty:
-        reasons = [d.reason for d in failed] + [f"{dataset} for {day}: body parsed but held no rows" for day in empty]
-        metadata["failed_days"] = [d.day.isoformat() for d in failed] + empty
+    if failed:
+        reasons = [d.reason for d in failed]
+        metadata["failed_days"] = [d.day.isoformat() for d in failed]
         metadata["reasons"] = reasons
         return CheckOutcome(False, f"{len(reasons)} day(s) not loaded: " + " | ".join(reasons[:3]), metadata)
     return CheckOutcome(True, f"{dataset}: {len(load.days)} day(s) parsed from verified archive bodies", metadata)

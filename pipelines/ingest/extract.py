@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipelines.ingest.archive import ArchiveError
 from pipelines.ingest.body_source import BodySource
 from pipelines.ingest.errors import ParseError, PipelineDataError
 from pipelines.ingest.load_log import FAILED, LOAD_LOG_SCHEMA, LOADED, REJECTED, ensure_load_log, record_loads
@@ -107,8 +108,12 @@ def _top_reasons(rejected: pa.Table, top: int = 3) -> str:
 
 
 def _land_and_parse(spec: DatasetSpec, day: dt.date, body_source: BodySource, tree_dir: Path) -> _Landed:
-    fetch = body_source.obtain(spec, day)
-    tables = [spec.parse(page.read_body(), day, fetch.fetched_at) for page in fetch.pages]
+    try:
+        fetch = body_source.obtain(spec, day)
+        bodies = [page.read_body() for page in fetch.pages]
+    except ArchiveError as error:  # the archived file no longer matches its sha256: never parse it
+        raise ParseError(spec.source, spec.dataset, day, str(error)) from None
+    tables = [spec.parse(body, day, fetch.fetched_at) for body in bodies]
     rows = stitch_pages(spec, day, tables)
     if rows.num_rows == 0:
         # An empty answer is not an empty day: replacing the partition with nothing would erase what it held.
