@@ -6,7 +6,8 @@ import duckdb
 from pipelines.assets.serving import SERVING_KEY
 from pipelines.ingest.extract import days_in_window
 from pipelines.partitions import window_dates
-from pipelines.reporting.daily_report import render_daily_report
+from pipelines.analytics.gamma_plot import markdown_image
+from pipelines.reporting.daily_report import render_daily_report, report_sections
 from pipelines.resources import WarehouseResource
 from pipelines.serving.publish import serving_duckdb_path
 
@@ -33,14 +34,20 @@ def build_reports_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         out_dir = settings.tree_dir / "reports"
         # The serving copy, like any BI reader: never the pipeline's file.
         with duckdb.connect(str(serving_duckdb_path(settings.tree_dir)), read_only=True) as conn:
-            paths = [render_daily_report(conn, day, out_dir) for day in days]
+            paths = [render_daily_report(conn, day, out_dir) for day in days[:-1]]
+            # The last day's plots also go into the asset's metadata, to be seen in the Dagster UI.
+            last_sections = report_sections(conn, days[-1]) if days else []
+            if days:
+                paths.append(render_daily_report(conn, days[-1], out_dir, last_sections))
         skipped = len(days_in_window(start, end)) - len(days)
         if skipped:
             context.log.info(f"rendered the last {len(days)} days; `make report` renders the {skipped} before them")
-        return dg.MaterializeResult(metadata={
-            "reports": len(paths),
-            "last_report": dg.MetadataValue.path(str(paths[-1])) if paths else None,
-            "folder": dg.MetadataValue.path(str(out_dir)),
-        })
+        metadata: dict[str, object] = {"reports": len(paths), "folder": dg.MetadataValue.path(str(out_dir))}
+        if paths:
+            metadata["last_report"] = dg.MetadataValue.path(str(paths[-1]))
+        for section in last_sections:
+            if section.png is not None:
+                metadata[f"plot_{section.anchor}"] = dg.MetadataValue.md(markdown_image(section.png, section.alt))
+        return dg.MaterializeResult(metadata=metadata)
 
     return daily_html

@@ -102,14 +102,20 @@ def gamma_section(conn: duckdb.DuckDBPyConnection, day: dt.date) -> Section:
 SECTIONS = (price_section, hashrate_section, hashprice_section, gamma_section)
 
 
-def report_html(conn: duckdb.DuckDBPyConnection, day: dt.date) -> str:
+def report_sections(conn: duckdb.DuckDBPyConnection, day: dt.date) -> list[Section]:
+    return [section(conn, day) for section in SECTIONS]
+
+
+def report_html(conn: duckdb.DuckDBPyConnection, day: dt.date, sections: list[Section] | None = None) -> str:
     head = day_data.load_headline(conn, day)
     rows, note = (None, no_data_note(day, head.reason)) if isinstance(head, Missing) else (headline_rows(head), None)
-    return render_page(day, rows, note, [section(conn, day) for section in SECTIONS], LEDE)
+    return render_page(day, rows, note, sections if sections is not None else report_sections(conn, day), LEDE)
 
 
-def render_daily_report(conn: duckdb.DuckDBPyConnection, day: dt.date, out_dir: Path) -> Path:
+def render_daily_report(
+    conn: duckdb.DuckDBPyConnection, day: dt.date, out_dir: Path, sections: list[Section] | None = None
+) -> Path:
     """Write `out_dir/<day>.html` (aside, then renamed: a browser never loads half a page) and return its path."""
     path = report_path(out_dir, day)
-    write_bytes_atomic(path, report_html(conn, day).encode("utf-8"))
+    write_bytes_atomic(path, report_html(conn, day, sections).encode("utf-8"))
     return path
