@@ -17,7 +17,7 @@ START ?=
 END ?=
 DATE ?=
 
-.PHONY: run test dev backfill summary report docs quality-docs bench manifest install clean-venv help
+.PHONY: run test dev backfill summary report docs quality-docs bench bench-year manifest install clean-venv help
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -65,8 +65,13 @@ report: $(STAMP)
 	$(BIN)/python -m pipelines.reporting.cli $(if $(DATE),--date $(DATE),--all)
 
 # Speed and memory, measured side by side in one run (never as timed assertions in tests).
-bench: $(STAMP)
+bench: $(MANIFEST)
 	$(BIN)/python -m bench.gamma_kernel
+	$(BIN)/python -m bench.backfill --quick
+
+# The year: one run for 365 days against per-day runs (7 measured, extrapolated) and the nightly; an hour or more.
+bench-year: $(MANIFEST)
+	$(BIN)/python -m bench.backfill
 
 docs: $(MANIFEST)
 	cd dbt && ../$(BIN)/dbt docs generate --target-path target/docs \
