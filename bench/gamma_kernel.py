@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 import numpy as np
 
+from bench.machine import cpu_name
 from pipelines.analytics import gamma as G
 
 RESULTS = Path(__file__).resolve().parent / "results" / "gamma_kernel.md"
@@ -220,16 +221,6 @@ def _fmt_s(seconds: float) -> str:
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds * 1e6:.0f} µs"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def report(rows: list[KernelRow], naive: list[NaiveRow]) -> str:
