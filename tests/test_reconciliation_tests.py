@@ -130,8 +130,9 @@ def test_agreeing_sources_pass_and_days_outside_the_window_are_ignored(reconcile
 
 def test_a_day_beyond_the_tolerance_fails_and_is_named(reconciler):
     results, failing = reconciler.run(DISAGREEING)
-    # Close and index stop the build (error); the hash rate's severity is the project's call (see its yml).
-    assert results[CLOSE]["severity"] == results[INDEX]["severity"] == "error"
+    # The close stops the build (error); index and hash rate warn at these tolerances (see their yml) and stop
+    # the build only at their wider error tolerances.
+    assert results[CLOSE]["severity"] == "error"
     for name, days in EXPECTED_FAILING_DAYS.items():
         expected_status = "fail" if results[name]["severity"] == "error" else "warn"
         assert results[name]["status"] == expected_status, results[name]
