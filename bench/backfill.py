@@ -382,7 +382,7 @@ def report(o: Outcome, command: str, started: dt.datetime, load_start: tuple[flo
         *([note, ""] if note else []),
         f"Load average (1/5/15 min) {load_start[0]:.2f} / {load_start[1]:.2f} / {load_start[2]:.2f} at the start, "
         f"{load_end[0]:.2f} / {load_end[1]:.2f} / {load_end[2]:.2f} at the end; 1-min load around the workloads "
-        f"{fmt_load([a, s, *per, c])} (2 cores: above 2 other work was competing).",
+        f"{fmt_load([a, s, *per, c])} ({os.cpu_count()} cores: a load above {os.cpu_count()} means other work was competing).",
         "",
         f"Range {a.first} … {a.last} (N = {o.n} days). Each workload is its own process; wall = spawn to exit "
         "(interpreter start, imports, definitions included, as for a run the daemon launches), in run = the "
@@ -403,7 +403,7 @@ def report(o: Outcome, command: str, started: dt.datetime, load_start: tuple[flo
         f"{c.wall_s:.1f} | {c.wall_s / c.days:.2f} | {c.run_s:.1f} | {c.worker_mib:.0f} | {c.dbt_mib:.0f} |",
         "",
         f"(b) is extrapolated from {o.k} measured per-day runs (the last {o.k} days of the range, on a warehouse "
-        f"holding the {o.n - o.k} days before them), not from {o.n} runs: N x per-day mean = {o.n} x {mean:.2f} s "
+        f"holding the {o.n - o.k} day(s) before them), not from {o.n} runs: N x per-day mean = {o.n} x {mean:.2f} s "
         f"= {o.n * mean:,.0f} s ({o.n * mean / 3600:.1f} h). Per-day runs measured with the fullest history; "
         "a cost that grew with history would make earlier days cheaper.",
         "",
