@@ -97,13 +97,18 @@ def test_gamma_summary_is_finite_and_consistent_with_by_strike(demo):
 
 
 def test_landing_archive_holds_every_body_in_the_fixed_layout(demo):
+    """A now-only source lands one body per day; a range-capable one, one body for the window's days."""
     settings, _, _ = demo
-    for dataset in ("binance/spot_klines_1d", "deribit/option_book_summary", "mempool/hashrate"):
-        for day in DAYS:
-            folder = settings.landing_dir / dataset / f"date={day.isoformat()}"
-            fetched_at = (day + dt.timedelta(days=1)).strftime("%Y%m%dT003000Z")
-            assert (folder / f"{fetched_at}.json.gz").is_file()
-            assert (folder / f"{fetched_at}.meta.json").is_file()
+    for day in DAYS:
+        folder = settings.landing_dir / "deribit/option_book_summary" / f"date={day.isoformat()}"
+        fetched_at = (day + dt.timedelta(days=1)).strftime("%Y%m%dT003000Z")
+        assert (folder / f"{fetched_at}.json.gz").is_file()
+        assert (folder / f"{fetched_at}.meta.json").is_file()
+    fetched_at = (LAST + dt.timedelta(days=1)).strftime("%Y%m%dT003000Z")
+    for dataset in ("binance/spot_klines_1d", "mempool/hashrate", "binance/funding_rate"):
+        assert not list((settings.landing_dir / dataset).glob("date=*"))
+        folder = settings.landing_dir / dataset / f"range={FIRST.isoformat()}_{LAST.isoformat()}"
+        assert sorted(p.name for p in folder.iterdir()) == [f"{fetched_at}.json.gz", f"{fetched_at}.meta.json"]
 
 
 def test_every_check_ran_and_passed(demo):
@@ -266,14 +271,14 @@ def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_pub
 
 
 def test_backfilling_days_in_any_order_gives_the_same_marts(demo, tmp_path):
-    """Rolling figures (7-day averages, peaks, lags) must come out the same whatever order days are built in."""
+    """Rolling figures (7-day averages, peaks, lags) must come out the same whatever order days are built in,
+    and a day asked for on its own (its own request to each source) the same as within a window's range request."""
     settings = demo[0]
-    shutil.copytree(settings.landing_dir, tmp_path / "live" / "landing")
-    replay = Settings(source_mode=SourceMode.REPLAY, warehouse_dir=tmp_path, start_date=settings.start_date)
+    per_day = Settings(source_mode=SourceMode.DEMO, warehouse_dir=tmp_path, start_date=settings.start_date)
     for day in (LAST, FIRST, FIRST + dt.timedelta(days=1)):
         with dg.DagsterInstance.ephemeral() as instance:
-            result = materialize_range(replay, day, day, instance)
+            result = materialize_range(per_day, day, day, instance)
         assert result.success
-    assert snapshot_tables(replay.duckdb_path, schemas=("marts",)) == snapshot_tables(
-        settings.duckdb_path, schemas=("marts",)
-    )
+    assert list((per_day.landing_dir / "binance/spot_klines_1d").glob("date=*"))  # asked day by day
+    assert not list((per_day.landing_dir / "binance/spot_klines_1d").glob("range=*"))
+    assert data_tables(per_day) == data_tables(settings)

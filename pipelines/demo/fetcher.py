@@ -23,7 +23,8 @@ class DemoFetcher:
         self.api = api or DemoApi()
 
     def fetch(self, request: FetchRequest) -> FetchedBody:
-        fetched_at = scheduled_fetch_time(request.day)
+        # A range is fetched the night after its last day, as the nightly run would (all its days have closed).
+        fetched_at = scheduled_fetch_time(request.through)
         status, body = self.api.respond(request.url, dict(request.params), fetched_at)
         return FetchedBody(request=request, status=status, body=body, fetched_at=fetched_at)
 

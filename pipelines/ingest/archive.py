@@ -9,6 +9,11 @@ A paged dataset (mempool blocks, OKX liquidations) needs several requests for on
 stem of the first page's fetched_at: page 1 is `<stem>.json.gz`, page k is `<stem>.pNNN.json.gz` (each with
 its own sidecar), and once the last page has arrived `<stem>.pages.json` lists them with their sha256.
 A fetch with page files but no such list was interrupted and is never replayed.
+
+A range request (a backfill asking many days at once) lands once, under the days it covers:
+    <tree>/landing/<source>/<dataset>/range=YYYY-MM-DD_YYYY-MM-DD/<fetched_at>.json.gz   (first_last, inclusive)
+The fetches of a day are those of its `date=` folder and of every `range=` folder covering it; the newest by
+fetched_at answers for it (on a tie, the narrowest: a day's own fetch over a range's).
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.ingest.fetcher import FetchedBody
+from pipelines.ingest.fetcher import FetchedBody, FetchRequest
 from pipelines.sources.spec import validate_name
 
 BODY_SUFFIX = ".json.gz"
 META_SUFFIX = ".meta.json"
 PAGES_SUFFIX = ".pages.json"
 FETCHED_AT_FORMAT = "%Y%m%dT%H%M%SZ"
+RANGE_PREFIX = "range="
 
 
 class ArchiveError(Exception):
@@ -117,10 +123,22 @@ class LandingArchive:
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def partition_dir(self, source: str, dataset: str, day: dt.date) -> Path:
+    def dataset_dir(self, source: str, dataset: str) -> Path:
         validate_name("source", source)
         validate_name("dataset", dataset)
-        return self.root / source / dataset / f"date={day.isoformat()}"
+        return self.root / source / dataset
+
+    def partition_dir(self, source: str, dataset: str, day: dt.date) -> Path:
+        return self.dataset_dir(source, dataset) / f"date={day.isoformat()}"
+
+    def range_dir(self, source: str, dataset: str, first: dt.date, last: dt.date) -> Path:
+        return self.dataset_dir(source, dataset) / f"{RANGE_PREFIX}{first.isoformat()}_{last.isoformat()}"
+
+    def request_dir(self, request: FetchRequest) -> Path:
+        """Where a request's bodies land: its day's folder, or its range's."""
+        if request.last_day is None:
+            return self.partition_dir(request.source, request.dataset, request.day)
+        return self.range_dir(request.source, request.dataset, request.day, request.last_day)
 
     def write(self, fetched: FetchedBody, page: int = 1, stem: str | None = None) -> ArchivedBody:
         """Archive a response body, write-once. Pages after the first pass the first page's `stem`.
@@ -130,7 +148,7 @@ class LandingArchive:
         a different body under an existing name is refused.
         """
         req = fetched.request
-        directory = self.partition_dir(req.source, req.dataset, req.day)
+        directory = self.request_dir(req)
         directory.mkdir(parents=True, exist_ok=True)
         if page < 1 or (page > 1) != (stem is not None):
             raise ValueError("page 1 has no stem; pages after it pass the stem of page 1")
@@ -141,6 +159,7 @@ class LandingArchive:
             "source": req.source,
             "dataset": req.dataset,
             "date": req.day.isoformat(),
+            **({"last_date": req.last_day.isoformat()} if req.last_day else {}),
             "url": req.url,
             "params": dict(sorted(req.params.items())),
             "status": fetched.status,
@@ -178,8 +197,26 @@ class LandingArchive:
         _write_exclusive(first.path.with_name(stem + PAGES_SUFFIX), data)
 
     def fetches(self, source: str, dataset: str, day: dt.date) -> list[ArchivedFetch]:
-        """Every complete fetch of a partition, oldest first (stems sort chronologically)."""
-        directory = self.partition_dir(source, dataset, day)
+        """Every complete fetch holding a partition, oldest first: stems sort chronologically, and of two fetched
+        at the same moment the narrower (the day's own) comes last."""
+        spans = [(self.partition_dir(source, dataset, day), 1)]
+        spans += [(folder, (last - first).days + 1) for folder, first, last in self._ranges(source, dataset)
+                  if first <= day <= last]
+        found = [(fetch.stem, -span, fetch) for folder, span in spans for fetch in self._complete_fetches(folder)]
+        return [fetch for _stem, _span, fetch in sorted(found, key=lambda item: item[:2])]
+
+    def _ranges(self, source: str, dataset: str) -> list[tuple[Path, dt.date, dt.date]]:
+        """The dataset's range folders with the days they cover (a folder whose name does not parse is skipped)."""
+        found = []
+        for folder in self.dataset_dir(source, dataset).glob(f"{RANGE_PREFIX}*"):
+            first_text, _, last_text = folder.name[len(RANGE_PREFIX):].partition("_")
+            try:
+                found.append((folder, dt.date.fromisoformat(first_text), dt.date.fromisoformat(last_text)))
+            except ValueError:
+                continue
+        return found
+
+    def _complete_fetches(self, directory: Path) -> list[ArchivedFetch]:
         if not directory.is_dir():
             return []
         complete = []

@@ -6,10 +6,10 @@ import datetime as dt
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from pipelines.ingest.archive import ArchivedBody, ArchivedFetch, LandingArchive
+from pipelines.ingest.archive import ArchivedBody, ArchivedFetch, ArchiveError, LandingArchive
 from pipelines.ingest.envelopes import envelope_error
-from pipelines.ingest.errors import FetchError, MissingArchiveError
-from pipelines.ingest.fetcher import Fetcher
+from pipelines.ingest.errors import FetchError, MissingArchiveError, ParseError, PipelineDataError
+from pipelines.ingest.fetcher import Fetcher, FetchRequest
 from pipelines.sources.region_block import region_block_advice
 from pipelines.sources.spec import DatasetSpec
 
@@ -27,6 +27,35 @@ class BodySource(Protocol):
 
     def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch: ...
 
+    def obtain_window(self, spec: DatasetSpec, days: list[dt.date]) -> dict[dt.date, ArchivedFetch | PipelineDataError]:
+        """The archived fetch answering for each day, or the error that stopped it (one bad day fails alone)."""
+        ...
+
+
+def consecutive_chunks(days: list[dt.date], max_days: int) -> list[list[dt.date]]:
+    """`days` (ascending) cut into runs of consecutive days, each at most `max_days` long: the ranges to ask for."""
+    chunks: list[list[dt.date]] = []
+    for day in days:
+        last = chunks[-1] if chunks else None
+        if last and len(last) < max_days and day - last[-1] == dt.timedelta(days=1):
+            last.append(day)
+        else:
+            chunks.append([day])
+    return chunks
+
+
+def _answer(obtain, spec: DatasetSpec, day: dt.date) -> ArchivedFetch | PipelineDataError:
+    try:
+        return obtain()
+    except PipelineDataError as error:
+        return error
+    except ArchiveError as error:  # an archived file no longer matches its sha256: never parse it
+        return ParseError(spec.source, spec.dataset, day, str(error))
+
+
+def _each_day(obtain, spec: DatasetSpec, days: list[dt.date]) -> dict[dt.date, ArchivedFetch | PipelineDataError]:
+    return {day: _answer(lambda day=day: obtain(spec, day), spec, day) for day in days}
+
 
 class FetchingBodySource:
     """Demo and live modes: fetch (every page), archive whatever came back, then hand over the archived fetch."""
@@ -38,7 +67,30 @@ class FetchingBodySource:
     def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:
         if not spec.backfillable and not self.fetcher.serves_present_of(day):
             return _archived_snapshot(self.archive, spec, day)
-        request = spec.request_for(day, self.fetcher.request_time(day))
+        return self._fetch(spec, spec.request_for(day, self.fetcher.request_time(day)))
+
+    def obtain_window(self, spec: DatasetSpec, days: list[dt.date]) -> dict[dt.date, ArchivedFetch | PipelineDataError]:
+        """Consecutive days of a range-capable dataset are asked for together, `spec.max_range_days` at a time;
+        a range that fails fails each of its days with the range's reason."""
+        if not spec.asks_ranges:
+            return _each_day(self.obtain, spec, days)
+        answers: dict[dt.date, ArchivedFetch | PipelineDataError] = {}
+        for chunk in consecutive_chunks(days, spec.max_range_days):
+            if len(chunk) == 1:
+                answers.update(_each_day(self.obtain, spec, chunk))
+                continue
+            first, last = chunk[0], chunk[-1]
+            request = spec.range_request_for(first, last, self.fetcher.request_time(last))
+            fetch = _answer(lambda: self._fetch(spec, request), spec, first)
+            for day in chunk:
+                answers[day] = fetch if isinstance(fetch, ArchivedFetch) else type(fetch)(
+                    spec.source, spec.dataset, day, f"range request {first} … {last}: {fetch.reason}"
+                )
+        return answers
+
+    def _fetch(self, spec: DatasetSpec, request: FetchRequest) -> ArchivedFetch:
+        """Every page of one request, each archived as it arrives."""
+        day = request.day
         pages: list[ArchivedBody] = []
         stem: str | None = None
         for page in range(1, spec.max_pages + 1):
@@ -49,6 +101,10 @@ class FetchingBodySource:
             # The body is in memory: check it and find the next page from it, without reading the archive back.
             _raise_unless_data(spec, day, archived, fetched.body)
             following = spec.next_page(request, fetched.body) if spec.next_page else None
+            if following is not None and request.last_day is not None:
+                # A range's days would then be spread over pages that each hold only some of them.
+                raise FetchError(spec.source, spec.dataset, day, f"the answer needs more than one page: lower "
+                                 f"max_range_days ({spec.max_range_days}) (page 1 archived at {archived.path})")
             if following is None:
                 self.archive.seal(pages)
                 return ArchivedFetch(stem, tuple(pages))
@@ -70,6 +126,9 @@ class ReplayBodySource:
         for page in newest.pages:
             _raise_unless_data(spec, day, page)
         return newest
+
+    def obtain_window(self, spec: DatasetSpec, days: list[dt.date]) -> dict[dt.date, ArchivedFetch | PipelineDataError]:
+        return _each_day(self.obtain, spec, days)
 
 
 def _archived_snapshot(archive: LandingArchive, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.ingest.archive import ArchiveError
+from pipelines.ingest.archive import ArchivedBody, ArchivedFetch, ArchiveError
 from pipelines.ingest.body_source import BodySource
 from pipelines.ingest.errors import ParseError, PipelineDataError
 from pipelines.ingest.load_log import FAILED, LOAD_LOG_SCHEMA, LOADED, REJECTED, ensure_load_log, record_loads
@@ -74,9 +74,12 @@ def load_window(
     lost to one bad day). The caller fails the run's checks for them."""
     landed: list[_Landed] = []
     failed: list[DayLoad] = []
-    for day in days:
+    bodies = _BodyReader()
+    for day, fetch in body_source.obtain_window(spec, days).items():
         try:
-            landed.append(_land_and_parse(spec, day, body_source, tree_dir))
+            if isinstance(fetch, PipelineDataError):
+                raise fetch
+            landed.append(_parse_day(spec, day, fetch, bodies, tree_dir))
         except PipelineDataError as error:
             failed.append(DayLoad(day, FAILED, reason=str(error), landing_file=_newest_file(body_source, spec, day,
                                                                                            tree_dir)))
@@ -107,13 +110,30 @@ def _top_reasons(rejected: pa.Table, top: int = 3) -> str:
     return "; ".join(reasons[:top]) + (f" (+{len(reasons) - top} more)" if len(reasons) > top else "")
 
 
-def _land_and_parse(spec: DatasetSpec, day: dt.date, body_source: BodySource, tree_dir: Path) -> _Landed:
+class _BodyReader:
+    """Reads each archived body once per window: a range body answers for up to hundreds of days."""
+
+    def __init__(self) -> None:
+        self._read: dict[Path, bytes | ArchiveError] = {}
+
+    def read(self, page: ArchivedBody) -> bytes:
+        if page.path not in self._read:
+            try:
+                self._read[page.path] = page.read_body()
+            except ArchiveError as error:
+                self._read[page.path] = error
+        body = self._read[page.path]
+        if isinstance(body, ArchiveError):
+            raise body
+        return body
+
+
+def _parse_day(spec: DatasetSpec, day: dt.date, fetch: ArchivedFetch, bodies: _BodyReader, tree_dir: Path) -> _Landed:
     try:
-        fetch = body_source.obtain(spec, day)
-        bodies = [page.read_body() for page in fetch.pages]
+        pages = [bodies.read(page) for page in fetch.pages]
     except ArchiveError as error:  # the archived file no longer matches its sha256: never parse it
         raise ParseError(spec.source, spec.dataset, day, str(error)) from None
-    tables = [spec.parse(body, day, fetch.fetched_at) for body in bodies]
+    tables = [spec.parse(body, day, fetch.fetched_at) for body in pages]
     rows = stitch_pages(spec, day, tables)
     if rows.num_rows == 0:
         # An empty answer is not an empty day: replacing the partition with nothing would erase what it held.

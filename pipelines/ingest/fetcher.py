@@ -14,13 +14,34 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class FetchRequest:
-    """One GET request for one (source, dataset, partition day)."""
+    """One GET request for one (source, dataset, partition day), or for the consecutive days day … last_day.
+
+    A range request (a backfill asking 1000 daily klines at once) sets `last_day`; a one-day request leaves it
+    None, and a range of one day is normalised to that, so each day has one way to be asked for.
+    """
 
     source: str
     dataset: str
     day: dt.date
     url: str
     params: dict[str, str] = field(default_factory=dict)
+    last_day: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.last_day is not None:
+            if self.last_day < self.day:
+                raise ValueError(f"range request ends ({self.last_day}) before it starts ({self.day})")
+            if self.last_day == self.day:
+                object.__setattr__(self, "last_day", None)
+
+    @property
+    def through(self) -> dt.date:
+        """The last day the request asks for (its only day unless it is a range)."""
+        return self.last_day or self.day
+
+    @property
+    def span_days(self) -> int:
+        return (self.through - self.day).days + 1
 
 
 @dataclass(frozen=True)

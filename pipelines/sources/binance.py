@@ -17,7 +17,7 @@ from pipelines.sources._wire import (
     iso_ms,
     json_int,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "binance"
 KLINES_URL = "https://data-api.binance.vision/api/v3/klines"
@@ -45,21 +45,29 @@ SPOT_KLINES_1D_SCHEMA = pa.schema(
 _KLINE_FIELDS = 12
 
 
-def build_spot_klines_1d_request(day: dt.date) -> FetchRequest:
-    start = day_start_ms(day)
+# At most 1000 klines per request (sources.md §2.1): a backfill asks 1000 days at a time.
+KLINES_PER_REQUEST = 1000
+
+
+def build_spot_klines_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
     return FetchRequest(
         source=SOURCE,
         dataset="spot_klines_1d",
-        day=day,
+        day=first,
+        last_day=last,
         url=KLINES_URL,
         params={
             "symbol": SYMBOL,
             "interval": "1d",
-            "startTime": str(start),
-            "endTime": str(start + MS_PER_DAY - 1),
-            "limit": "1000",
+            "startTime": str(day_start_ms(first)),
+            "endTime": str(day_start_ms(last) + MS_PER_DAY - 1),
+            "limit": str(KLINES_PER_REQUEST),
         },
     )
+
+
+def build_spot_klines_1d_request(day: dt.date) -> FetchRequest:
+    return build_spot_klines_1d_range_request(day, day)
 
 
 def parse_spot_klines_1d(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
@@ -142,8 +150,10 @@ SPOT_KLINES_1D = DatasetSpec(
     build_request=build_spot_klines_1d_request,
     parse=parse_spot_klines_1d,
     event_time_column="open_time",
-    history="since 2017-08-17 (BTCUSDT listing), 1000 days per request",
+    history="since 2017-08-17 (BTCUSDT listing)",
     available_from=dt.date(2017, 8, 17),
+    build_range_request=ignoring_send_time(build_spot_klines_1d_range_request),
+    max_range_days=KLINES_PER_REQUEST,
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (SPOT_KLINES_1D,)

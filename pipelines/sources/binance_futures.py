@@ -25,7 +25,7 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "binance"
 FAPI = "https://fapi.binance.com"
@@ -51,9 +51,9 @@ def _error_envelope(data: Any, fail: Failer, expected: str) -> list:
     return data
 
 
-def _day_window_params(day: dt.date) -> dict[str, str]:
-    start = day_start_ms(day)
-    return {"startTime": str(start), "endTime": str(start + MS_PER_DAY - 1)}  # endTime is inclusive
+def _days_window_params(first: dt.date, last: dt.date) -> dict[str, str]:
+    # endTime is inclusive: the last millisecond of `last`.
+    return {"startTime": str(day_start_ms(first)), "endTime": str(day_start_ms(last) + MS_PER_DAY - 1)}
 
 
 # ---- funding rate ---------------------------------------------------------------------------------------
@@ -70,14 +70,24 @@ FUNDING_RATE_SCHEMA = pa.schema(
 )
 
 
-def build_funding_rate_request(day: dt.date) -> FetchRequest:
+FUNDING_ROWS_PER_REQUEST = 1000
+# Three prints a day (every 8 h) within the 1000-row limit, with room for a changed schedule's extra prints.
+FUNDING_DAYS_PER_REQUEST = 300
+
+
+def build_funding_rate_range_request(first: dt.date, last: dt.date) -> FetchRequest:
     return FetchRequest(
         source=SOURCE,
         dataset="funding_rate",
-        day=day,
+        day=first,
+        last_day=last,
         url=FUNDING_RATE_URL,
-        params={"symbol": SYMBOL, **_day_window_params(day), "limit": "1000"},
+        params={"symbol": SYMBOL, **_days_window_params(first, last), "limit": str(FUNDING_ROWS_PER_REQUEST)},
     )
+
+
+def build_funding_rate_request(day: dt.date) -> FetchRequest:
+    return build_funding_rate_range_request(day, day)
 
 
 def parse_funding_rate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
@@ -148,6 +158,8 @@ FUNDING_RATE = DatasetSpec(
     backfillable=True,
     history="since 2019-09-10",
     available_from=dt.date(2019, 9, 10),
+    build_range_request=ignoring_send_time(build_funding_rate_range_request),
+    max_range_days=FUNDING_DAYS_PER_REQUEST,
 )
 
 
@@ -168,12 +180,22 @@ _SHARE_TOLERANCE = 0.002
 RATIO_HISTORY = "last 30 days only: archive nightly (older days are not served)"
 
 
-def _ratio_request(dataset: str, url: str):
-    def build(day: dt.date) -> FetchRequest:
-        params = {"symbol": SYMBOL, "period": "1d", **_day_window_params(day), "limit": "30"}
-        return FetchRequest(source=SOURCE, dataset=dataset, day=day, url=url, params=params)
+# Only the last 30 days are served, counted back from the moment of the request: a range sent just after its
+# last day has closed reaches back 28 days with half an hour to spare. (30 rows is also the default limit.)
+RATIO_DAYS_PER_REQUEST = 28
+
+
+def _ratio_range_request(dataset: str, url: str):
+    def build(first: dt.date, last: dt.date) -> FetchRequest:
+        params = {"symbol": SYMBOL, "period": "1d", **_days_window_params(first, last), "limit": "30"}
+        return FetchRequest(source=SOURCE, dataset=dataset, day=first, last_day=last, url=url, params=params)
 
     return build
+
+
+def _ratio_request(dataset: str, url: str):
+    build_range = _ratio_range_request(dataset, url)
+    return lambda day: build_range(day, day)
 
 
 def _timestamp_ms(value: Any, field: str, fail: Failer) -> int:
@@ -254,6 +276,8 @@ TOP_TRADER_LONG_SHORT_RATIO = DatasetSpec(
     event_time_column="timestamp",
     backfillable=True,
     history=RATIO_HISTORY,
+    build_range_request=ignoring_send_time(_ratio_range_request("top_trader_long_short_ratio", TOP_TRADER_RATIO_URL)),
+    max_range_days=RATIO_DAYS_PER_REQUEST,
 )
 
 GLOBAL_LONG_SHORT_RATIO = DatasetSpec(
@@ -267,6 +291,8 @@ GLOBAL_LONG_SHORT_RATIO = DatasetSpec(
     event_time_column="timestamp",
     backfillable=True,
     history=RATIO_HISTORY,
+    build_range_request=ignoring_send_time(_ratio_range_request("global_long_short_ratio", GLOBAL_RATIO_URL)),
+    max_range_days=RATIO_DAYS_PER_REQUEST,
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (FUNDING_RATE, TOP_TRADER_LONG_SHORT_RATIO, GLOBAL_LONG_SHORT_RATIO)

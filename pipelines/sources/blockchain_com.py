@@ -29,7 +29,7 @@ from pipelines.sources._wire import (
     json_int,
     need,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "blockchain_com"
 HASH_RATE_URL = "https://api.blockchain.info/charts/hash-rate"
@@ -44,19 +44,32 @@ HASH_RATE_SCHEMA = pa.schema(
 )
 
 
-def build_hash_rate_request(day: dt.date) -> FetchRequest:
+# Any `timespan` in days is served point by point with sampled=false; a backfill asks a year at a time, which
+# keeps a body near 30 kB.
+DAYS_PER_REQUEST = 366
+
+
+def build_hash_rate_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    # One day of margin either side of the days asked for: the points are labelled by the day's start, and the
+    # margin keeps the day's own point inside the answer whichever way the API rounds `start`.
+    days = (last - first).days + 3
     return FetchRequest(
         source=SOURCE,
         dataset="hash_rate",
-        day=day,
+        day=first,
+        last_day=last,
         url=HASH_RATE_URL,
         params={
-            "timespan": "3days",
-            "start": (day - dt.timedelta(days=1)).isoformat(),
+            "timespan": f"{days}days",
+            "start": (first - dt.timedelta(days=1)).isoformat(),
             "format": "json",
             "sampled": "false",
         },
     )
+
+
+def build_hash_rate_request(day: dt.date) -> FetchRequest:
+    return build_hash_rate_range_request(day, day)
 
 
 def parse_hash_rate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
@@ -125,6 +138,8 @@ HASH_RATE = DatasetSpec(
     backfillable=True,
     history="since 2009-01-03",
     available_from=dt.date(2009, 1, 3),  # the chart starts with the genesis block
+    build_range_request=ignoring_send_time(build_hash_rate_range_request),
+    max_range_days=DAYS_PER_REQUEST,
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (HASH_RATE,)

@@ -12,6 +12,7 @@ partition's value minus this one's.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -29,7 +30,7 @@ from pipelines.sources._wire import (
     json_int,
     need,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "bybit"
 OPEN_INTEREST_URL = "https://api.bybit.com/v5/market/open-interest"
@@ -47,22 +48,30 @@ OPEN_INTEREST_1D_SCHEMA = pa.schema(
 )
 
 
-def build_open_interest_1d_request(day: dt.date) -> FetchRequest:
-    start = day_start_ms(day)
+# 200 rows per page at most (sources.md §2.5): a range of up to 200 daily rows is one page.
+ROWS_PER_PAGE = 200
+
+
+def build_open_interest_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
     return FetchRequest(
         source=SOURCE,
         dataset="open_interest_1d",
-        day=day,
+        day=first,
+        last_day=last,
         url=OPEN_INTEREST_URL,
         params={
             "category": CATEGORY,
             "symbol": SYMBOL,
             "intervalTime": "1d",
-            "startTime": str(start),
-            "endTime": str(start + MS_PER_DAY - 1),
-            "limit": "200",
+            "startTime": str(day_start_ms(first)),
+            "endTime": str(day_start_ms(last) + MS_PER_DAY - 1),
+            "limit": str(ROWS_PER_PAGE),
         },
     )
+
+
+def build_open_interest_1d_request(day: dt.date) -> FetchRequest:
+    return build_open_interest_1d_range_request(day, day)
 
 
 def _result(body: bytes, fail: Failer) -> dict:
@@ -148,13 +157,7 @@ def next_open_interest_page(request: FetchRequest, body: bytes) -> FetchRequest 
         return None
     if request.params.get("cursor") == cursor:
         fail.raise_(f"nextPageCursor {cursor!r} repeats the request's cursor: paging would not advance")
-    return FetchRequest(
-        source=request.source,
-        dataset=request.dataset,
-        day=request.day,
-        url=request.url,
-        params={**request.params, "cursor": cursor},
-    )
+    return dataclasses.replace(request, params={**request.params, "cursor": cursor})
 
 
 OPEN_INTEREST_1D = DatasetSpec(
@@ -170,6 +173,8 @@ OPEN_INTEREST_1D = DatasetSpec(
     history=f"since the contract's launch ({CONTRACT_LAUNCH.isoformat()})",
     available_from=CONTRACT_LAUNCH,
     next_page=next_open_interest_page,
+    build_range_request=ignoring_send_time(build_open_interest_1d_range_request),
+    max_range_days=ROWS_PER_PAGE,
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (OPEN_INTEREST_1D,)

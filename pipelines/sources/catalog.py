@@ -23,7 +23,9 @@ def catalog_row(spec: DatasetSpec, example_day) -> str:
     request = spec.request_for(example_day, nightly)
     parts = urlsplit(request.url)
     endpoint = f"`{parts.netloc}{parts.path}`" + (" (paged)" if spec.next_page else "")
-    past = "backfill" if spec.backfillable else "archive only"
+    past = "archive only"
+    if spec.backfillable:  # how a backfill asks: a range of days per request, or each day on its own
+        past = f"backfill, {spec.max_range_days} days a request" if spec.asks_ranges else "backfill, a day a request"
     return f"| `{spec.name}` | `raw.{spec.raw_table}` | {endpoint} | {past} | {spec.history or '-'} |"
 
 

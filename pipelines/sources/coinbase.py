@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from pipelines.ingest.fetcher import FetchRequest
 from pipelines.sources._wire import Failer, day_start_ms, decode_json, epoch_ms, iso_ms, json_float, json_int
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "coinbase"
 CANDLES_URL = "https://api.exchange.coinbase.com/products/BTC-USD/candles"
@@ -27,19 +27,28 @@ SPOT_CANDLES_1D_SCHEMA = pa.schema(
 )
 
 
-def build_spot_candles_1d_request(day: dt.date) -> FetchRequest:
-    nxt = day + dt.timedelta(days=1)
+# A window wider than 300 buckets is refused (sources.md §2.3): a backfill asks 300 days at a time.
+CANDLES_PER_REQUEST = 300
+
+
+def build_spot_candles_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    end = last + dt.timedelta(days=1)
     return FetchRequest(
         source=SOURCE,
         dataset="spot_candles_1d",
-        day=day,
+        day=first,
+        last_day=last,
         url=CANDLES_URL,
         params={
             "granularity": str(DAY_SECONDS),
-            "start": f"{day.isoformat()}T00:00:00Z",
-            "end": f"{nxt.isoformat()}T00:00:00Z",
+            "start": f"{first.isoformat()}T00:00:00Z",
+            "end": f"{end.isoformat()}T00:00:00Z",
         },
     )
+
+
+def build_spot_candles_1d_request(day: dt.date) -> FetchRequest:
+    return build_spot_candles_1d_range_request(day, day)
 
 
 def parse_spot_candles_1d(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
@@ -108,7 +117,9 @@ SPOT_CANDLES_1D = DatasetSpec(
     build_request=build_spot_candles_1d_request,
     parse=parse_spot_candles_1d,
     event_time_column="bucket_start",
-    history="since 2015 (BTC-USD), 300 candles per request",
+    history="since 2015 (BTC-USD)",
+    build_range_request=ignoring_send_time(build_spot_candles_1d_range_request),
+    max_range_days=CANDLES_PER_REQUEST,
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (SPOT_CANDLES_1D,)

@@ -16,6 +16,7 @@ archived body records which), in exchange for small bodies: the nightly run (D =
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 
@@ -82,6 +83,16 @@ def build_hashrate_request(day: dt.date, today: Callable[[], dt.date] = utc_toda
     """The request for `day` as sent today: the period is chosen from the fetch date read now (see module)."""
     period = hashrate_period(day, today())
     return FetchRequest(source=SOURCE, dataset="hashrate", day=day, url=HASHRATE_URL_PREFIX + period, params={})
+
+
+# A range needs no more than its first day does: the period that holds the oldest day (and its retarget) holds
+# every later one. A year at a time keeps the body at the `1y`-`2y` periods' size (~40 kB).
+DAYS_PER_REQUEST = 366
+
+
+def build_hashrate_range_request(first: dt.date, last: dt.date, at: dt.datetime) -> FetchRequest:
+    """The days first … last in one request sent at `at`: the period chosen for `first`."""
+    return dataclasses.replace(build_hashrate_request(first, today=lambda: at.date()), last_day=last)
 
 
 def parse_hashrate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
@@ -170,6 +181,8 @@ HASHRATE = DatasetSpec(
     key_columns=(PARTITION_COLUMN,),
     build_request=build_hashrate_request,
     build_request_at=lambda day, at: build_hashrate_request(day, today=lambda: at.date()),
+    build_range_request=build_hashrate_range_request,
+    max_range_days=DAYS_PER_REQUEST,
     parse=parse_hashrate,
     event_time_column=None,
     history="since 2009-01-03 (the period asked grows with the day's age: 1m nightly, up to all data)",

@@ -34,7 +34,7 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "polymarket"
 GAMMA_MARKETS_URL = "https://gamma-api.polymarket.com/markets"
@@ -109,23 +109,35 @@ def market_request_builder(tracked: TrackedMarket):
     return build_market_request
 
 
-def prices_history_request_builder(tracked: TrackedMarket):
-    def build_prices_history_request(day: dt.date) -> FetchRequest:
-        start_s = day_start_ms(day) // 1000
+# The CLOB's limit on a window's length is undocumented (the public probes used windows of days): a backfill asks
+# a month at a time, 744 hourly points.
+PRICE_HISTORY_DAYS_PER_REQUEST = 31
+
+
+def prices_history_range_request_builder(tracked: TrackedMarket):
+    def build_prices_history_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+        start_s = day_start_ms(first) // 1000
+        end_s = day_start_ms(last) // 1000 + 86_400
         return FetchRequest(
             source=SOURCE,
             dataset="prices_history",
-            day=day,
+            day=first,
+            last_day=last,
             url=CLOB_PRICES_HISTORY_URL,
             params={
                 "market": tracked.yes_token_id,
                 "startTs": str(start_s),
-                "endTs": str(start_s + 86_400),
+                "endTs": str(end_s),
                 "fidelity": str(PRICE_FIDELITY_MINUTES),
             },
         )
 
-    return build_prices_history_request
+    return build_prices_history_range_request
+
+
+def prices_history_request_builder(tracked: TrackedMarket):
+    build_range = prices_history_range_request_builder(tracked)
+    return lambda day: build_range(day, day)
 
 
 # ---- Gamma market ----------------------------------------------------------------------------------------------
@@ -335,6 +347,8 @@ def prices_history_dataset(tracked: TrackedMarket) -> DatasetSpec:
         backfillable=True,
         history="the life of the tracked market (from its listing to its resolution)",
         available_from=tracked.listed,
+        build_range_request=ignoring_send_time(prices_history_range_request_builder(tracked)),
+        max_range_days=PRICE_HISTORY_DAYS_PER_REQUEST,
     )
 
 

@@ -34,6 +34,11 @@ class DatasetSpec:
     Paged datasets set `next_page(request, body)`: the request for the page after `body`, or None when the
     day is covered. The rows of all pages are stitched by key (overlaps dropped, conflicts refused).
 
+    Range-capable datasets set `build_range_request(first, last, send_time)`: ONE request for the consecutive days
+    first … last (at most `max_range_days`), whose body `parse` reads once per day. A backfill then asks for
+    its window in a few requests instead of one per day; a range request is single-page by construction
+    (`max_range_days` stays within the API's row limit).
+
     `backfillable=False` marks a source that serves only the present (a Deribit chain, OKX's last ~24 h
     of liquidations): a past day comes from the landing archive or fails with a message saying so.
     """
@@ -56,6 +61,8 @@ class DatasetSpec:
     # For a request that depends on when it is sent (mempool's hash-rate period): (day, send time) → request.
     build_request_at: Callable[[dt.date, dt.datetime], FetchRequest] | None = None
     max_pages: int = 500
+    build_range_request: Callable[[dt.date, dt.date, dt.datetime], FetchRequest] | None = None
+    max_range_days: int = 1
 
     def __post_init__(self) -> None:
         validate_name("source", self.source)
@@ -64,6 +71,10 @@ class DatasetSpec:
             raise ValueError(f"{self.name}: first raw column must be {PARTITION_COLUMN}")
         if any(n.startswith("_") for n in self.raw_schema.names):
             raise ValueError(f"{self.name}: columns starting with '_' are reserved for lineage")
+        if self.max_range_days < 1 or (self.max_range_days > 1) != (self.build_range_request is not None):
+            raise ValueError(f"{self.name}: a range request builder goes with max_range_days > 1, and only with it")
+        if self.build_range_request is not None and not self.backfillable:
+            raise ValueError(f"{self.name}: a source serving only the present has no ranges to ask for")
         missing = set(self.key_columns) - set(self.raw_schema.names)
         if missing:
             raise ValueError(f"{self.name}: key columns {sorted(missing)} not in raw schema")
@@ -72,8 +83,18 @@ class DatasetSpec:
         """The first request for `day` when sent at `at` (the demo's simulated time, or now when live)."""
         return self.build_request_at(day, at) if self.build_request_at else self.build_request(day)
 
+    def range_request_for(self, first: dt.date, last: dt.date, at: dt.datetime) -> FetchRequest:
+        """The request for the days first … last (one request), sent at `at`."""
+        if self.build_range_request is None or (last - first).days + 1 > self.max_range_days:
+            raise ValueError(f"{self.name}: no single request covers {first} … {last}")
+        return self.build_range_request(first, last, at)
+
     def covers(self, day: dt.date) -> bool:
         return self.available_from is None or day >= self.available_from
+
+    @property
+    def asks_ranges(self) -> bool:
+        return self.max_range_days > 1
 
     @property
     def name(self) -> str:
@@ -83,3 +104,10 @@ class DatasetSpec:
     def raw_table(self) -> str:
         """Table name in schema `raw` (and dbt source name)."""
         return f"{self.source}__{self.dataset}"
+
+
+def ignoring_send_time(
+    build_range: Callable[[dt.date, dt.date], FetchRequest],
+) -> Callable[[dt.date, dt.date, dt.datetime], FetchRequest]:
+    """A range builder for an API whose windows are absolute (most of them): the send time does not matter."""
+    return lambda first, last, _at: build_range(first, last)
