@@ -370,6 +370,20 @@ def test_picture_is_a_fixed_size_png_without_software_or_time_metadata():
     assert md.startswith("![gamma](data:image/png;base64,") and md.endswith(")")
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [[(90_000.0, E7, "call", 50.0, 60.0, SPOT)],  # spot and walls but no zero gamma: two line styles marked
+     [(90_000.0, E7, "call", 0.0, 60.0, SPOT)],  # no open interest: only spot
+     []],  # no chain at all
+    ids=["no-zero-gamma", "no-open-interest", "empty"],
+)
+def test_picture_of_a_day_missing_levels_renders_the_same_bytes_twice(rows):
+    g = day_of(rows)
+    png = render_gamma_png(g.by_strike, g.profile, g.regime_bands, g.summary)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert render_gamma_png(g.by_strike, g.profile, g.regime_bands, g.summary) == png
+
+
 _RENDER_IN_CHILD = """
 import sys
 from pyarrow import feather
