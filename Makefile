@@ -12,6 +12,12 @@ DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -type f \( -name '*.s
 export DAGSTER_HOME := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export UV_COMPILE_BYTECODE := 1
+# One planned-materialization event per asset for a ranged run, not one per asset per partition (why, and what it
+# costs: pipelines/runner.py). Exported here because `make dev`'s daemon and webserver create the UI's backfills
+# and scheduled runs, and they never import pipelines.runner, which sets it for the runs it creates itself.
+# `?=`: a value from the caller's environment wins.
+DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS ?= true
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS
 
 START ?=
 END ?=

@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from pipelines.dbt_project import dbt_build_args, dbt_project
+from pipelines.dbt_project import DBT_BUILD_ARGS, dbt_env, dbt_project, dbt_target_path, environ
 from pipelines.partitions import window_dates
 from pipelines.resources import WarehouseResource
 
@@ -47,9 +47,13 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         )
         def _models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
             start, end = window_dates(context)
-            args = dbt_build_args(warehouse.settings, start.isoformat(), end.isoformat())
+            settings = warehouse.settings
             # dbt runs in its own process and opens DuckDB itself: no connection of ours is open now.
-            yield from dbt.cli(args, context=context).stream()
+            # The window and DuckDB settings reach dbt through its environment, and its target folder is the
+            # warehouse's own, so dbt reuses its partial parse (both: pipelines/dbt_project.py).
+            with environ(dbt_env(settings, start.isoformat(), end.isoformat())):
+                invocation = dbt.cli(list(DBT_BUILD_ARGS), context=context, target_path=dbt_target_path(settings))
+            yield from invocation.stream()
 
         return _models
 
