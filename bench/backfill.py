@@ -379,6 +379,9 @@ EVENT_LOG_ENV = ("DAGSTER_EVENT_BATCH_SIZE", "DAGSTER_EMIT_PARTITION_SUBSET_IN_P
 
 
 def event_log_env() -> str:
+    """The settings as the workers see them: they import pipelines.runner, which sets its defaults on import."""
+    import pipelines.runner  # noqa: F401
+
     set_ = [f"{name}={os.environ[name]}" for name in EVENT_LOG_ENV if os.environ.get(name)]
     return "Dagster event-log settings: " + (", ".join(set_) if set_ else "defaults (" + ", ".join(EVENT_LOG_ENV)
                                              + " unset)") + "."
