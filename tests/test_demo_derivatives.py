@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from pipelines.demo.api import DemoApi
-from pipelines.demo.endpoints_derivatives import LIQUIDATION_RETENTION_MS, ROUTES, derivatives_model
+from pipelines.demo.endpoints_derivatives import derivatives_model
+from pipelines.demo.routes import ROUTES
+from pipelines.demo.endpoints_okx import LIQUIDATION_RETENTION_MS
 from pipelines.demo.fetcher import scheduled_fetch_time
 from pipelines.demo.market import MarketModel
 from pipelines.demo.mining import MiningModel
@@ -123,7 +125,7 @@ def test_bodies_are_identical_in_another_process(api):
         "import datetime as dt, hashlib\n"
         "from urllib.parse import urlsplit\n"
         "from pipelines.demo.api import DemoApi\n"
-        "from pipelines.demo.endpoints_derivatives import ROUTES\n"
+        "from pipelines.demo.routes import ROUTES\n"
         "from pipelines.demo.fetcher import scheduled_fetch_time\n"
         "from pipelines.sources import binance_futures, bybit, okx\n"
         "api, day = DemoApi(), dt.date(2025, 10, 10)\n"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pipelines.demo import endpoints_derivatives, endpoints_mining, endpoints_options_prediction
+from pipelines.demo import endpoints_derivatives, endpoints_mining, endpoints_okx, endpoints_options_prediction
 
 ROUTES: list = [
     *endpoints_derivatives.ROUTES,
+    *endpoints_okx.ROUTES,
     *endpoints_mining.ROUTES,
     *endpoints_options_prediction.ROUTES,
 ]

@@ -1,0 +1,93 @@
+"""Demo endpoint of OKX's liquidation orders, on the real API's wire format, answered from DerivativesModel.
+
+OKX `/api/v5/public/liquidation-orders`: code envelope (HTTP 200 with a non-zero code on errors), details newest
+first, <= 100 per page, `after`/`before` paging, only the last `LIQUIDATION_RETENTION_MS` served.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+
+from pipelines.demo.derivatives import MS_PER_DAY, date_of_ms, day_ms
+from pipelines.demo.endpoints_derivatives import MS_PER_HOUR, Response, _json, _now_ms, _trim, derivatives_model
+
+OKX_INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+# OKX serves "liquidation orders in the last day" (a public probe saw ~23.5 h). The demo keeps 25 h, so that the
+# nightly fetch at 00:30 UTC still sees the whole previous UTC day; a live pipeline must fetch more often.
+LIQUIDATION_RETENTION_MS = 25 * MS_PER_HOUR
+
+
+def _okx_error(code: str, msg: str) -> Response:
+    return 200, _json({"code": code, "msg": msg, "data": []})
+
+
+def okx_liquidation_orders(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+    inst_type = params.get("instType")
+    if not inst_type:
+        return _okx_error("50014", "Parameter instType can not be empty")
+    if inst_type not in OKX_INST_TYPES:
+        return _okx_error("51000", "Parameter instType error")
+    family = params.get("instFamily") or params.get("uly")
+    if inst_type in ("SWAP", "FUTURES") and not family:
+        return _okx_error("50015", "Either parameter uly or instFamily is required")
+    state = params.get("state", "unfilled")
+    if state not in ("unfilled", "filled"):
+        return _okx_error("51000", "Parameter state error")
+    limit_raw = params.get("limit", "100")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 100:
+        return _okx_error("51000", "Parameter limit error")
+    bounds = {}
+    for name in ("after", "before"):
+        raw = params.get(name)
+        if raw is not None:
+            if not raw.isdigit():
+                return _okx_error("51000", f"Parameter {name} error")
+            bounds[name] = int(raw)
+    # The demo lists the BTC-USDT swap only; its pending (unfilled) liquidations are never caught mid-way.
+    if inst_type != "SWAP" or family != "BTC-USDT" or state != "filled":
+        return 200, _json({"code": "0", "msg": "", "data": []})
+
+    model = derivatives_model(models)
+    now_ms = _now_ms(now)
+    newest = min(now_ms, bounds.get("after", now_ms + 1) - 1)
+    oldest = max(now_ms - LIQUIDATION_RETENTION_MS, bounds.get("before", -1) + 1, day_ms(model.params.okx_first_day))
+    picked: list[tuple] = []
+    day = date_of_ms(newest) if newest >= oldest else None
+    limit = int(limit_raw)
+    while day is not None and len(picked) < limit and day_ms(day) + MS_PER_DAY > oldest:
+        ev = model.liquidation_events(day)
+        keep = np.nonzero((ev.ts >= oldest) & (ev.ts <= newest))[0][::-1][: limit - len(picked)]
+        picked.extend((ev.ts[i], ev.sell[i], ev.contracts[i], ev.bk_px[i], ev.loss[i]) for i in keep)
+        day -= dt.timedelta(days=1)
+    if not picked:
+        return 200, _json({"code": "0", "msg": "", "data": []})
+    details = [
+        {
+            "bkLoss": _trim(float(loss), 4),
+            "bkPx": f"{float(px):.1f}",
+            "ccy": "",
+            "posSide": "long" if sell else "short",
+            "side": "sell" if sell else "buy",
+            "sz": _trim(float(size), 2),
+            "ts": str(int(ts)),
+        }
+        for ts, sell, size, px, loss in picked
+    ]
+    entry = {
+        "details": details,
+        "instFamily": "BTC-USDT",
+        "instId": "BTC-USDT-SWAP",
+        "instType": "SWAP",
+        "totalLoss": _trim(float(sum(p[4] for p in picked)), 4),
+        "uly": "BTC-USDT",
+    }
+    return 200, _json({"code": "0", "msg": "", "data": [entry]})
+
+
+
+ROUTES: list = [
+    (re.compile(r"/api/v5/public/liquidation-orders"), okx_liquidation_orders),
+]
