@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from pipelines.demo.api import DemoApi
-from pipelines.demo.endpoints_options_prediction import ROUTES, prediction_model
+from pipelines.demo.endpoints_polymarket import prediction_model
+from pipelines.demo.routes import ROUTES
 from pipelines.demo.fetcher import scheduled_fetch_time
 from pipelines.demo.market import MarketModel
 from pipelines.demo.mining import MiningModel

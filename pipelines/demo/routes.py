@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from pipelines.demo import endpoints_derivatives, endpoints_mining, endpoints_okx, endpoints_options_prediction
+from pipelines.demo import (
+    endpoints_derivatives,
+    endpoints_mining,
+    endpoints_okx,
+    endpoints_options_prediction,
+    endpoints_polymarket,
+)
 
 ROUTES: list = [
     *endpoints_derivatives.ROUTES,
     *endpoints_okx.ROUTES,
     *endpoints_mining.ROUTES,
     *endpoints_options_prediction.ROUTES,
+    *endpoints_polymarket.ROUTES,
 ]
