@@ -54,7 +54,8 @@ def materialize_range(
 ) -> dg.ExecuteInProcessResult:
     """Partitions first..last (inclusive), every asset, one run: the single-run backfill policy hands each
     asset the whole window, so dbt is invoked once."""
-    validate_range(settings, first, last, dt.datetime.now(dt.UTC).date())
+    # The run's clock: real UTC, or the simulated instant the soak sets for the night (Settings.now).
+    validate_range(settings, first, last, settings.now().date())
     job = job or range_job(settings)
     return job.execute_in_process(
         instance=instance,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SourceMode(StrEnum):
@@ -28,6 +29,51 @@ class SettingsError(ValueError):
     pass
 
 
+# Live mode redirected to a local server (the soak, pipelines/soak): loopback only, so that a typo cannot send the
+# warehouse's requests, or a simulated clock's stamps, to a third party's host by mistake.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def parse_live_base_url(raw: str, *, allow_remote: bool = False, variable: str = "BTCW_LIVE_BASE_URL") -> str:
+    """`raw` as an origin `scheme://host[:port]` (no trailing slash), or a one-line SettingsError naming `variable`."""
+    text = raw.strip().rstrip("/")
+    try:
+        parts = urlsplit(text)
+        host, _port = parts.hostname, parts.port  # .port raises ValueError on a non-numeric or out-of-range port
+    except ValueError as error:
+        raise SettingsError(f"{variable}={raw!r} is not a URL: {error}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise SettingsError(f"{variable}={raw!r} is not an http(s)://host[:port] origin")
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"{variable}={raw!r} must be an origin only (scheme://host[:port]): no path, query, "
+                            "fragment or credentials")
+    if host not in LOOPBACK_HOSTS and not allow_remote:
+        raise SettingsError(f"{variable}={raw!r} is not on 127.0.0.1, localhost or ::1 (set "
+                            f"{variable}_ALLOW_REMOTE=1 to redirect live mode to another host on purpose)")
+    return text
+
+
+def parse_simulated_now(raw: str, variable: str = "BTCW_SIMULATED_NOW") -> dt.datetime:
+    """An ISO-8601 instant WITH its UTC offset (e.g. 2026-01-01T00:30:00Z), as UTC; else a one-line SettingsError."""
+    try:
+        moment = dt.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{variable}={raw!r} is not an ISO-8601 date and time (e.g. 2026-01-01T00:30:00Z)") from None
+    if moment.tzinfo is None:
+        # A naive time would be read as the machine's local time by some callers and as UTC by others.
+        raise SettingsError(f"{variable}={raw!r} has no UTC offset: write it as e.g. {raw.strip()}Z or +00:00")
+    return moment.astimezone(dt.UTC)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name}={raw!r} is not a boolean (1/true/yes or 0/false/no)")
+
+
 @dataclass(frozen=True)
 class Settings:
     source_mode: SourceMode = SourceMode.DEMO
@@ -39,6 +85,28 @@ class Settings:
     # A day with more than this share of its rows quarantined is not loaded and fails its check. 2%: a chain of
     # ~400 options may lose a few odd quotes; a one-row daily dataset fails on its only row.
     reject_threshold: float = 0.02
+    # Live mode only: every live source's origin is redirected here (the demo APIs served on 127.0.0.1 by the soak);
+    # None asks the real hosts. The archive still records the real URL asked for.
+    live_base_url: str | None = None
+    # A fixed clock for a whole run (timezone-aware): what live fetches are stamped with and what "today" means to
+    # the range check and the scheduled run's freshness check. None: the real UTC clock. The soak sets it per night.
+    simulated_now: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.simulated_now is not None and self.simulated_now.tzinfo is None:
+            raise SettingsError(f"simulated_now={self.simulated_now.isoformat()!r} has no UTC offset")
+        if self.live_base_url is not None and self.source_mode is not SourceMode.LIVE:
+            raise SettingsError(f"BTCW_LIVE_BASE_URL={self.live_base_url!r} redirects live mode only, but "
+                                f"BTCW_SOURCE_MODE={self.source_mode.value}")
+        if self.simulated_now is not None and self.source_mode is SourceMode.LIVE and self.live_base_url is None:
+            # The real APIs answer for the real present: stamping their bodies with another time would file them
+            # under the wrong days.
+            raise SettingsError("BTCW_SIMULATED_NOW in live mode needs BTCW_LIVE_BASE_URL (a local server that "
+                                "follows the same clock)")
+
+    def now(self) -> dt.datetime:
+        """The run's clock: the simulated instant when set, else the real UTC time."""
+        return self.simulated_now if self.simulated_now is not None else dt.datetime.now(dt.UTC)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +132,11 @@ class Settings:
             threshold = -1.0
         if not 0 <= threshold < 1:
             raise SettingsError(f"BTCW_REJECT_THRESHOLD={threshold_raw!r} is not a share in [0, 1)")
+        raw_base_url = env.get("BTCW_LIVE_BASE_URL", "")
+        base_url = (parse_live_base_url(raw_base_url, allow_remote=_flag(env, "BTCW_LIVE_BASE_URL_ALLOW_REMOTE"))
+                    if raw_base_url.strip() else None)
+        raw_now = env.get("BTCW_SIMULATED_NOW", "")
+        simulated_now = parse_simulated_now(raw_now) if raw_now.strip() else None
         return cls(
             source_mode=mode,
             warehouse_dir=Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve(),
@@ -71,6 +144,8 @@ class Settings:
             duckdb_memory_limit=env.get("BTCW_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit),
             duckdb_threads=int(threads_raw),
             reject_threshold=threshold,
+            live_base_url=base_url,
+            simulated_now=simulated_now,
         )
 
     @property
