@@ -186,13 +186,20 @@ def test_open_candle_holds_only_the_past_and_is_refused_by_the_parser():
     assert later == final
 
 
-def test_pipeline_coinbase_body_carries_the_next_days_open_candle(fetcher):
+def test_pipeline_coinbase_body_holds_the_days_bucket_and_a_window_ending_at_midnight_the_next_days(fetcher):
     day = dt.date(2025, 11, 21)
-    got = fetcher.fetch(get_dataset("coinbase", "spot_candles_1d").build_request(day))
-    rows = json.loads(got.body)
+    spec = get_dataset("coinbase", "spot_candles_1d")
+    got = fetcher.fetch(spec.build_request(day))
     start = int(dt.datetime.combine(day, dt.time(), UTC).timestamp())
-    assert [r[0] for r in rows] == [start + 86400, start]  # the window's end bucket, 30 minutes old
+    assert [r[0] for r in json.loads(got.body)] == [start]  # one bucket asked, one served
+    # A window ending at the next midnight counts (and is served) the bucket opening there: the next day's open
+    # candle, 30 minutes old. The parser keeps the day's own.
+    status, body = fetcher.api.respond(spec.build_request(day).url, {
+        "granularity": "86400", "start": str(start), "end": str(start + 86400)}, got.fetched_at)
+    rows = json.loads(body)
+    assert status == 200 and [r[0] for r in rows] == [start + 86400, start]
     assert rows[0][5] < rows[1][5] / 10
+    assert spec.parse(body, day, got.fetched_at).equals(spec.parse(got.body, day, got.fetched_at))
 
 
 # ---- API behaviour -----------------------------------------------------------------------------------------

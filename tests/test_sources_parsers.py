@@ -93,7 +93,8 @@ def test_request_builders_produce_the_documented_urls_and_params():
                         "endTime": "1763769599999", "limit": "1000"}
     r = coinbase.SPOT_CANDLES_1D.build_request(day)
     assert r.url == "https://api.exchange.coinbase.com/products/BTC-USD/candles"
-    assert r.params == {"granularity": "86400", "start": "2025-11-21T00:00:00Z", "end": "2025-11-22T00:00:00Z"}
+    # the day's bucket only: Coinbase counts a bucket opening at `end` too (tests/test_request_caps.py)
+    assert r.params == {"granularity": "86400", "start": "2025-11-21T00:00:00Z", "end": "2025-11-21T23:59:59Z"}
     r = mempool.HASHRATE.request_for(day, dt.datetime(2025, 11, 22, 0, 30, tzinfo=dt.UTC))  # the nightly fetch
     assert (r.url, r.params) == ("https://mempool.space/api/v1/mining/hashrate/1m", {})
     r = deribit.OPTION_BOOK_SUMMARY.build_request(day)

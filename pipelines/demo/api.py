@@ -30,7 +30,15 @@ BINANCE_INTERVALS = {
     "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400,
 }  # 3d / 1w / 1M are not simulated (the demo cuts candles within a UTC day)
 COINBASE_GRANULARITIES = (60, 300, 900, 3600, 21600, 86400)
+# "The maximum number of data points for a single request is 300 candles" (Coinbase Exchange, Get product candles);
+# the buckets are counted from start's to end's, both included (see pipelines/sources/coinbase.py).
 COINBASE_MAX_CANDLES = 300
+COINBASE_TOO_MANY = (
+    "granularity too small for the requested time range. Count of aggregations requested exceeds 300"
+)
+# Binance spot klines: "limit INT NO Default: 500; Maximum: 1000" (binance-spot-api-docs rest-api.md); a larger
+# limit is refused with -1130 INVALID_PARAMETER "Data sent for parameter '%s' is not valid." (errors.md).
+BINANCE_KLINES_MAX_LIMIT = 1000
 # mempool's Common.getSqlInterval: anything else means "no filter" (all data).
 MEMPOOL_PERIODS = {
     "24h": ("days", 1), "3d": ("days", 3), "1w": ("days", 7), "1m": ("months", 1), "3m": ("months", 3),
@@ -139,7 +147,7 @@ class DemoApi:
         if interval_s is None:
             return self._binance_error(-1120, "Invalid interval.")
         limit_raw = params.get("limit", "500")
-        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
+        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= BINANCE_KLINES_MAX_LIMIT:
             return self._binance_error(-1130, "Data sent for parameter 'limit' is not valid.")
         limit = int(limit_raw)
         times = {}
@@ -194,11 +202,10 @@ class DemoApi:
                 return 400, _json({"message": "Invalid start or end: use ISO 8601 or unix seconds"})
             if start_s > end_s:
                 return 400, _json({"message": "start must be before end"})
-            if (end_s - start_s) // granularity > COINBASE_MAX_CANDLES:
-                message = (
-                    "granularity too small for the requested time range. Count of aggregations requested exceeds 300"
-                )
-                return 400, _json({"message": message})
+            # Counted as Coinbase counts: every bucket from start's to end's, both ends included (a bucket opening
+            # exactly at `end` is served below, so it counts).
+            if end_s // granularity - start_s // granularity + 1 > COINBASE_MAX_CANDLES:
+                return 400, _json({"message": COINBASE_TOO_MANY})
         else:  # the 300 most recent buckets, the one trading now included
             end_s = (now_s - 1) // granularity * granularity
             start_s = end_s - (COINBASE_MAX_CANDLES - 1) * granularity

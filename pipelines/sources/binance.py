@@ -45,11 +45,23 @@ SPOT_KLINES_1D_SCHEMA = pa.schema(
 _KLINE_FIELDS = 12
 
 
-# At most 1000 klines per request (sources.md §2.1): a backfill asks 1000 days at a time.
-KLINES_PER_REQUEST = 1000
+# The API's cap (binance-spot-api-docs rest-api.md, GET /api/v3/klines): "limit INT NO Default: 500; Maximum:
+# 1000"; a larger limit is refused with HTTP 400 {"code":-1130,"msg":"Data sent for parameter 'limit' is not
+# valid."} (errors.md, -1130 INVALID_PARAMETER). A window holding more klines than `limit` is NOT refused: from
+# startTime the API silently answers the first `limit` of them, and the days after would come back absent. So the
+# window is counted as Binance counts it - every kline whose openTime lies in [startTime, endTime], both included
+# (endTime is the last millisecond of the last day, so the next day's kline is not in it) - and kept within the
+# limit sent, the maximum: 1000 days a request.
+KLINES_MAX_LIMIT = 1000
+KLINES_PER_REQUEST = KLINES_MAX_LIMIT  # one 1d kline per day of the range
 
 
 def build_spot_klines_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    start_ms, end_ms = day_start_ms(first), day_start_ms(last) + MS_PER_DAY - 1
+    opens = end_ms // MS_PER_DAY - -(-start_ms // MS_PER_DAY) + 1  # 1d openTimes in [startTime, endTime]
+    if not 1 <= opens <= KLINES_MAX_LIMIT:
+        raise ValueError(f"{SOURCE}/spot_klines_1d: {first} … {last} is {opens} daily klines; Binance serves 1 to "
+                         f"{KLINES_MAX_LIMIT} per request")
     return FetchRequest(
         source=SOURCE,
         dataset="spot_klines_1d",
@@ -59,9 +71,9 @@ def build_spot_klines_1d_range_request(first: dt.date, last: dt.date) -> FetchRe
         params={
             "symbol": SYMBOL,
             "interval": "1d",
-            "startTime": str(day_start_ms(first)),
-            "endTime": str(day_start_ms(last) + MS_PER_DAY - 1),
-            "limit": str(KLINES_PER_REQUEST),
+            "startTime": str(start_ms),
+            "endTime": str(end_ms),
+            "limit": str(KLINES_MAX_LIMIT),
         },
     )
 

@@ -27,12 +27,32 @@ SPOT_CANDLES_1D_SCHEMA = pa.schema(
 )
 
 
-# A window wider than 300 buckets is refused (sources.md §2.3): a backfill asks 300 days at a time.
-CANDLES_PER_REQUEST = 300
+# The API's cap (docs.cdp.coinbase.com, Exchange REST API, "Get product candles"): "The maximum number of data
+# points for a single request is 300 candles. If your selection of start/end time and granularity results in more
+# than 300 data points, your request is rejected" - with HTTP 400 {"message":"granularity too small for the
+# requested time range. Count of aggregations requested exceeds 300"} (the wording reported in
+# bennycode/coinbase-pro-node#58). Coinbase counts the buckets from start's to end's with BOTH ends included: a
+# bucket opening exactly at `end` is served and counted (ccxt's coinbaseexchange asks
+# end = start + (limit - 1) * granularity for `limit` candles). So start = first 00:00 and end = the next day's
+# 00:00 would be N + 1 buckets - 301 for 300 days, refused - and the range ends instead at the last second of its
+# last day: N buckets however the server rounds `end` (floor: the last day's bucket; or (end - start) /
+# granularity rounded up: N), and the last day is inside the window either way.
+MAX_CANDLES = 300
+CANDLES_PER_REQUEST = MAX_CANDLES  # one daily candle per day of the range
+
+
+def candles_asked(start_s: int, end_s: int, granularity: int = DAY_SECONDS) -> int:
+    """How many buckets Coinbase counts for [start, end]: from start's bucket to end's, both included."""
+    return end_s // granularity - start_s // granularity + 1
 
 
 def build_spot_candles_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
-    end = last + dt.timedelta(days=1)
+    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    end = dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    asked = candles_asked(int(start.timestamp()), int(end.timestamp()))
+    if not 1 <= asked <= MAX_CANDLES:
+        raise ValueError(f"{SOURCE}/spot_candles_1d: {first} … {last} is {asked} daily buckets; Coinbase serves "
+                         f"1 to {MAX_CANDLES} per request")
     return FetchRequest(
         source=SOURCE,
         dataset="spot_candles_1d",
@@ -41,8 +61,8 @@ def build_spot_candles_1d_range_request(first: dt.date, last: dt.date) -> FetchR
         url=CANDLES_URL,
         params={
             "granularity": str(DAY_SECONDS),
-            "start": f"{first.isoformat()}T00:00:00Z",
-            "end": f"{end.isoformat()}T00:00:00Z",
+            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
     )
 
