@@ -200,15 +200,16 @@ def test_nothing_after_now(api):
 
 
 def test_history_limits_of_the_now_only_feeds(api):
-    # OKX keeps about the last day; Binance's ratios the last 30 days: older windows come back empty
+    # OKX keeps about the last day: older windows come back empty. Binance's ratios the last 30 days: an older
+    # startTime is refused as the live API refuses it, and the parser says why.
     old = {"instType": "SWAP", "instFamily": "BTC-USDT", "state": "filled",
            "after": str(NOW_MS - LIQUIDATION_RETENTION_MS)}
     assert json.loads(respond(api, LIQ_URL, old, NOW)[1]) == {"code": "0", "msg": "", "data": []}
     day = dt.date(2025, 10, 1)
-    request = binance_futures.TOP_TRADER_LONG_SHORT_RATIO.build_request(day)
+    request = binance_futures.TOP_TRADER_LONG_SHORT_RATIO.request_for(day, NOW)
     status, body = respond(api, request.url, request.params, NOW)
-    assert status == 200 and body == b"[]"
-    with pytest.raises(ParseError, match="last 30 days only"):
+    assert (status, body) == (400, b'{"msg":"parameter \'startTime\' is invalid.","code":-1130}')
+    with pytest.raises(ParseError, match="startTime' is invalid.; Binance serves the last 30 days only"):
         binance_futures.TOP_TRADER_LONG_SHORT_RATIO.parse(body, day, NOW)
     # a nightly fetch still sees the whole previous day, first minutes included
     rows, _ = fetch_day(api, okx.LIQUIDATION_ORDERS, dt.date(2025, 11, 20))

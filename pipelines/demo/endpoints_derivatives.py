@@ -3,7 +3,8 @@
 - Binance `/fapi/v1/fundingRate`: ascending array, fundingTime with ms jitter, rates and mark prices as strings
   (markPrice "" before 2023-10-31).
 - Binance `/futures/data/topLongShortAccountRatio`, `/futures/data/globalLongShortAccountRatio`: ascending
-  array, ratios as 4-decimal strings, `timestamp` a number; only the last 30 days are served.
+  array, ratios as 4-decimal strings, `timestamp` a number; only the last 30 days are served (an older
+  startTime is refused with -1130, as the live API refuses it).
 - Bybit `/v5/market/open-interest`: retCode envelope, list newest first, strings, cursor paging.
 (OKX's liquidation orders are in `endpoints_okx`.)
 
@@ -36,7 +37,11 @@ BINANCE_RATIO_PERIODS = {
     "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
     "6h": 21_600_000, "12h": 43_200_000, "1d": 86_400_000,
 }
-BINANCE_RATIO_HISTORY_MS = 30 * MS_PER_DAY  # "only the latest 30 days" (sources.md §2.2)
+BINANCE_RATIO_HISTORY_MS = 30 * MS_PER_DAY  # "Only the data of the latest 30 days is available" (sources.md §2.2)
+# The documented limits: fundingRate "Default 100; max 1000"; the futures/data ratios "default 30, max 500".
+BINANCE_FUNDING_MAX_LIMIT = 1000
+BINANCE_RATIO_MAX_LIMIT = 500
+BYBIT_OI_MAX_LIMIT = 200  # "Limit for data size per page. [1, 200]. Default: 50"
 BYBIT_INTERVALS = {
     "5min": 300_000, "15min": 900_000, "30min": 1_800_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000,
 }
@@ -122,7 +127,7 @@ def funding_rate(path_match: re.Match, params: dict[str, str], now: dt.datetime,
     times = _binance_times(params)
     if isinstance(times, tuple):
         return times
-    limit = _binance_limit(params, 100, 1000)
+    limit = _binance_limit(params, 100, BINANCE_FUNDING_MAX_LIMIT)
     if isinstance(limit, tuple):
         return limit
     model = derivatives_model(models)
@@ -167,11 +172,15 @@ def _long_short_ratio(retail: bool):
         times = _binance_times(params)
         if isinstance(times, tuple):
             return times
-        limit = _binance_limit(params, 30, 500)
+        limit = _binance_limit(params, 30, BINANCE_RATIO_MAX_LIMIT)
         if isinstance(limit, tuple):
             return limit
         model = derivatives_model(models)
         now_ms = _now_ms(now)
+        if times.get("startTime", now_ms) < now_ms - BINANCE_RATIO_HISTORY_MS:
+            # Refused, not clamped, as public probes of the live API measured (now - 30 d answered, now - 35 d
+            # refused); the body's keys come in the order they recorded.
+            return 400, _json({"msg": "parameter 'startTime' is invalid.", "code": -1130})
         lo = max(now_ms - BINANCE_RATIO_HISTORY_MS, times.get("startTime", 0), day_ms(model.params.first_funding_day))
         hi = min(now_ms, times.get("endTime", now_ms))
         slots = list(range(-(-lo // step) * step, hi + 1, step)) if lo <= hi else []
@@ -231,8 +240,8 @@ def bybit_open_interest(path_match: re.Match, params: dict[str, str], now: dt.da
     if step is None:
         return error("params error: intervalTime invalid")
     limit_raw = params.get("limit", "50")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 200:
-        return error("params error: limit must be in [1, 200]")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= BYBIT_OI_MAX_LIMIT:
+        return error(f"params error: limit must be in [1, {BYBIT_OI_MAX_LIMIT}]")
     limit = int(limit_raw)
     bounds = {}
     for name in ("startTime", "endTime"):

@@ -70,12 +70,25 @@ FUNDING_RATE_SCHEMA = pa.schema(
 )
 
 
+# The API's cap (developers.binance.com, USDⓈ-M futures "Get Funding Rate History"; sources.md §2.2): startTime
+# and endTime inclusive, "limit Default 100; max 1000"; a larger limit is refused with HTTP 400 -1130 "Data sent for
+# parameter 'limit' is not valid.". More prints than `limit` in the window are not refused but cut: from startTime
+# "you get startTime + limit rows", the later days silently absent. The window is counted as the API counts it
+# (every print with fundingTime in [startTime, endTime]) and kept within the maximum limit, which is sent.
 FUNDING_ROWS_PER_REQUEST = 1000
-# Three prints a day (every 8 h) within the 1000-row limit, with room for a changed schedule's extra prints.
+FUNDING_PRINTS_PER_DAY = 3  # every 8 h for BTCUSDT (sources.md §2.2)
+# 300 days are 900 prints: within the 1000-row limit with room for a day of extra prints (a changed schedule's).
 FUNDING_DAYS_PER_REQUEST = 300
+if FUNDING_DAYS_PER_REQUEST * FUNDING_PRINTS_PER_DAY > FUNDING_ROWS_PER_REQUEST:
+    raise ValueError("funding_rate: a range's prints would exceed the API's 1000-row limit")
 
 
 def build_funding_rate_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    days = (last - first).days + 1
+    if not 1 <= days <= FUNDING_DAYS_PER_REQUEST:
+        raise ValueError(f"{SOURCE}/funding_rate: {first} … {last} is {days} days ({days * FUNDING_PRINTS_PER_DAY} "
+                         f"prints); one request holds {FUNDING_DAYS_PER_REQUEST} days within Binance's "
+                         f"{FUNDING_ROWS_PER_REQUEST}-row limit")
     return FetchRequest(
         source=SOURCE,
         dataset="funding_rate",
@@ -180,14 +193,39 @@ _SHARE_TOLERANCE = 0.002
 RATIO_HISTORY = "last 30 days only: archive nightly (older days are not served)"
 
 
-# Only the last 30 days are served, counted back from the moment of the request: a range sent just after its
-# last day has closed reaches back 28 days with half an hour to spare. (30 rows is also the default limit.)
+# The API's caps (developers.binance.com, "Top Trader Long/Short Ratio (Accounts)" and "Long/Short Ratio"):
+# "limit LONG NO default 30, max 500" (a larger one refused with -1130 "Data sent for parameter 'limit' is not
+# valid.") and "Only the data of the latest 30 days is available": a startTime further back than that is refused
+# with HTTP 400 {"msg":"parameter 'startTime' is invalid.","code":-1130} (measured by public probes: now - 30 d
+# answered, now - 35 d refused, at every period). With period=1d a range of N days is N rows stamped 00:00, within
+# the default limit of 30 that is sent.
+RATIO_MAX_LIMIT = 500
+RATIO_ROWS_LIMIT = 30
+RATIO_HISTORY_DAYS = 30
+# Counted back from the moment of the request: a range sent just after its last day has closed (the nightly run,
+# 00:30 UTC) reaches back 28 days with a day and a half to spare.
 RATIO_DAYS_PER_REQUEST = 28
+# A range sent later reaching past the 30 days starts where the history starts, this much inside it so that a
+# request sent (or retried) a little after it was built is still within the 30 days.
+RATIO_START_MARGIN_MS = 3_600_000
+if RATIO_DAYS_PER_REQUEST > min(RATIO_ROWS_LIMIT, RATIO_HISTORY_DAYS):
+    raise ValueError("long/short ratios: a range must fit the rows limit and the 30 days served")
 
 
 def _ratio_range_request(dataset: str, url: str):
-    def build(first: dt.date, last: dt.date) -> FetchRequest:
-        params = {"symbol": SYMBOL, "period": "1d", **_days_window_params(first, last), "limit": "30"}
+    def build(first: dt.date, last: dt.date, at: dt.datetime | None = None) -> FetchRequest:
+        days = (last - first).days + 1
+        if not 1 <= days <= RATIO_DAYS_PER_REQUEST:
+            raise ValueError(f"{SOURCE}/{dataset}: {first} … {last} is {days} days; one request holds "
+                             f"{RATIO_DAYS_PER_REQUEST} (Binance serves the last {RATIO_HISTORY_DAYS} days)")
+        window = _days_window_params(first, last)
+        if at is not None:
+            oldest = epoch_ms(at) - RATIO_HISTORY_DAYS * MS_PER_DAY + RATIO_START_MARGIN_MS
+            # Part of the range is older than the 30 days served: ask from where they start (the older days come
+            # back absent, and say why). A range wholly older is sent as it is: the API's refusal names it.
+            if int(window["startTime"]) < oldest <= int(window["endTime"]):
+                window["startTime"] = str(oldest)
+        params = {"symbol": SYMBOL, "period": "1d", **window, "limit": str(RATIO_ROWS_LIMIT)}
         return FetchRequest(source=SOURCE, dataset=dataset, day=first, last_day=last, url=url, params=params)
 
     return build
@@ -196,6 +234,11 @@ def _ratio_range_request(dataset: str, url: str):
 def _ratio_request(dataset: str, url: str):
     build_range = _ratio_range_request(dataset, url)
     return lambda day: build_range(day, day)
+
+
+def _ratio_request_at(dataset: str, url: str):
+    build_range = _ratio_range_request(dataset, url)
+    return lambda day, at: build_range(day, day, at)
 
 
 def _timestamp_ms(value: Any, field: str, fail: Failer) -> int:
@@ -211,8 +254,13 @@ def _ratio_parser(dataset: str):
     def parse(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
         """The row stamped 00:00 UTC of `day` (period=1d); rows of other days are left out."""
         fail = Failer(SOURCE, dataset, day)
-        data = _error_envelope(decode_json(body, fail), fail, "long/short ratio rows")
         day_ms = day_start_ms(day)
+        served_from = epoch_ms(fetched_at) - RATIO_HISTORY_DAYS * MS_PER_DAY
+        hint = f"; Binance serves the {RATIO_HISTORY.split(':')[0]}"
+        data = decode_json(body, fail)
+        if isinstance(data, dict) and data.get("code") == -1130 and "startTime" in str(data.get("msg")):
+            fail.raise_(f"error envelope: code -1130: {data['msg']}{hint}")
+        data = _error_envelope(data, fail, "long/short ratio rows")
         found = None
         for i, item in enumerate(data):
             where = f"row #{i}"
@@ -229,8 +277,8 @@ def _ratio_parser(dataset: str):
                 fail.raise_(f"two rows stamped {iso_ms(day_ms)}")
             found = (i, item)
         if found is None:
-            hint = f"; Binance serves the {RATIO_HISTORY.split(':')[0]}" if not data else ""
-            fail.raise_(f"no row stamped {iso_ms(day_ms)} (day absent) among {len(data)} rows{hint}")
+            why = hint if not data or day_ms < served_from else ""
+            fail.raise_(f"no row stamped {iso_ms(day_ms)} (day absent) among {len(data)} rows{why}")
         i, item = found
         where = f"row #{i}"
         symbol = json_str(need(item, "symbol", fail, where), f"{where} symbol", fail)
@@ -276,7 +324,8 @@ TOP_TRADER_LONG_SHORT_RATIO = DatasetSpec(
     event_time_column="timestamp",
     backfillable=True,
     history=RATIO_HISTORY,
-    build_range_request=ignoring_send_time(_ratio_range_request("top_trader_long_short_ratio", TOP_TRADER_RATIO_URL)),
+    build_request_at=_ratio_request_at("top_trader_long_short_ratio", TOP_TRADER_RATIO_URL),
+    build_range_request=_ratio_range_request("top_trader_long_short_ratio", TOP_TRADER_RATIO_URL),
     max_range_days=RATIO_DAYS_PER_REQUEST,
 )
 
@@ -291,7 +340,8 @@ GLOBAL_LONG_SHORT_RATIO = DatasetSpec(
     event_time_column="timestamp",
     backfillable=True,
     history=RATIO_HISTORY,
-    build_range_request=ignoring_send_time(_ratio_range_request("global_long_short_ratio", GLOBAL_RATIO_URL)),
+    build_request_at=_ratio_request_at("global_long_short_ratio", GLOBAL_RATIO_URL),
+    build_range_request=_ratio_range_request("global_long_short_ratio", GLOBAL_RATIO_URL),
     max_range_days=RATIO_DAYS_PER_REQUEST,
 )
 

@@ -44,15 +44,24 @@ HASH_RATE_SCHEMA = pa.schema(
 )
 
 
-# Any `timespan` in days is served point by point with sampled=false; a backfill asks a year at a time, which
-# keeps a body near 15 kB (14 kB for the demo's 365 days 2024-11-22 … 2025-11-21).
+# blockchain.com documents no row cap (blockchain.com/explorer/api/charts_api): `timespan` and `start` name the
+# window and every daily point of it is served with sampled=false; only `sampled` (true by default) thins a long
+# answer to about 1,500 points (sources.md §3.2). A range asks its days plus a day of margin either side (the
+# points start .. start + timespan - 1 day, counted inclusively), and stays under that threshold so that even a
+# server ignoring sampled=false would serve every day. A backfill asks a year at a time, which keeps a body near
+# 15 kB (14 kB for the demo's 365 days 2024-11-22 … 2025-11-21).
+SAMPLED_MAX_POINTS = 1500
 DAYS_PER_REQUEST = 366
+if DAYS_PER_REQUEST + 2 > SAMPLED_MAX_POINTS:
+    raise ValueError("blockchain_com/hash_rate: a range would be down-sampled")
 
 
 def build_hash_rate_range_request(first: dt.date, last: dt.date) -> FetchRequest:
     # One day of margin either side of the days asked for: the points are labelled by the day's start, and the
     # margin keeps the day's own point inside the answer whichever way the API rounds `start`.
     days = (last - first).days + 3
+    if not 3 <= days <= DAYS_PER_REQUEST + 2:
+        raise ValueError(f"{SOURCE}/hash_rate: {first} … {last} is not 1 to {DAYS_PER_REQUEST} days")
     return FetchRequest(
         source=SOURCE,
         dataset="hash_rate",

@@ -48,11 +48,22 @@ OPEN_INTEREST_1D_SCHEMA = pa.schema(
 )
 
 
-# 200 rows per page at most (sources.md §2.5): a range of up to 200 daily rows is one page.
+# The API's cap (bybit-exchange.github.io/docs/v5/market/open-interest): "limit integer false Limit for data size per
+# page. [1, 200]. Default: 50" (the demo answers a larger one as Bybit answers a bad parameter: HTTP 200, retCode
+# 10001 "params error"; whether the live API refuses or clamps it is not documented). A window
+# holding more rows than `limit` is not refused but paged (nextPageCursor), and a range must be one page: the window
+# is counted as Bybit counts it - every 1d row stamped in [startTime, endTime], both included (endTime is the last
+# millisecond of the last day, so the next day's 00:00 row is not in it) - and kept within the limit sent, the
+# maximum: 200 days a request.
 ROWS_PER_PAGE = 200
 
 
 def build_open_interest_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    start_ms, end_ms = day_start_ms(first), day_start_ms(last) + MS_PER_DAY - 1
+    rows = end_ms // MS_PER_DAY - -(-start_ms // MS_PER_DAY) + 1  # 00:00 stamps in [startTime, endTime]
+    if not 1 <= rows <= ROWS_PER_PAGE:
+        raise ValueError(f"{SOURCE}/open_interest_1d: {first} … {last} is {rows} daily rows; one page holds 1 to "
+                         f"{ROWS_PER_PAGE}")
     return FetchRequest(
         source=SOURCE,
         dataset="open_interest_1d",
@@ -63,8 +74,8 @@ def build_open_interest_1d_range_request(first: dt.date, last: dt.date) -> Fetch
             "category": CATEGORY,
             "symbol": SYMBOL,
             "intervalTime": "1d",
-            "startTime": str(day_start_ms(first)),
-            "endTime": str(day_start_ms(last) + MS_PER_DAY - 1),
+            "startTime": str(start_ms),
+            "endTime": str(end_ms),
             "limit": str(ROWS_PER_PAGE),
         },
     )

@@ -23,6 +23,9 @@ from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 SOURCE = "deribit"
 BOOK_SUMMARY_URL = "https://www.deribit.com/api/v2/public/get_book_summary_by_currency"
+# No count cap to stay within: the method takes only currency and kind, and one call answers the whole chain
+# (docs.deribit.com, public/get_book_summary_by_currency). Deribit's cap is its rate limit: 500 credits a request
+# from a 50,000 pool refilled at 10,000/s, i.e. 20 requests/s sustained (sources.md §4); a day asks once.
 
 # BTC-27DEC24-100000-C: day without zero padding, three-letter month, two-digit year, USD strike, C|P.
 # USDC-settled linear options (BTC_USDC-...) are another dataset and are left out. Any other name that does not

@@ -27,6 +27,8 @@ from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 INSTRUMENTS_URL = "https://www.deribit.com/api/v2/public/get_instruments"
 INDEX_PRICE_URL = "https://www.deribit.com/api/v2/public/get_index_price"
+# No count cap to stay within: get_instruments (currency, kind, expired) answers the whole listing and
+# get_index_price one value; the only cap is the rate limit (20 requests/s sustained, sources.md §4).
 INDEX_NAME = "btc_usd"
 
 _F64, _TS = pa.float64(), pa.timestamp("us")

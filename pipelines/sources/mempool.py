@@ -85,7 +85,11 @@ def build_hashrate_request(day: dt.date, today: Callable[[], dt.date] = utc_toda
     return FetchRequest(source=SOURCE, dataset="hashrate", day=day, url=HASHRATE_URL_PREFIX + period, params={})
 
 
-# A range needs no more than its first day does: the period that holds the oldest day (and its retarget) holds
+# mempool's caps are its periods, not a row count: `/mining/hashrate/{period}` answers every daily row of the window
+# the period names (mining-routes.ts; Common.getSqlInterval), with no limit parameter, and no period is refused (an
+# unlisted one means all data). What must hold is the window: at the send time the period chosen for the range's
+# first day holds that day's row and the retarget before it (hashrate_period), and the range's last day must have
+# ended by then (the parser refuses an open day). A range needs no more than its first day does: the period that holds the oldest day (and its retarget) holds
 # every later one. A year at a time keeps the body at the `1y`-`2y` periods' size (49 kB for the demo's
 # 2024-11-22 … 2025-11-21).
 DAYS_PER_REQUEST = 366

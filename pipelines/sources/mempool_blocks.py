@@ -48,7 +48,9 @@ SOURCE = "mempool"
 DATASET = "blocks"
 TIMESTAMP_URL = "https://mempool.space/api/v1/mining/blocks/timestamp/"
 BLOCKS_URL = "https://mempool.space/api/v1/blocks/"
-PAGE_BLOCKS = 15  # mempool's page size for /v1/blocks/{height}
+# mempool's page size for /v1/blocks/{height}: fixed, no limit parameter (BlocksRepository/$getBlocks: 15 blocks from
+# the height down, fewer above the tip). A day is walked page by page, so no request can ask for more than a page.
+PAGE_BLOCKS = 15
 TOP_MARGIN = PAGE_BLOCKS - 1  # the first block page is [looked-up height + 14 .. looked-up height]
 MAX_WEIGHT = 4_000_000  # consensus limit (weight units)
 HALVING_INTERVAL = 210_000
