@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import re
 
-from pipelines.demo.options import OptionChainModel, listed_expiries
+from pipelines.demo.options import Expiry, OptionChainModel
 from pipelines.demo.seeds import rng
 
 Response = tuple[int, bytes]
@@ -25,7 +25,6 @@ UTC = dt.timezone.utc
 DERIBIT_CURRENCIES = ("BTC", "ETH", "USDC", "USDT", "EURR", "any")
 DERIBIT_KINDS = ("future", "option", "spot", "future_combo", "option_combo")
 DEMO_INDEX_NAMES = ("btc_usd",)  # the demo simulates the BTC index only
-_OPTION_NAME = re.compile(r"BTC-([1-9]|[12][0-9]|3[01])([A-Z]{3})([0-9]{2})-([0-9]+)-([CP])")
 _ID_EPOCH = dt.date(2017, 1, 1)
 
 
@@ -76,62 +75,56 @@ def _instrument_id(expiry: dt.date, strike: int, is_put: bool) -> int:
 
 
 def demo_instruments(options: OptionChainModel, now: dt.datetime, *, expired: bool = False) -> list[dict]:
-    """get_instruments rows of the BTC options listed at `now` (naive UTC): the names of the book summary's chain.
+    """get_instruments rows of the BTC options listed at `now` (naive UTC): the strikes of the book summary's chain,
+    each with the time it was listed (an expiry's first strikes at its listing, added strikes when added).
 
     `expired=True`: the options that expired during the last 24 h (Deribit lists recently expired ones)."""
     p = options.params
     if expired:
         then = now - dt.timedelta(days=1)
-        expiries = {e.code: e for e in listed_expiries(then, p)}
-        names = [r["instrument_name"] for r in options.chain(then)]
-        keep = {code for code, e in expiries.items() if e.at(p.expiry_hour_utc) <= now}
-        names = [n for n in names if "".join(_OPTION_NAME.fullmatch(n).group(1, 2, 3)) in keep]
+        listings = [x for x in options.listing(then) if x.expiry.at(p.expiry_hour_utc) <= now]
     else:
-        expiries = {e.code: e for e in listed_expiries(now, p)}
-        names = [r["instrument_name"] for r in options.chain(now)]
+        listings = options.listing(now)
     now_ms = _epoch_ms(now)
-    latest_listing = now.replace(hour=p.expiry_hour_utc, minute=0, second=0, microsecond=0)
-    if latest_listing > now:
-        latest_listing -= dt.timedelta(days=1)
     rows = []
-    for name in names:
-        m = _OPTION_NAME.fullmatch(name)
-        expiry = expiries[f"{m[1]}{m[2]}{m[3]}"]
-        strike, is_put = int(m[4]), m[5] == "P"
-        # Deribit creates an expiry's strikes when it lists the expiry, at the 08:00 UTC expiry time
-        listed_at = dt.datetime.combine(expiry.listed, dt.time(p.expiry_hour_utc))
-        created = min(listed_at, latest_listing)
-        rows.append(
-            {
-                "price_index": "btc_usd",
-                "rfq": False,
-                "kind": "option",
-                "instrument_name": name,
-                "option_type": "put" if is_put else "call",
-                "strike": float(strike),
-                "maker_commission": 0.0003,
-                "taker_commission": 0.0003,
-                "instrument_type": "reversed",
-                "expiration_timestamp": _epoch_ms(expiry.at(p.expiry_hour_utc)),
-                "creation_timestamp": min(_epoch_ms(created), now_ms),
-                "is_active": not expired,
-                "tick_size": p.tick_small,
-                "contract_size": 1.0,
-                "instrument_id": _instrument_id(expiry.date, strike, is_put),
-                "min_trade_amount": 0.1,
-                "block_trade_commission": 0.0003,
-                "block_trade_min_trade_amount": 25,
-                "block_trade_tick_size": 0.0001,
-                "settlement_currency": "BTC",
-                "settlement_period": _settlement_period(expiry.kinds),
-                "base_currency": "BTC",
-                "counter_currency": "USD",
-                "quote_currency": "BTC",
-                "tick_size_steps": [{"above_price": 0.005, "tick_size": p.tick_large}],
-            }
-        )
+    for listing in listings:
+        expiry = listing.expiry
+        for strike, created_ms in zip(listing.strikes.tolist(), listing.created_ms.tolist()):
+            for is_put in (False, True):
+                name = f"BTC-{expiry.code}-{strike}-{'P' if is_put else 'C'}"
+                rows.append(_instrument_row(p, expiry, name, strike, is_put, min(created_ms, now_ms), expired))
     rows.sort(key=lambda r: (r["expiration_timestamp"], r["strike"], r["option_type"]))
     return rows
+
+
+def _instrument_row(p, expiry: Expiry, name: str, strike: int, is_put: bool, created_ms: int, expired: bool) -> dict:
+    return {
+        "price_index": "btc_usd",
+        "rfq": False,
+        "kind": "option",
+        "instrument_name": name,
+        "option_type": "put" if is_put else "call",
+        "strike": float(strike),
+        "maker_commission": 0.0003,
+        "taker_commission": 0.0003,
+        "instrument_type": "reversed",
+        "expiration_timestamp": _epoch_ms(expiry.at(p.expiry_hour_utc)),
+        "creation_timestamp": created_ms,
+        "is_active": not expired,
+        "tick_size": p.tick_small,
+        "contract_size": 1.0,
+        "instrument_id": _instrument_id(expiry.date, strike, is_put),
+        "min_trade_amount": 0.1,
+        "block_trade_commission": 0.0003,
+        "block_trade_min_trade_amount": 25,
+        "block_trade_tick_size": 0.0001,
+        "settlement_currency": "BTC",
+        "settlement_period": _settlement_period(expiry.kinds),
+        "base_currency": "BTC",
+        "counter_currency": "USD",
+        "quote_currency": "BTC",
+        "tick_size_steps": [{"above_price": 0.005, "tick_size": p.tick_large}],
+    }
 
 
 def deribit_get_instruments(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:

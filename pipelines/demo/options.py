@@ -2,8 +2,15 @@
 
 - Expiries at 08:00 UTC: the next few dailies, weekly Fridays, monthly last Fridays and quarterly (Mar/Jun/
   Sep/Dec) last Fridays. An expiry was listed when it first entered that set (e.g. a quarterly a year before).
-- Strikes on Deribit's grid: 500/1000 USD steps near the range the price traded in since the listing, wider
-  steps further out, over a band that grows with the expiry's tenor.
+- Strikes list like Deribit's: an expiry's strikes are set when it lists, from the price then, and strikes are
+  added (never removed) as the price moves toward or past them: once a day, from the daily close, until the
+  expiry expires. Near the prices the expiry has seen, fine steps (500 USD at today's prices, 125 when BTC was
+  ~$9k), coarser further out, over a band that grows with the remaining tenor; a short remaining tenor adds finer
+  strikes near the money. So a chain's instrument count changes gradually: series roll in and out, strikes are
+  added. The strikes (and when each was added) at `now` depend on the closes before `now` only. Walked over
+  every nightly snapshot 2020-01-01 .. 2026-12-01 (tests/test_demo_option_listings.py): no strike removed, 228 to
+  1,218 instruments, each night within 0.68-1.78x each of the 14 nights before it (the raw volume band is
+  0.5-2x their median). The grid used to switch with the price (878 instruments on 2023-03-10, 440 the next).
 - Volatility: ATM IV = realised vol of the last weeks x a risk premium, decaying with tenor toward a long-run
   level; a smile with put skew in standardised moneyness. Forward = index x exp(basis x T).
 - Open interest (BTC) is accumulated from the simulated trading history: every past day since the listing
@@ -37,8 +44,6 @@ class OptionsParams:
     weekly_expiries: int = 3
     monthly_expiries: int = 3
     quarterly_expiries: int = 4
-    # listing windows (days before expiry an expiry of that kind is first listed)
-    listing_days: tuple[tuple[str, int], ...] = (("daily", 4), ("weekly", 22), ("monthly", 95), ("quarterly", 370))
     basis_per_year: float = 0.05  # futures basis (continuous, annualised): forward = index x exp(basis T)
     # implied volatility
     rv_window_days: int = 21
@@ -47,9 +52,11 @@ class OptionsParams:
     term_decay_years: float = 0.25
     skew: float = 0.075  # IV change per unit of standardised moneyness ln(K/F)/(atm sqrt T), puts up
     smile: float = 0.035
-    # strikes
-    band_sigmas: float = 1.5  # strikes span the traded range +- this many sigma sqrt(tenor at listing)
-    band_floor: float = 0.08  # ...and at least +-8%
+    # strikes: each day's close lists strikes out to +- band_sigmas x band_vol x sqrt(remaining tenor), at least
+    # +- band_floor. A fixed vol, not the day's IV: a listing band that breathed with IV would drop strikes.
+    band_sigmas: float = 1.5
+    band_vol: float = 0.5
+    band_floor: float = 0.08
     # open interest
     oi_lookback_days: int = 120
     oi_half_life_days: float = 25.0
@@ -115,12 +122,23 @@ def listed_expiries(now: dt.datetime, p: OptionsParams) -> list[Expiry]:
     quarters = [q for q in quarters if q.month % 3 == 0 and alive(q)]
     for q in quarters[: p.quarterly_expiries]:
         kinds.setdefault(q, set()).add("quarterly")
-    windows = dict(p.listing_days)
-    out = []
-    for d in sorted(kinds):
-        lead = max(windows[k] for k in kinds[d])
-        out.append(Expiry(d, frozenset(kinds[d]), d - dt.timedelta(days=lead)))
-    return out
+    return [Expiry(d, frozenset(kinds[d]), listing_day(d, kinds[d], p)) for d in sorted(kinds)]
+
+
+def listing_day(d: dt.date, kinds: set[str] | frozenset[str], p: OptionsParams) -> dt.date:
+    """The day expiry `d` entered the listed set (at 08:00 UTC): when the series `n` before it of one of its kinds
+    expired (`n` = how many of that kind are listed). A kind, once an expiry has it, stays until it expires, so the
+    earliest of its kinds' entries is the expiry's listing."""
+    entries = []
+    if "daily" in kinds:
+        entries.append(d - dt.timedelta(days=p.daily_expiries))
+    if "weekly" in kinds:
+        entries.append(d - dt.timedelta(weeks=p.weekly_expiries))
+    if "monthly" in kinds:
+        entries.append(_last_friday(*_add_months(d.year, d.month, -p.monthly_expiries)))
+    if "quarterly" in kinds:
+        entries.append(_last_friday(*_add_months(d.year, d.month, -3 * p.quarterly_expiries)))
+    return min(entries)
 
 
 def strike_unit(spot: float) -> int:
@@ -128,21 +146,83 @@ def strike_unit(spot: float) -> int:
     return 500 if spot >= 60_000 else 250 if spot >= 25_000 else 125
 
 
-def strike_step(distance: float, tenor_days: float, unit: int = 500) -> int:
-    """Deribit-like strike spacing (USD) at a log-distance from the traded range, by tenor.
+def strike_units(prices: np.ndarray) -> np.ndarray:
+    """`strike_unit` of each price."""
+    return np.where(prices >= 60_000, 500, np.where(prices >= 25_000, 250, 125)).astype(np.int64)
 
-    With unit 500: dailies 500 / 1000 / 2000, up to ~40 days 1000 / 2000 / 5000, longer 2000 / 5000 / 10000.
-    """
-    if tenor_days <= 8:
-        tiers = ((0.04, 1), (0.12, 2), (math.inf, 4))
-    elif tenor_days <= 40:
-        tiers = ((0.07, 2), (0.20, 4), (math.inf, 10))
-    else:
-        tiers = ((0.10, 4), (0.35, 10), (math.inf, 20))
-    for limit, multiple in tiers:
-        if distance < limit:
-            return multiple * unit
-    raise AssertionError("unreachable")
+
+# Strike steps by the remaining tenor when a close lists them: (tenor up to, days; ((log-distance from the prices
+# the expiry has seen up to, step in strike units), ...)). With unit 500: dailies 500 / 1000 / 2000, up to ~40 days
+# 1000 / 2000 / 10000, longer 2000 / 10000 / 20000. Every step divides every coarser one (1 | 2 | 4 | 20 | 40), so
+# strikes added under different tiers still make an even ladder: the finest step wherever it reaches.
+STRIKE_TIERS: tuple[tuple[float, tuple[tuple[float, int], ...]], ...] = (
+    (8.0, ((0.04, 1), (0.12, 2), (math.inf, 4))),
+    (40.0, ((0.07, 2), (0.20, 4), (math.inf, 20))),
+    (math.inf, ((0.10, 4), (0.35, 20), (math.inf, 40))),
+)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """An expiry's strikes listed at a moment, ascending, and when each was added (epoch ms, UTC)."""
+
+    expiry: Expiry
+    strikes: np.ndarray  # int64 USD
+    created_ms: np.ndarray  # int64
+
+
+def _epoch_ms(moment: dt.datetime) -> int:
+    return (moment - dt.datetime(1970, 1, 1)) // dt.timedelta(milliseconds=1)
+
+
+def listed_strikes(expiry: Expiry, closes: np.ndarray, first: dt.date, p: OptionsParams) -> Listing:
+    """The strikes of `expiry` listed once the daily closes `closes` (of `first`, the day before the listing or the
+    market's first day, and the days after it) are known: at 00:00 UTC after the last of them.
+
+    The listing (08:00 UTC of `expiry.listed`) lists strikes around the close before it; each later close (at
+    00:00 UTC) adds the strikes its tier lists around it that are not listed yet. A strike is never removed, so
+    what is listed at `now` is the union over those closes. Within one tenor tier and strike unit, that union is
+    taken over the range of the closes (a jump lists every strike it crosses, as Deribit adds strikes while the
+    price moves), so each added strike's time is where the running range first reaches it."""
+    hour = p.expiry_hour_utc
+    expiry_at = expiry.at(hour)
+    n = len(closes)
+    first_at = dt.datetime.combine(max(expiry.listed, first + dt.timedelta(days=1)), dt.time(hour))
+    # close i (i >= 1) of day first + i is known at 00:00 UTC of the next day
+    times_ms = _epoch_ms(dt.datetime.combine(first, dt.time())) + np.arange(1, n + 1, dtype=np.int64) * 86_400_000
+    times_ms[0] = _epoch_ms(first_at)
+    tenor = (_epoch_ms(expiry_at) - times_ms) / 86_400_000
+    tier = np.searchsorted(np.array([t for t, _ in STRIKE_TIERS]), tenor, side="left")
+    unit = strike_units(closes)
+    half = np.maximum(p.band_floor, p.band_sigmas * p.band_vol * np.sqrt(np.maximum(tenor, 0.0) / YEAR_DAYS))
+    strikes: list[np.ndarray] = []
+    added: list[np.ndarray] = []
+    for t, u in sorted(set(zip(tier.tolist(), unit.tolist()))):
+        mine = (tier == t) & (unit == u)
+        # running range of this group's closes, and of its band edges (-inf / inf before its first close)
+        lo = np.minimum.accumulate(np.where(mine, closes, np.inf))
+        hi = np.maximum.accumulate(np.where(mine, closes, -np.inf))
+        band_lo = np.minimum.accumulate(np.where(mine, closes * np.exp(-half), np.inf))
+        band_hi = np.maximum.accumulate(np.where(mine, closes * np.exp(half), -np.inf))
+        for limit, multiple in STRIKE_TIERS[t][1]:
+            step = multiple * u
+            low = np.maximum(lo * math.exp(-limit), band_lo) if limit < math.inf else band_lo
+            high = np.minimum(hi * math.exp(limit), band_hi) if limit < math.inf else band_hi
+            ks = np.arange(math.ceil(low[-1] / step) * step, math.floor(high[-1] / step) * step + 1, step,
+                           dtype=np.int64)
+            if not len(ks):
+                continue
+            # low never rises and high never falls: the first close whose range reaches k added it
+            reached = np.maximum(np.searchsorted(-low, -ks, side="left"), np.searchsorted(high, ks, side="left"))
+            strikes.append(ks)
+            added.append(times_ms[reached])
+    if not strikes:
+        return Listing(expiry, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    ks, ms = np.concatenate(strikes), np.concatenate(added)
+    order = np.lexsort((ms, ks))
+    ks, ms = ks[order], ms[order]
+    keep = np.r_[True, ks[1:] != ks[:-1]]  # a strike listed by several tiers: its first time
+    return Listing(expiry, ks[keep], ms[keep])
 
 
 def _norm_cdf(x: np.ndarray) -> np.ndarray:
@@ -173,21 +253,25 @@ class OptionChainModel:
         w = np.exp(-t_years / p.term_decay_years)
         return np.clip(p.long_run_iv + (short - p.long_run_iv) * w, 0.2, 2.0)
 
-    def _strikes(self, expiry: Expiry, spot: float, lo: float, hi: float, iv: float) -> np.ndarray:
-        p = self.params
-        tenor_days = (expiry.date - expiry.listed).days
-        half = max(p.band_floor, p.band_sigmas * iv * math.sqrt(tenor_days / YEAR_DAYS))
-        lower, upper = lo * math.exp(-half), hi * math.exp(half)
-        unit = strike_unit(spot)
-        grid = np.arange(math.ceil(lower / unit) * unit, math.floor(upper / unit) * unit + 1, unit, dtype=np.int64)
-        log_k = np.log(grid)
-        dist = np.maximum(0.0, np.maximum(math.log(lo) - log_k, log_k - math.log(hi)))
-        steps = np.array([strike_step(x, tenor_days, unit) for x in dist])
-        return grid[grid % steps == 0]
+    def listing(self, now: dt.datetime) -> list[Listing]:
+        """Every expiry listed at `now` (UTC; naive is UTC) with its strikes, soonest first: what get_instruments
+        lists and the book summary quotes."""
+        if now.tzinfo is not None:
+            now = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        expiries = listed_expiries(now, self.params)
+        if not expiries:
+            return []
+        first_day, last = self.market.params.first_day, now.date() - dt.timedelta(days=1)
+        start = max(min(e.listed for e in expiries) - dt.timedelta(days=1), first_day)
+        closes = self.market.closes(start, max(last, start))
+        out = []
+        for e in expiries:
+            first = max(e.listed - dt.timedelta(days=1), first_day)
+            i = (first - start).days
+            out.append(listed_strikes(e, closes[i : max(i + 1, (last - start).days + 1)], first, self.params))
+        return out
 
-    def _open_interest(
-        self, expiry: Expiry, strikes: np.ndarray, unit: int, now: dt.datetime
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _open_interest(self, expiry: Expiry, strikes: np.ndarray, now: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
         """Call and put OI (BTC) per strike, accumulated from the trading days before `now`'s day."""
         p = self.params
         first = max(expiry.listed, now.date() - dt.timedelta(days=p.oi_lookback_days), self.market.params.first_day)
@@ -212,9 +296,12 @@ class OptionChainModel:
         put_share = np.clip(p.put_share_base - p.put_share_per_return * ret, 0.25, 0.75)
 
         x = np.log(strikes[None, :] / price[:, None]) / width[:, None]  # days x strikes, in widths
-        round_w = np.full(len(strikes), p.round_weights[-1][1])
+        # round numbers at each day's price level (its strike unit): a day's new positions do not move when
+        # the price later crosses a unit threshold
+        unit = strike_units(price)[:, None]
+        round_w = np.full((n, len(strikes)), p.round_weights[-1][1])
         for multiple, weight in reversed(p.round_weights):
-            round_w = np.where(strikes % (multiple * unit) == 0, weight, round_w)
+            round_w = np.where(strikes[None, :] % (multiple * unit) == 0, weight, round_w)
         calls = np.exp(-0.5 * ((x - p.call_offset_sigmas) / 1.0) ** 2) * round_w
         puts = np.exp(-0.5 * ((x - p.put_offset_sigmas) / 1.0) ** 2) * round_w
         calls /= np.maximum(calls.sum(axis=1, keepdims=True), 1e-300)
@@ -230,18 +317,14 @@ class OptionChainModel:
             now = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
         index = m.index_at(now)
         now_ms = int(round((now - dt.datetime(1970, 1, 1)).total_seconds() * 1000))
-        expiries = listed_expiries(now, p)
         g = rng(p.seed_label + "/book", now.date(), now.isoformat())
         rows: list[dict] = []
-        for expiry in expiries:
+        for listing in self.listing(now):
+            expiry, strikes = listing.expiry, listing.strikes
             t = (expiry.at(p.expiry_hour_utc) - now).total_seconds() / (YEAR_DAYS * 86400)
             forward = index * math.exp(p.basis_per_year * t)
             atm = float(self.atm_iv(now, np.array([t]))[0])
-            start = max(expiry.listed, now.date() - dt.timedelta(days=p.oi_lookback_days), m.params.first_day)
-            past = m.closes(start, now.date() - dt.timedelta(days=1)) if start < now.date() else np.array([index])
-            lo, hi = min(float(past.min()), index), max(float(past.max()), index)
-            strikes = self._strikes(expiry, index, lo, hi, atm)
-            call_oi, put_oi = self._open_interest(expiry, strikes, strike_unit(index), now)
+            call_oi, put_oi = self._open_interest(expiry, strikes, now)
             k = np.concatenate([strikes, strikes]).astype(float)
             is_call = np.concatenate([np.ones(len(strikes), bool), np.zeros(len(strikes), bool)])
             oi = np.concatenate([call_oi, put_oi])
