@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -23,6 +24,7 @@ from pipelines.ingest.errors import ParseError
 from pipelines.sources import deribit, deribit_reference, polymarket
 
 UTC = dt.timezone.utc
+LATE_UTC = dt.datetime(2030, 1, 1, tzinfo=UTC)
 WINDOW = [dt.date(2025, 10, 1) + dt.timedelta(days=i) for i in range(52)]  # 2025-10-01 .. 2025-11-21
 SPECS = (*deribit_reference.DATASETS, *polymarket.DATASETS)
 INSTRUMENTS = "/api/v2/public/get_instruments"
@@ -43,8 +45,18 @@ def call(api: DemoApi, path: str, params: dict, now: dt.datetime) -> tuple[int, 
     raise AssertionError(f"no route for {path}")
 
 
+def request_of(spec, day: dt.date):
+    """The day's request of a dataset: the Polymarket ones ask for the demo's headline market."""
+    if spec is polymarket.MARKETS:  # asked whatever the configuration's window (the demo answers any day)
+        return dataclasses.replace(polymarket.MARKETS.build_request(dt.date(2025, 11, 21)), day=day,
+                                   url=polymarket.GAMMA_MARKETS_URL, params=SLUG)
+    if spec is polymarket.PRICES_HISTORY:
+        return polymarket.prices_history_request(DEMO_MARKET.yes_token_id, day)
+    return spec.build_request(day)
+
+
 def fetch(api: DemoApi, spec, day: dt.date) -> tuple[bytes, dt.datetime]:
-    request = spec.build_request(day)
+    request = request_of(spec, day)
     now = scheduled_fetch_time(day)
     status, body = call(api, urlsplit(request.url).path, request.params, now)
     assert status == 200, body[:300]
@@ -53,6 +65,8 @@ def fetch(api: DemoApi, spec, day: dt.date) -> tuple[bytes, dt.datetime]:
 
 def parsed(api: DemoApi, spec, day: dt.date) -> list[dict]:
     body, now = fetch(api, spec, day)
+    if spec.parse_takes_params:
+        return spec.parse(body, day, now, request_of(spec, day).params).to_pylist()
     return spec.parse(body, day, now).to_pylist()
 
 
@@ -62,7 +76,7 @@ def window(api):
     m = api.market
     return {
         "index": [parsed(api, deribit_reference.INDEX_PRICE, d)[0] for d in WINDOW],
-        "market": [parsed(api, polymarket.MARKET, d)[0] for d in WINDOW],
+        "market": [parsed(api, polymarket.MARKETS, d)[0] for d in WINDOW],
         "history": [parsed(api, polymarket.PRICES_HISTORY, d) for d in WINDOW],
         "binance_close": [m.candle("binance", int(dt.datetime.combine(d, dt.time(), UTC).timestamp()), 86_400,
                                    10**10).close for d in WINDOW],
@@ -74,7 +88,7 @@ def window(api):
 
 def test_every_request_builder_url_is_routed():
     for spec in SPECS:
-        path = urlsplit(spec.build_request(WINDOW[0]).url).path
+        path = urlsplit(request_of(spec, WINDOW[0]).url).path
         assert sum(bool(p.fullmatch(path)) for p, _ in ROUTES) == 1, path
 
 
@@ -94,13 +108,10 @@ def test_demo_bodies_parse_with_the_parsers(api, day):
         rows = parsed(api, spec, day)
         assert rows and all(r["partition_date"] == day for r in rows)
     if day < dt.date(2025, 9, 2):  # before the tracked market was listed: Gamma and the CLOB have nothing
-        for spec, reason in ((polymarket.MARKET, "empty result: no market with slug"),
-                             (polymarket.PRICES_HISTORY, "no price point inside the day among 0 points")):
-            body, now = fetch(api, spec, day)
-            with pytest.raises(ParseError, match=reason):
-                spec.parse(body, day, now)
+        for spec in polymarket.DATASETS:  # no rows, which is no error: nothing was listed yet
+            assert parsed(api, spec, day) == []
         return
-    (market,) = parsed(api, polymarket.MARKET, day)
+    (market,) = parsed(api, polymarket.MARKETS, day)
     assert market["slug"] == DEMO_MARKET.slug and market["yes_token_id"] == DEMO_MARKET.yes_token_id
     assert market["volume_usd"] > 0 and market["liquidity_usd"] > 0 and not market["closed"]
     points = parsed(api, polymarket.PRICES_HISTORY, day)
@@ -161,11 +172,15 @@ def test_the_market_life_cycle_listing_resolution_and_the_resolved_market_quirk(
     for k in range(1, 17):  # and every earlier whole day of January (2nd .. 17th)
         assert api.market.candle("binance", day_open - k * 86_400, 86_400, touched).high < 100_000
     after = dt.datetime.fromtimestamp(model.resolved_at() + 60, UTC)
-    (market,) = json.loads(call(api, "/markets", SLUG, after)[1])
+    assert json.loads(call(api, "/markets", SLUG, after)[1]) == []  # Gamma lists a closed market only if asked
+    (market,) = json.loads(call(api, "/markets", dict(SLUG, closed="true"), after)[1])
     assert market["closed"] and market["outcomePrices"] == '["1", "0"]' and "liquidity" not in market
     assert market["closedTime"].endswith("+00") and not market["acceptingOrders"]
-    row = polymarket.MARKET.parse(json.dumps([market]).encode(), after.date(), after).to_pylist()[0]
+    row = polymarket.MARKETS.parse(json.dumps([market]).encode(), after.date(), after,
+                                   dict(SLUG, closed="true")).to_pylist()[0]
     assert row["closed"] and row["yes_price"] == 1.0 and row["liquidity_usd"] is None
+    assert row["resolved_outcome"] == "yes" and row["resolved_at"] == dt.datetime.fromtimestamp(
+        model.resolved_at(), UTC).replace(tzinfo=None)
     params = {"market": DEMO_MARKET.yes_token_id, "fidelity": "60"}
     assert json.loads(call(api, "/prices-history", dict(params, interval="max"), after)[1]) == {"history": []}
     resolved = json.loads(call(api, "/prices-history", dict(params, interval="max", fidelity="720"), after)[1])
@@ -177,9 +192,8 @@ def test_the_market_life_cycle_listing_resolution_and_the_resolved_market_quirk(
     no = json.loads(call(api, "/prices-history", dict(window, market=DEMO_MARKET.no_token_id), after)[1])["history"]
     assert [round(a["p"] + b["p"], 4) for a, b in zip(points, no)] == [1.0] * len(points)
     next_night = scheduled_fetch_time(day)
-    assert polymarket.PRICES_HISTORY.parse(json.dumps({"history": points}).encode(), day, next_night).num_rows == len(
-        points
-    )
+    assert polymarket.PRICES_HISTORY.parse(json.dumps({"history": points}).encode(), day, next_night,
+                                           {"market": DEMO_MARKET.yes_token_id}).num_rows == len(points)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +232,8 @@ def test_gamma_filters_and_clob_windows_behave_like_the_api(api):
     assert json.loads(call(api, "/markets", {"id": DEMO_MARKET.market_id}, now)[1]) == one
     assert json.loads(call(api, "/markets", {"clob_token_ids": DEMO_MARKET.no_token_id}, now)[1]) == one
     assert json.loads(call(api, "/markets", {"slug": "will-bitcoin-reach-150000-in-january-2026"}, now)[1]) == []
-    assert json.loads(call(api, "/markets", {"closed": "true"}, now)[1]) == []
+    closed = json.loads(call(api, "/markets", {"closed": "true", "limit": "50"}, now)[1])
+    assert closed and all(m["closed"] for m in closed) and DEMO_MARKET.slug not in {m["slug"] for m in closed}
     assert json.loads(call(api, "/markets", dict(SLUG, offset="1"), now)[1]) == []
     week = json.loads(call(api, "/prices-history", {"market": DEMO_MARKET.yes_token_id, "interval": "1w",
                                                     "fidelity": "60"}, now)[1])["history"]
@@ -331,3 +346,51 @@ def test_prediction_story(window):
     volume = np.array([r["volume_usd"] for r in window["market"]])
     assert np.all(np.diff(volume) > 0)
     assert np.corrcoef(np.diff(volume), np.abs(np.diff(np.log(closes))) )[0, 1] > 0.3
+
+
+# ---- the monthly ladders: events listed month by month, markets that resolve -----------------------------------
+
+
+def test_events_list_a_ladder_each_month_and_close_when_every_rung_has(api):
+    from pipelines.demo.prediction import event_slug
+
+    before = dt.datetime(2025, 11, 25, 15, 59, tzinfo=UTC)
+    december = {"slug": event_slug(2025, 12)}
+    assert json.loads(call(api, "/events", december, before)[1]) == []  # lists on the 25th, 16:00
+    (event,) = json.loads(call(api, "/events", december, before + dt.timedelta(minutes=2))[1])
+    rungs = event["markets"]
+    assert event["slug"] == december["slug"] and not event["closed"] and len(rungs) >= 4
+    assert all("events" not in m for m in rungs)  # nested markets do not nest their event again
+    titles = [m["groupItemTitle"] for m in rungs]
+    assert any(t.startswith("↑ ") for t in titles) and any(t.startswith("↓ ") for t in titles)
+    rows = polymarket.MARKETS.parse(json.dumps([event]).encode(), dt.date(2025, 11, 25), LATE_UTC,
+                                    december).to_pylist()
+    assert {r["direction"] for r in rows} == {"reach", "dip"} and all(r["period_start"] == dt.date(2025, 12, 1)
+                                                                     for r in rows)
+    # a dip rung resolves YES on the minute a Binance 1m low reaches it; a reach rung on a high; the rest NO at the
+    # month's end; the event closes once every rung has, and is then listed only with closed=true
+    after = dt.datetime(2026, 1, 2, tzinfo=UTC)
+    assert json.loads(call(api, "/events", december, after)[1]) == []
+    (done,) = json.loads(call(api, "/events", dict(december, closed="true"), after)[1])
+    outcomes = {m["groupItemTitle"]: json.loads(m["outcomePrices"]) for m in done["markets"]}
+    assert done["closed"] and all(p in (["1", "0"], ["0", "1"]) for p in outcomes.values())
+    month_lo = min(api.market.candle("binance", int(dt.datetime(2025, 12, d, tzinfo=UTC).timestamp()), 86_400,
+                                     10**10).low for d in range(1, 32))
+    for title, prices in outcomes.items():
+        if title.startswith("↓ "):
+            barrier = float(title[2:].replace(",", ""))
+            assert (prices == ["1", "0"]) == (month_lo <= barrier) or abs(month_lo - barrier) / barrier < 0.01
+
+
+def test_the_clob_refuses_a_window_longer_than_its_cap(api):
+    now = dt.datetime(2025, 11, 22, 0, 30, tzinfo=UTC)
+    end = int(now.timestamp()) - 1800
+    cap = polymarket.PRICE_HISTORY_MAX_WINDOW_S
+    at_cap = {"market": DEMO_MARKET.yes_token_id, "startTs": str(end - cap), "endTs": str(end), "fidelity": "60"}
+    assert call(api, "/prices-history", at_cap, now)[0] == 200
+    over = dict(at_cap, startTs=str(end - cap - 1))
+    status, body = call(api, "/prices-history", over, now)
+    assert status == 400 and "interval is too long" in json.loads(body)["error"]
+    # what the pipeline asks (one UTC day) is far inside it
+    request = polymarket.prices_history_request(DEMO_MARKET.yes_token_id, dt.date(2025, 11, 21))
+    assert int(request.params["endTs"]) - int(request.params["startTs"]) <= cap

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pipelines.demo.prediction import DEMO_MARKET
 from pipelines.ingest.errors import ParseError
 from pipelines.sources import deribit_reference, polymarket
-from pipelines.sources.polymarket import TrackedMarket
+from pipelines.sources.prediction_config import parse_config
 from pipelines.sources.spec import PARTITION_COLUMN
 
 UTC = dt.timezone.utc
@@ -24,14 +24,20 @@ NIGHTLY = dt.datetime(2025, 11, 22, 0, 30, tzinfo=UTC)  # when the nightly run s
 NIGHTLY_US = int(NIGHTLY.timestamp()) * 1_000_000
 INSTRUMENTS = deribit_reference.OPTION_INSTRUMENTS
 INDEX = deribit_reference.INDEX_PRICE
-MARKET = polymarket.MARKET
+MARKET = polymarket.MARKETS
 HISTORY = polymarket.PRICES_HISTORY
+SLUG_PARAMS = {"slug": DEMO_MARKET.slug}
+TOKEN_PARAMS = {"market": DEMO_MARKET.yes_token_id}
 
 
-def parse_error(spec, body: bytes, day: dt.date, fetched_at: dt.datetime = LATE) -> str:
+def parse_error(spec, body: bytes, day: dt.date, fetched_at: dt.datetime = LATE, params=None) -> str:
     """Parse and return the ParseError message, asserting it names source/dataset and the date."""
     with pytest.raises(ParseError) as info:
-        spec.parse(body, day, fetched_at)
+        if spec.parse_takes_params:
+            spec.parse(body, day, fetched_at, params if params is not None else
+                       (TOKEN_PARAMS if spec is HISTORY else SLUG_PARAMS))
+        else:
+            spec.parse(body, day, fetched_at)
     message = str(info.value)
     assert message.startswith(f"{spec.source}/{spec.dataset} for {day.isoformat()}: "), message
     assert (info.value.source, info.value.dataset, info.value.day) == (spec.source, spec.dataset, day)
@@ -57,24 +63,30 @@ def test_raw_schemas_keys_and_history_are_the_contract():
          ("estimated_delivery_price", f64)]
     )
     assert MARKET.raw_schema == pa.schema(
-        [(PARTITION_COLUMN, pa.date32()), ("market_id", text), ("condition_id", text), ("slug", text),
-         ("question", text), ("end_date", ts), ("outcomes", text), ("yes_token_id", text), ("no_token_id", text),
-         ("yes_price", f64), ("volume_usd", f64), ("liquidity_usd", f64), ("active", pa.bool_()),
-         ("closed", pa.bool_())]
+        [(PARTITION_COLUMN, pa.date32()), ("market_id", text), ("slug", text), ("question", text),
+         ("condition_id", text), ("event_slug", text), ("event_title", text), ("group_item_title", text),
+         ("threshold_usd", f64), ("direction", text), ("period_start", pa.date32()), ("period_end", pa.date32()),
+         ("yes_token_id", text), ("no_token_id", text), ("yes_price", f64), ("volume_usd", f64),
+         ("liquidity_usd", f64), ("active", pa.bool_()), ("closed", pa.bool_()), ("listed_at", ts),
+         ("end_date", ts), ("resolved_outcome", text), ("resolved_at", ts), ("headline", pa.bool_())]
     )
     assert HISTORY.raw_schema == pa.schema(
-        [(PARTITION_COLUMN, pa.date32()), ("point_time", ts), ("yes_price", f64)]
+        [(PARTITION_COLUMN, pa.date32()), ("yes_token_id", text), ("point_time", ts), ("yes_price", f64)]
     )
-    got = {d.name: (d.key_columns, d.event_time_column, d.backfillable, d.history, d.next_page)
+    got = {d.name: (d.key_columns, d.event_time_column, d.backfillable, d.history)
            for d in (*deribit_reference.DATASETS, *polymarket.DATASETS)}
     assert got == {
         "deribit/option_instruments": ((PARTITION_COLUMN, "instrument_name"), None, False,
-                                       "current listing only: archive nightly", None),
-        "deribit/index_price": ((PARTITION_COLUMN,), None, False, "current value only: archive nightly", None),
-        "polymarket/market": ((PARTITION_COLUMN,), None, False, "current state only: archive nightly", None),
-        "polymarket/prices_history": ((PARTITION_COLUMN, "point_time"), "point_time", True,
-                                      "the life of the tracked market (from its listing to its resolution)", None),
+                                       "current listing only: archive nightly"),
+        "deribit/index_price": ((PARTITION_COLUMN,), None, False, "current value only: archive nightly"),
+        "polymarket/markets": ((PARTITION_COLUMN, "market_id"), None, False,
+                               "current state only: archive nightly (closed markets only with closed=true)"),
+        "polymarket/prices_history": ((PARTITION_COLUMN, "yes_token_id", "point_time"), "point_time", True,
+                                      "each followed market from its listing to its resolution (tokens from "
+                                      "polymarket/markets)"),
     }
+    assert MARKET.parse_takes_params and HISTORY.parse_takes_params and MARKET.empty_day_ok
+    assert HISTORY.upstream == ("polymarket/markets",) and HISTORY.bind is not None
     for spec in (*deribit_reference.DATASETS, *polymarket.DATASETS):
         assert spec.description and "\n" not in spec.description and len(spec.description) < 140
 
@@ -87,12 +99,12 @@ def test_request_builders_use_the_documented_urls_and_params():
     r = INDEX.build_request(NOV21)
     assert r.url == "https://www.deribit.com/api/v2/public/get_index_price" and r.params == {"index_name": "btc_usd"}
     r = MARKET.build_request(NOV21)
-    assert r.url == "https://gamma-api.polymarket.com/markets"
-    assert r.params == {"slug": "will-bitcoin-reach-100000-in-january-2026"}
-    r = HISTORY.build_request(NOV21)
+    assert r.url == "https://gamma-api.polymarket.com/events"
+    assert r.params == {"slug": "what-price-will-bitcoin-hit-in-november-2025"}
+    r = polymarket.prices_history_request(DEMO_MARKET.yes_token_id, NOV21)
     assert r.url == "https://clob.polymarket.com/prices-history"
     assert r.params == {
-        "market": polymarket.TRACKED_MARKET.yes_token_id,
+        "market": DEMO_MARKET.yes_token_id,
         "startTs": "1763683200",  # 2025-11-21 00:00 UTC
         "endTs": "1763769600",  # 2025-11-22 00:00 UTC
         "fidelity": "60",
@@ -100,16 +112,67 @@ def test_request_builders_use_the_documented_urls_and_params():
     assert all(isinstance(v, str) for v in r.params.values())
 
 
-def test_the_tracked_market_is_the_demo_market_and_can_be_reconfigured():
-    assert polymarket.TRACKED_MARKET.slug == DEMO_MARKET.slug
-    assert polymarket.TRACKED_MARKET.yes_token_id == DEMO_MARKET.yes_token_id
-    other = TrackedMarket(slug="bitcoin-above-90k-on-december-5", yes_token_id="123456789")
-    assert polymarket.market_dataset(other).build_request(NOV21).params == {"slug": other.slug}
-    assert polymarket.prices_history_dataset(other).build_request(NOV21).params["market"] == "123456789"
-    with pytest.raises(ValueError, match="invalid Polymarket slug"):
-        TrackedMarket(slug="Bad Slug", yes_token_id="1")
-    with pytest.raises(ValueError, match="invalid CLOB token id"):
-        TrackedMarket(slug="ok", yes_token_id="0xabc")
+def test_the_day_asks_each_configured_event_and_market_open_then_closed():
+    planned = polymarket.markets_requests(polymarket.CONFIG, NOV21)
+    asked = [(r.url.rsplit("/", 1)[1], r.params["slug"], r.params.get("closed")) for r in planned]
+    months = ["november-2025", "december-2025", "january-2026", "february-2026", "march-2026"]
+    assert asked == [
+        *[("events", f"what-price-will-bitcoin-hit-in-{m}", c) for m in months for c in (None, "true")],
+        ("markets", DEMO_MARKET.slug, None), ("markets", DEMO_MARKET.slug, "true"),
+    ]
+    # the pages chain through the day's plan, and end with it
+    request, walked = MARKET.build_request(NOV21), []
+    while request is not None:
+        walked.append(request)
+        request = MARKET.next_page(request, b"[]")
+    assert walked == planned
+    # a single market is asked from its listing to its end + grace days, a series' month from list_ahead before it
+    config = polymarket.CONFIG
+    assert not MARKET.covers(dt.date(2025, 5, 31)) and MARKET.covers(dt.date(2025, 6, 1))
+    last = {r.params["slug"] for r in polymarket.markets_requests(config, dt.date(2026, 2, 3))}
+    late = {r.params["slug"] for r in polymarket.markets_requests(config, dt.date(2026, 2, 5))}
+    assert DEMO_MARKET.slug in last and DEMO_MARKET.slug not in late  # ends 2026-02-01, + 3 grace days
+    assert DEMO_MARKET.event_slug in last and DEMO_MARKET.event_slug not in late  # January ends 01-31, + 3
+
+
+def test_the_configured_markets_file_is_valid_and_another_config_can_be_used():
+    config = polymarket.CONFIG
+    assert config.headline_slugs == {DEMO_MARKET.slug}
+    (series,) = config.series
+    assert series.slug_of(2026, 1) == DEMO_MARKET.event_slug
+    assert series.month_of("what-price-will-bitcoin-hit-in-march-2027") == (2027, 3)
+    assert series.month_of("what-price-will-bitcoin-hit-in-smarch-2027") is None
+    other = parse_config(
+        'grace_days = 1\n[[market]]\nslug = "bitcoin-above-90k-on-december-5"\nlisted = 2025-12-01\n'
+        'ends = 2025-12-05\n'
+    )
+    spec = polymarket.markets_dataset(other)
+    assert spec.build_request(dt.date(2025, 12, 2)).params == {"slug": "bitcoin-above-90k-on-december-5"}
+    assert spec.covers(dt.date(2025, 12, 6)) and not spec.covers(dt.date(2025, 12, 7))
+    assert not spec.covers(dt.date(2025, 11, 30))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("[[market]]\nslug = \"Bad Slug\"\nlisted = 2025-01-01\nends = 2025-02-01\n", "is not a Polymarket slug"),
+        ("[[market]]\nslug = \"ok\"\nlisted = 2025-03-01\nends = 2025-02-01\n", "`ends` 2025-02-01 is before"),
+        ("[[market]]\nslug = \"ok\"\nends = 2025-02-01\n", "missing `listed`"),
+        ("[[series]]\nname = \"m\"\nevent_slug = \"btc-{month}\"\nfirst_month = \"2025-01\"\n",
+         "needs both {month} and {year}"),
+        ("[[series]]\nname = \"m\"\nevent_slug = \"btc-{month}-{year}\"\nfirst_month = \"2025-13\"\n",
+         "`first_month` must be YYYY-MM"),
+        ("grace_days = -1\n", "`grace_days` must be an integer"),
+        ("[[markets]]\n", "unknown keys ['markets']"),
+        ("[[market]\n", "not valid TOML"),
+    ],
+)
+def test_a_config_mistake_is_one_line_naming_the_entry(text, reason):
+    from pipelines.sources.prediction_config import PredictionConfigError
+
+    with pytest.raises(PredictionConfigError) as info:
+        parse_config(text)
+    assert reason in str(info.value) and "\n" not in str(info.value)
 
 
 # ---- Deribit instruments -------------------------------------------------------------------------------------
@@ -269,48 +332,49 @@ def test_index_price_errors(body, reason):
 # ---- Polymarket Gamma market ---------------------------------------------------------------------------------
 
 
-def spec_for(market: dict):
-    tracked = TrackedMarket(slug=market["slug"], yes_token_id=json.loads(market["clobTokenIds"])[0])
-    return polymarket.market_dataset(tracked)
+def parse_market(market: dict, day: dt.date, *, slug: str | None = None) -> dict:
+    """GET /markets?slug= answers an array: the one market's row."""
+    (row,) = MARKET.parse(json.dumps([market]).encode(), day, LATE, {"slug": slug or market["slug"]}).to_pylist()
+    return row
 
 
 def test_market_reads_the_real_closed_yes_no_market(real_fixtures):
     market = json.loads((real_fixtures / "polymarket" / "gamma_market_closed.json").read_bytes())
-    spec = spec_for(market)
     day = dt.date(2026, 3, 20)
-    table = spec.parse(json.dumps([market]).encode(), day, LATE)  # GET /markets?slug= answers an array
-    assert table.schema == MARKET.raw_schema
-    assert table.to_pylist() == [
-        {
-            "partition_date": day, "market_id": "1460332",
-            "condition_id": "0x8ccc3f4951ff02c1d34b87988752b4444ad17228732780a6cf22afefe8478bb6",
-            "slug": "katana-fdv-above-1b-one-day-after-launch-395-996",
-            "question": "Katana FDV above $1B one day after launch?", "end_date": dt.datetime(2028, 1, 1, 5, 0),
-            "outcomes": '["Yes", "No"]',
-            "yes_token_id": "108872296183993054938831082799825620165440189659433018108548854929333464287226",
-            "no_token_id": "89711174926330519158043401581181146613785179104141808554061413232025882707365",
-            "yes_price": 0.0,
-            # a resolved market's object has neither volume nor liquidity: unknown, not zero
-            "volume_usd": None, "liquidity_usd": None, "active": True, "closed": True,
-        }
-    ]
+    row = parse_market(market, day)
+    assert {k: row[k] for k in ("partition_date", "market_id", "condition_id", "slug", "question", "end_date",
+                                "yes_token_id", "no_token_id", "yes_price", "volume_usd", "liquidity_usd",
+                                "active", "closed", "headline")} == {
+        "partition_date": day, "market_id": "1460332",
+        "condition_id": "0x8ccc3f4951ff02c1d34b87988752b4444ad17228732780a6cf22afefe8478bb6",
+        "slug": "katana-fdv-above-1b-one-day-after-launch-395-996",
+        "question": "Katana FDV above $1B one day after launch?", "end_date": dt.datetime(2028, 1, 1, 5, 0),
+        "yes_token_id": "108872296183993054938831082799825620165440189659433018108548854929333464287226",
+        "no_token_id": "89711174926330519158043401581181146613785179104141808554061413232025882707365",
+        "yes_price": 0.0,
+        # a resolved market's object has neither volume nor liquidity: unknown, not zero
+        "volume_usd": None, "liquidity_usd": None, "active": True, "closed": True, "headline": False,
+    }
+    # not a price market: no threshold or direction; its own start..end is the period
+    assert row["threshold_usd"] is None and row["direction"] is None and row["period_end"] == dt.date(2028, 1, 1)
+    assert row["resolved_outcome"] == ("no" if json.loads(market["outcomePrices"]) == ["0", "1"] else None)
 
 
 def test_market_reads_the_live_capture_with_string_volume_and_liquidity(real_fixtures):
     doc = json.loads((real_fixtures / "polymarket" / "api_response_samples_2026-02-21.json").read_bytes())
     item = doc["gamma_api"]["GET /markets?active=true&closed=false&limit=5"]["sample_item"]
     assert isinstance(item["volume"], str) and isinstance(item["outcomePrices"], str)
-    day = dt.date(2026, 2, 20)
-    row = spec_for(item).parse(json.dumps([item]).encode(), day, LATE).to_pylist()[0]
+    row = parse_market(item, dt.date(2026, 2, 20))
     assert row["yes_price"] == 0.0295 and row["volume_usd"] == 1198758.20317 and row["liquidity_usd"] == 20526.9358
     assert row["yes_token_id"] == doc["_meta"]["market_used"]["yes_token_id"]
     assert row["no_token_id"] == doc["_meta"]["market_used"]["no_token_id"]
     assert row["end_date"] == dt.datetime(2025, 12, 31, 12, 0) and row["closed"] is False
+    assert row["resolved_outcome"] is None and row["resolved_at"] is None
 
 
 def test_an_up_down_market_is_not_a_yes_no_market(real_fixtures):
     market = json.loads((real_fixtures / "polymarket" / "gamma_market_btc_updown.json").read_bytes())
-    message = parse_error(spec_for(market), json.dumps([market]).encode(), dt.date(2026, 3, 11))
+    message = parse_error(MARKET, json.dumps([market]).encode(), dt.date(2026, 3, 11), params={"slug": market["slug"]})
     assert message.endswith('not a Yes/No market: outcomes ["Up", "Down"]')
 
 
@@ -319,8 +383,9 @@ def gamma(**over) -> dict:
         "id": DEMO_MARKET.market_id, "question": DEMO_MARKET.question, "conditionId": DEMO_MARKET.condition_id,
         "slug": DEMO_MARKET.slug, "endDate": "2026-02-01T05:00:00Z", "liquidity": "57728.0526",
         "outcomes": '["Yes", "No"]', "outcomePrices": '["0.235", "0.765"]', "volume": "3175025.40525",
-        "active": True, "closed": False,
+        "active": True, "closed": False, "groupItemTitle": "↑ 100,000",
         "clobTokenIds": json.dumps([DEMO_MARKET.yes_token_id, DEMO_MARKET.no_token_id]),
+        "events": [{"slug": DEMO_MARKET.event_slug, "title": DEMO_MARKET.event_title}],
     }
     market.update(over)
     return {k: v for k, v in market.items() if v is not ...}
@@ -330,31 +395,72 @@ def gamma_body(*markets) -> bytes:
     return json.dumps(list(markets) or [gamma()]).encode()
 
 
-def test_market_takes_the_tracked_slug_and_the_yes_outcome_wherever_it_is():
-    other = gamma(slug="will-bitcoin-reach-150000-in-january-2026", id="618355")
+def test_market_takes_the_yes_outcome_wherever_it_is_and_what_the_question_asks():
     swapped = gamma(outcomes='["No", "Yes"]', outcomePrices='["0.765", "0.235"]',
                     clobTokenIds=json.dumps([DEMO_MARKET.no_token_id, DEMO_MARKET.yes_token_id]))
-    row = MARKET.parse(gamma_body(other, swapped), NOV21, NIGHTLY).to_pylist()[0]
+    row = MARKET.parse(gamma_body(swapped), NOV21, NIGHTLY, SLUG_PARAMS).to_pylist()[0]
     assert row["yes_price"] == 0.235 and row["yes_token_id"] == DEMO_MARKET.yes_token_id
     assert row["no_token_id"] == DEMO_MARKET.no_token_id and row["market_id"] == "618354"
     assert row["volume_usd"] == 3175025.40525 and row["liquidity_usd"] == 57728.0526
+    assert (row["threshold_usd"], row["direction"]) == (100_000.0, "reach")
+    assert (row["period_start"], row["period_end"]) == (dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    assert row["event_slug"] == DEMO_MARKET.event_slug and row["headline"] is True
+
+
+@pytest.mark.parametrize(
+    ("group", "question", "expected"),
+    [
+        ("↑ 100,000", "", (100_000.0, "reach")),
+        ("↓ 80,000", "", (80_000.0, "dip")),
+        (None, "Will Bitcoin reach $150,000 in December?", (150_000.0, "reach")),
+        (None, "Will Bitcoin dip to $75,000 in January 2026?", (75_000.0, "dip")),
+        (None, "Bitcoin above $90k on December 5?", (90_000.0, "reach")),
+        (None, "Will Katana launch?", (None, None)),
+    ],
+)
+def test_threshold_and_direction_from_the_rung_or_the_question(group, question, expected):
+    assert polymarket.threshold_and_direction(group, question) == expected
+
+
+def test_a_resolved_market_carries_its_outcome_and_time_and_an_unlisted_one_is_no_row():
+    resolved = gamma(closed=True, outcomePrices='["1", "0"]', closedTime="2026-01-18 14:51:00+00", liquidity=...)
+    row = MARKET.parse(gamma_body(resolved), dt.date(2026, 1, 19), LATE, {"slug": DEMO_MARKET.slug,
+                                                                         "closed": "true"}).to_pylist()[0]
+    assert (row["resolved_outcome"], row["resolved_at"]) == ("yes", dt.datetime(2026, 1, 18, 14, 51))
+    disputed = gamma(closed=True, outcomePrices='["0.5", "0.5"]')
+    assert MARKET.parse(gamma_body(disputed), NOV21, LATE, SLUG_PARAMS).to_pylist()[0]["resolved_outcome"] is None
+    # an empty answer: not listed yet, delisted, or closed (asked without closed=true): no rows, not an error
+    assert MARKET.parse(b"[]", NOV21, LATE, SLUG_PARAMS).num_rows == 0
+
+
+def test_an_event_page_lists_its_markets():
+    rungs = [gamma(id="1", slug="a", groupItemTitle="↑ 120,000", events=...),
+             gamma(id="2", slug="b", groupItemTitle="↓ 80,000", events=...,
+                   clobTokenIds=json.dumps(["11", "12"]))]
+    event = {"slug": DEMO_MARKET.event_slug, "title": DEMO_MARKET.event_title, "markets": rungs}
+    rows = MARKET.parse(json.dumps([event]).encode(), NOV21, LATE, {"slug": DEMO_MARKET.event_slug}).to_pylist()
+    assert [(r["slug"], r["threshold_usd"], r["direction"], r["event_slug"]) for r in rows] == [
+        ("a", 120_000.0, "reach", DEMO_MARKET.event_slug), ("b", 80_000.0, "dip", DEMO_MARKET.event_slug)]
+    empty = {"slug": DEMO_MARKET.event_slug, "title": "t", "markets": []}
+    assert MARKET.parse(json.dumps([empty]).encode(), NOV21, LATE, {"slug": DEMO_MARKET.event_slug}).num_rows == 0
 
 
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b"[]", "empty result: no market with slug 'will-bitcoin-reach-100000-in-january-2026'"),
-        (json.dumps(gamma()).encode(), "expected a JSON array of markets (GET /markets?slug=...), got an object"),
+        (json.dumps(gamma()).encode(), "expected a JSON array of events or markets, got an object"),
         (b'{"error": "rate limited"}', "error envelope: rate limited"),
-        (gamma_body(gamma(slug="another-market")), "no market with slug"),
-        (gamma_body(gamma(), gamma()), "appears twice"),
+        (gamma_body(gamma(slug="another-market")), "asked for market 'will-bitcoin-reach-100000-in-january-2026', "
+                                                   "the answer is market 'another-market'"),
+        (json.dumps([{"slug": "another-event", "markets": []}]).encode(), "the answer is event 'another-event'"),
+        (gamma_body(gamma(), gamma(question="Other?")), "appears twice with different fields"),
         (gamma_body(gamma(outcomes=["Yes", "No"])), "field outcomes must be a JSON-encoded string"),
         (gamma_body(gamma(outcomePrices='["0.2"')), "field outcomePrices is not a JSON-encoded array"),
         (gamma_body(gamma(outcomePrices='["0.2"]')), "differ in length"),
         (gamma_body(gamma(outcomePrices='["0.2x", "0.8"]')), "outcomePrices[Yes] is not a decimal number"),
         (gamma_body(gamma(outcomePrices='["1.2", "-0.2"]')), "outside [0, 1]"),
-        (gamma_body(gamma(clobTokenIds=json.dumps(["42", DEMO_MARKET.no_token_id]))),
-         "is not the configured one"),
+        (gamma_body(gamma(clobTokenIds=json.dumps(["0xabc", DEMO_MARKET.no_token_id]))),
+         "is not a decimal token id"),
         (gamma_body(gamma(volume=3175025.4)), "field volume must be a decimal string"),
         (gamma_body(gamma(liquidity="-1")), "field liquidity is negative"),
         (gamma_body(gamma(endDate="2026-02-01")), "field endDate has no time zone"),
@@ -362,7 +468,9 @@ def test_market_takes_the_tracked_slug_and_the_yes_outcome_wherever_it_is():
         (gamma_body(gamma(closed="false")), "field closed must be a JSON boolean"),
         (gamma_body(gamma(id=618354)), "field id must be a non-empty string"),
         (gamma_body(gamma(conditionId="0x12")), "conditionId is not 0x + 64 hex digits"),
-        (gamma_body(gamma(question=...)), "missing field 'question' in the market"),
+        (gamma_body(gamma(question=...)), "missing field 'question' in market"),
+        (gamma_body(gamma(closed=True, outcomePrices='["1", "0"]', closedTime="yesterday")),
+         "field closedTime is not a timestamp"),
     ],
 )
 def test_market_errors(body, reason):
@@ -381,15 +489,21 @@ def test_prices_history_keeps_the_points_of_the_day_sorted():
     start = s(NOV21)
     points = [(start + 3600, 0.245), (start, 0.255), (start - 3600, 0.27), (start + 86_400, 0.215),
               (start + 82_800, 0.235)]
-    table = HISTORY.parse(history_body(points), NOV21, NIGHTLY)
+    table = HISTORY.parse(history_body(points), NOV21, NIGHTLY, TOKEN_PARAMS)
     assert table.schema == HISTORY.raw_schema
+    token = DEMO_MARKET.yes_token_id
     assert table.to_pylist() == [
-        {"partition_date": NOV21, "point_time": dt.datetime(2025, 11, 21, 0), "yes_price": 0.255},
-        {"partition_date": NOV21, "point_time": dt.datetime(2025, 11, 21, 1), "yes_price": 0.245},
-        {"partition_date": NOV21, "point_time": dt.datetime(2025, 11, 21, 23), "yes_price": 0.235},
+        {"partition_date": NOV21, "yes_token_id": token, "point_time": dt.datetime(2025, 11, 21, 0), "yes_price": 0.255},
+        {"partition_date": NOV21, "yes_token_id": token, "point_time": dt.datetime(2025, 11, 21, 1), "yes_price": 0.245},
+        {"partition_date": NOV21, "yes_token_id": token, "point_time": dt.datetime(2025, 11, 21, 23),
+         "yes_price": 0.235},
     ]
     # prices 0 and 1 are JSON integers on a resolved market
-    assert HISTORY.parse(history_body([(start, 1)]), NOV21, NIGHTLY).column("yes_price").to_pylist() == [1.0]
+    assert HISTORY.parse(history_body([(start, 1)]), NOV21, NIGHTLY, TOKEN_PARAMS).column("yes_price").to_pylist() == [
+        1.0]
+    # no point inside the day (not trading yet, or resolved before it): no rows, not an error
+    assert HISTORY.parse(b'{"history": []}', NOV21, NIGHTLY, TOKEN_PARAMS).num_rows == 0
+    assert HISTORY.parse(history_body([(start - 60, 0.3)]), NOV21, NIGHTLY, TOKEN_PARAMS).num_rows == 0
 
 
 def test_the_data_api_v2_shape_is_refused_with_a_pointer(real_fixtures):
@@ -400,8 +514,6 @@ def test_the_data_api_v2_shape_is_refused_with_a_pointer(real_fixtures):
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b'{"history": []}', "no price point inside the day among 0 points"),
-        (history_body([(s(NOV21) - 60, 0.3)]), "no price point inside the day among 1 points"),
         (b'{"error": "invalid filters: startTs is after endTs"}', "error envelope: invalid filters"),
         (b'{"data": []}', "missing field 'history' in the body"),
         (b'{"history": {"t": 1}}', "history must be an array"),
@@ -419,6 +531,10 @@ def test_prices_history_errors(body, reason):
     assert reason in message, message
 
 
+def test_prices_history_needs_to_know_the_token_it_asked_for():
+    assert "names no CLOB token" in parse_error(HISTORY, history_body([(s(NOV21), 0.3)]), NOV21, params={})
+
+
 def test_prices_history_refuses_a_day_that_is_not_over():
     late_evening = dt.datetime(2025, 11, 21, 23, 59, tzinfo=UTC)
     message = parse_error(HISTORY, history_body([(s(NOV21), 0.3)]), NOV21, late_evening)
@@ -432,8 +548,5 @@ def test_prices_history_keeps_exactly_the_in_day_minutes(offsets):
     points = [(start + 60 * k, round(0.2 + 0.0001 * (k % 1000), 4)) for k in offsets]
     inside = sorted((t, p) for t, p in points if start <= t < start + 86_400)
     body = history_body(points)
-    if not inside:
-        assert "no price point inside the day" in parse_error(HISTORY, body, NOV21)
-        return
-    table = HISTORY.parse(body, NOV21, NIGHTLY)
+    table = HISTORY.parse(body, NOV21, NIGHTLY, TOKEN_PARAMS)
     assert [(int(r["point_time"].replace(tzinfo=UTC).timestamp()), r["yes_price"]) for r in table.to_pylist()] == inside

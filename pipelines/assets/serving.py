@@ -19,8 +19,11 @@ SERVING_KEY = dg.AssetKey(["serving", "warehouse"])
 FRESHNESS_CHECK = "marts_fresh"
 # Marts with a row for every day (event marts such as level breaks and retargets have rows only on some days).
 DAILY_MARTS = ("fct_btc_price_daily", "fct_spot_ohlcv_daily", "fct_derivatives_daily", "fct_liquidations_daily",
-               "fct_prediction_market_daily", "fct_hashrate_daily", "fct_pool_share_daily", "fct_miner_revenue_daily",
-               "mart_market_daily")
+               "fct_hashrate_daily", "fct_pool_share_daily", "fct_miner_revenue_daily", "mart_market_daily")
+# Marts with a row for every day on which their source had something to follow: the prediction mart has rows only
+# while a configured market is listed (none before the first listing, none between a resolution and the next
+# listing). Such a mart is checked when its raw table holds rows for the last day it must reach, else skipped.
+FOLLOWED_MARTS = {"fct_prediction_market_daily": "polymarket__markets"}
 SNAPSHOT_MARTS = ("fct_option_chain_snapshot", "fct_gamma_exposure_by_strike", "fct_gamma_summary_daily")
 SCHEDULE_TAG = "dagster/schedule_name"
 
@@ -57,7 +60,8 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
         yield dg.MaterializeResult(metadata=report.metadata())
         as_of = freshness_as_of(context.run.tags, end, dt.datetime.now(dt.UTC).date())
         with warehouse.connect(read_only=True) as conn:
-            daily = mart_freshness(conn, [("marts", m) for m in DAILY_MARTS], as_of=as_of)
+            followed = [m for m, raw in FOLLOWED_MARTS.items() if _followed_on(conn, raw, as_of - dt.timedelta(days=1))]
+            daily = mart_freshness(conn, [("marts", m) for m in (*DAILY_MARTS, *followed)], as_of=as_of)
             snapshots = mart_freshness(conn, [("marts", m) for m in SNAPSHOT_MARTS], as_of=as_of,
                                        date_column="snapshot_date")
         outcome = CheckOutcome(
@@ -67,3 +71,13 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
         yield to_check_result(outcome, SERVING_KEY, FRESHNESS_CHECK)
 
     return serving_warehouse
+
+
+def _followed_on(conn, raw_table: str, day: dt.date) -> bool:
+    """Whether raw.<raw_table> holds rows of `day` (a market was followed that day), so its mart must reach it."""
+    exists = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND "
+                          "table_name = ?", [raw_table]).fetchone()[0]
+    if not exists:
+        return False
+    # raw_table is one of FOLLOWED_MARTS' literal values, never user input.
+    return conn.execute(f'SELECT count(*) > 0 FROM raw."{raw_table}" WHERE partition_date = ?', [day]).fetchone()[0]

@@ -23,6 +23,7 @@ of any later time: the same (moment) gives the same numbers in every process.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -64,6 +65,8 @@ DEMO_MARKET = DemoMarketIdentity()
 class PredictionParams:
     seed_label: str = "demo-polymarket/v1"
     barrier_usd: float = 100_000.0
+    # "reach": YES when a Binance 1m high >= the barrier inside the window; "dip": when a 1m low <= it.
+    direction: str = "reach"
     # "in January" in US Eastern time (UTC-5 in winter): Jan 1 00:00 ET .. Jan 31 23:59:59 ET.
     window_start: dt.datetime = dt.datetime(2026, 1, 1, 5)
     window_end: dt.datetime = dt.datetime(2026, 2, 1, 5)
@@ -146,6 +149,22 @@ def iso_z(moment: dt.datetime, micros: bool = True) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def market_description(p: PredictionParams) -> str:
+    """The rules text of a price-hit market, as the real ladder's markets word it."""
+    first = p.window_start - dt.timedelta(hours=5)  # ET (the demo ignores daylight saving: windows are months)
+    last = p.window_end - dt.timedelta(hours=5, minutes=1)
+    when = (f"between {first:%B} {first.day}, {first.year}, 00:00 AM ET and {last:%B} {last.day}, {last.year}, "
+            "11:59 PM ET")
+    field, verb = ("High", "or higher") if p.direction == "reach" else ("Low", "or lower")
+    return (
+        f'This market will immediately resolve to "Yes" if any Binance 1 minute candle for Bitcoin (BTCUSDT) '
+        f'{when} has a final "{field}" price of {p.barrier_usd:,.0f} {verb}. Otherwise, this market will resolve '
+        f'to "No".\n\nThe resolution source for this market is Binance, specifically the BTCUSDT "{field}" prices '
+        f'available at https://www.binance.com/en/trade/BTC_USDT, with the chart settings on "1m" for one-minute '
+        f"candles selected on the top bar."
+    )
+
+
 def gamma_number_text(value: float, decimals: int) -> str:
     """A market-level number as Gamma writes it: a decimal string without trailing zeros ("1198758.20317")."""
     text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
@@ -189,13 +208,17 @@ class PredictionMarketModel:
         p = self.params
         barrier, start, end = p.barrier_usd, self.window_start_s, self.window_end_s
         late = end + DAY_S
+
+        def reached(candle) -> bool:
+            if candle is None:
+                return False
+            return candle.high >= barrier if p.direction == "reach" else candle.low <= barrier
+
         hour = start // 3600 * 3600
         while hour < end:  # hourly candles, then the minutes of the first hour that reached it
-            candle = self.market.candle("binance", hour, 3600, late)
-            if candle is not None and candle.high >= barrier:
+            if reached(self.market.candle("binance", hour, 3600, late)):
                 for minute in range(max(hour, start), min(hour + 3600, end), MINUTE_S):
-                    one = self.market.candle("binance", minute, MINUTE_S, late)
-                    if one is not None and one.high >= barrier:
+                    if reached(self.market.candle("binance", minute, MINUTE_S, late)):
                         return minute
             hour += 3600
         return None
@@ -220,7 +243,9 @@ class PredictionMarketModel:
         p = self.params
         times = np.asarray(times_s, dtype=np.int64)
         out = np.empty(len(times))
-        log_b = math.log(p.barrier_usd)
+        # A dip is a reach of the mirrored process -log S (drift -nu, so the drift parameter becomes vol^2 - mu).
+        sign = 1.0 if p.direction == "reach" else -1.0
+        log_b = sign * math.log(p.barrier_usd)
         for day in sorted({day_of(int(t)) for t in times}):
             sel = np.array([day_of(int(t)) == day for t in times])
             ts = times[sel]
@@ -229,16 +254,19 @@ class PredictionMarketModel:
             t2 = np.maximum(self.window_end_s - ts, 0) / YEAR_S
             now_day = dt.datetime.combine(day, dt.time())
             vol = self.options.atm_iv(now_day, np.maximum(t2, 1.0 / 365.0))
-            nu = p.crowd_drift_per_year - 0.5 * vol * vol
+            mu = p.crowd_drift_per_year if sign > 0 else vol * vol - p.crowd_drift_per_year
+            nu = mu - 0.5 * vol * vol
             before = t1 > 0
-            prob = touch_probability(np.log(spot), log_b, p.crowd_drift_per_year, vol, t2)  # inside the window
+            x = sign * np.log(spot)
+            prob = touch_probability(x, log_b, mu, vol, t2)  # inside the window
             if before.any():
                 tau = (t2 - t1)[before]
                 v = vol[before]
-                x1 = (np.log(spot[before]) + nu[before] * t1[before])[:, None] + (
-                    v * np.sqrt(t1[before])
-                )[:, None] * self._z[None, :]
-                hit = touch_probability(x1, log_b, p.crowd_drift_per_year, v[:, None], tau[:, None])
+                x1 = (x[before] + nu[before] * t1[before])[:, None] + (v * np.sqrt(t1[before]))[:, None] * self._z[
+                    None, :
+                ]
+                m = mu[before] if np.ndim(mu) else mu
+                hit = touch_probability(x1, log_b, m if np.ndim(m) == 0 else m[:, None], v[:, None], tau[:, None])
                 prob[before] = hit @ self._w
             out[sel] = prob
         return out
@@ -364,14 +392,7 @@ class PredictionMarketModel:
         updated_s = max(self.created_s, min(now_s, self.resolved_at() if closed else now_s) - int(g.integers(5, 900)))
         updated = _utc(updated_s) + dt.timedelta(microseconds=int(g.integers(0, 1_000_000)))
         last_trade = quote.ask if g.random() < 0.5 else quote.bid
-        description = (
-            f'This market will immediately resolve to "Yes" if any Binance 1 minute candle for Bitcoin (BTCUSDT) '
-            f"between January 1, 2026, 00:00 AM ET and January 31, 2026, 11:59 PM ET has a final \"High\" price of "
-            f'{p.barrier_usd:,.0f} or higher. Otherwise, this market will resolve to "No".\n\n'
-            f"The resolution source for this market is Binance, specifically the BTCUSDT \"High\" prices available at "
-            f"https://www.binance.com/en/trade/BTC_USDT, with the chart settings on \"1m\" for one-minute candles "
-            f"selected on the top bar."
-        )
+        description = market_description(p)
         market: dict[str, object] = {
             "id": ident.market_id,
             "question": ident.question,
@@ -525,3 +546,171 @@ class PredictionMarketModel:
         return [
             {"t": int(t), "p": q.price if is_yes else round(1 - q.price, 4)} for t, q in zip(times, quotes)
         ]
+
+
+# ---- the monthly ladders: "What price will Bitcoin hit in <Month> <Year>?" -------------------------------------
+
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december")
+LADDER_SEED = "demo-polymarket/ladder/v1"
+# A ladder lists on the 25th of the month before, 16:00 UTC (the real monthly events list in the last week of the
+# month before), with rungs around the index then: reach rungs above it, dip rungs below, on a grid of 5 units of
+# the price's second digit ($5,000 between $10k and $100k and above, $500 below $10k).
+LADDER_REACH = (1.05, 1.15, 1.30)
+LADDER_DIP = (0.95, 0.85, 0.70)
+# January 2026 is the report's event: it listed early (2025-09-02), and its "↑ 100,000" market is the literal
+# DEMO_MARKET (ids as a real market's), so the headline market of the demo story is one rung of the ladder.
+EARLY_LISTINGS = {(2026, 1): DEMO_MARKET}
+
+
+@dataclass(frozen=True)
+class DemoEvent:
+    """One month's ladder event: its ids and the markets (rungs) it groups."""
+
+    year: int
+    month: int
+    event_id: str
+    slug: str
+    title: str
+    created: dt.datetime  # naive UTC
+    markets: tuple[PredictionMarketModel, ...]
+
+    @property
+    def window_end(self) -> dt.datetime:
+        return self.markets[0].params.window_end
+
+
+def month_window(year: int, month: int) -> tuple[dt.datetime, dt.datetime]:
+    """The month in US Eastern time as naive UTC (ET = UTC-5; the demo ignores daylight saving)."""
+    nxt = (year + month // 12, month % 12 + 1)
+    return dt.datetime(year, month, 1, 5), dt.datetime(nxt[0], nxt[1], 1, 5)
+
+
+def event_slug(year: int, month: int) -> str:
+    return f"what-price-will-bitcoin-hit-in-{MONTHS[month - 1]}-{year}"
+
+
+def _digits(label: str, n: int) -> str:
+    """A deterministic decimal id of n digits (no leading zero) from a label, like Polymarket's ids."""
+    value = seed_int(LADDER_SEED, label) * seed_int(LADDER_SEED, label, "2")
+    return str(10 ** (n - 1) + value % (9 * 10 ** (n - 1)))
+
+
+def _hex64(label: str) -> str:
+    return "0x" + format(seed_int(LADDER_SEED, label, "a"), "032x") + format(seed_int(LADDER_SEED, label, "b"), "032x")
+
+
+def rung_identity(year: int, month: int, barrier: int, direction: str) -> DemoMarketIdentity:
+    name = f"{MONTHS[month - 1]}-{year}"
+    verb = "reach" if direction == "reach" else "dip-to"
+    label = f"{year}-{month:02d}/{direction}/{barrier}"
+    return DemoMarketIdentity(
+        market_id=_digits(label + "/id", 6),
+        slug=f"will-bitcoin-{verb}-{barrier}-in-{name}",
+        question=f"Will Bitcoin {'reach' if direction == 'reach' else 'dip to'} ${barrier:,} in "
+                 f"{MONTHS[month - 1].capitalize()} {year}?",
+        condition_id=_hex64(label + "/condition"),
+        question_id=_hex64(label + "/question"),
+        yes_token_id=_digits(label + "/yes", 77),
+        no_token_id=_digits(label + "/no", 77),
+        event_id=_digits(f"{year}-{month:02d}/event", 5),
+        event_slug=event_slug(year, month),
+        event_title=f"What price will Bitcoin hit in {MONTHS[month - 1].capitalize()} {year}?",
+        group_item_title=f"{'↑' if direction == 'reach' else '↓'} {barrier:,}",
+    )
+
+
+class PredictionCatalog:
+    """Every demo event and market, listed month by month as the real monthly ladders are.
+
+    Thresholds are chosen from the index when the event lists (never from later prices); each market is a
+    PredictionMarketModel with its own seed, so bodies stay a pure function of (path, params, now)."""
+
+    def __init__(self, market: MarketModel, options: OptionChainModel):
+        self.market, self.options = market, options
+        self._events: dict[tuple[int, int], DemoEvent] = {}
+        self._lock = threading.RLock()
+
+    def event(self, year: int, month: int) -> DemoEvent:
+        with self._lock:
+            got = self._events.get((year, month))
+            if got is None:
+                got = self._events[(year, month)] = self._build(year, month)
+            return got
+
+    def _build(self, year: int, month: int) -> DemoEvent:
+        start, end = month_window(year, month)
+        early = EARLY_LISTINGS.get((year, month))
+        base = PredictionParams()
+        created = base.created if early else (start - dt.timedelta(hours=5)).replace(day=1) - dt.timedelta(days=7)
+        created = created if early else dt.datetime(created.year, created.month, 25, 16, 0)
+        spot = self.market.index_at(created.replace(tzinfo=UTC))
+        grid = 5 * 10 ** max(int(math.log10(spot)) - 1, 0) if spot < 100_000 else 5_000
+        rungs: list[tuple[int, str]] = []
+        for factor in LADDER_REACH:
+            rungs.append((int(math.ceil(spot * factor / grid) * grid), "reach"))
+        for factor in LADDER_DIP:
+            rungs.append((int(math.floor(spot * factor / grid) * grid), "dip"))
+        markets: list[PredictionMarketModel] = []
+        if early is not None:
+            markets.append(PredictionMarketModel(self.market, self.options))
+        seen = {(int(m.params.barrier_usd), m.params.direction) for m in markets}
+        for barrier, direction in dict.fromkeys(rungs):
+            if (barrier, direction) in seen or barrier <= 0:
+                continue
+            ident = rung_identity(year, month, barrier, direction)
+            if early is not None:
+                ident = dataclasses.replace(ident, event_id=early.event_id)
+            params = dataclasses.replace(
+                base, seed_label=f"demo-polymarket/{year}-{month:02d}/{direction}/{barrier}",
+                barrier_usd=float(barrier), direction=direction, window_start=start, window_end=end,
+                created=created + dt.timedelta(seconds=2 + len(markets)),
+            )
+            markets.append(PredictionMarketModel(self.market, self.options, params, ident))
+        ident = markets[0].identity
+        return DemoEvent(year, month, ident.event_id, ident.event_slug, ident.event_title,
+                         created, tuple(markets))
+
+    def events_listed(self, now: dt.datetime, months_back: int = 24, months_ahead: int = 6) -> list[DemoEvent]:
+        """The events created by `now`, around it (the demo does not list history before 2019)."""
+        out = []
+        y, m = now.year, now.month
+        for k in range(-months_back, months_ahead + 1):
+            idx = y * 12 + m - 1 + k
+            year, month = divmod(idx, 12)
+            if year < 2019:
+                continue
+            event = self.event(year, month + 1)
+            if event.created <= now:
+                out.append(event)
+        return out
+
+    def event_by_slug(self, slug: str) -> DemoEvent | None:
+        for i, name in enumerate(MONTHS):
+            prefix = f"what-price-will-bitcoin-hit-in-{name}-"
+            if slug.startswith(prefix) and slug[len(prefix):].isdigit():
+                year = int(slug[len(prefix):])
+                return self.event(year, i + 1) if 2019 <= year <= 2100 else None
+        return None
+
+    def market_by_token(self, token_id: str, now: dt.datetime) -> PredictionMarketModel | None:
+        """The market one of whose outcome tokens is `token_id`, among the events listed around `now`."""
+        with self._lock:
+            for events in (list(self._events.values()), self.events_listed(now)):
+                for event in events:
+                    for model in event.markets:
+                        if token_id in (model.identity.yes_token_id, model.identity.no_token_id):
+                            return model
+        return None
+
+    def market_by_slug(self, slug: str) -> PredictionMarketModel | None:
+        """A rung's slug names its month: find the event, then the rung."""
+        for i, name in enumerate(MONTHS):
+            marker = f"-in-{name}-"
+            if marker in slug:
+                tail = slug.rsplit(marker, 1)[1]
+                if tail.isdigit() and 2019 <= int(tail) <= 2100:
+                    for model in self.event(int(tail), i + 1).markets:
+                        if model.identity.slug == slug:
+                            return model
+        return None

@@ -183,14 +183,21 @@ RULES: dict[str, DatasetRules] = {
             OneOf("index_name", ("btc_usd",), why="the BTC index"),
         )
     ),
-    "polymarket__market": DatasetRules(
+    # The rows of a day are the markets followed that day: the count steps with listings and resolutions (a month's
+    # ladder lists, another's resolves), so it is no anomaly signal (volume=None); the warn-level check
+    # `prediction_markets_followed` says what is missing instead.
+    "polymarket__markets": DatasetRules(
         (
             Between("yes_price", 0, 1, why="a probability"),
             Between("volume_usd", 0, why="volume is not negative"),
             Between("liquidity_usd", 0, why="liquidity is not negative"),
-        )
+            Between("threshold_usd", 0, strict_min=True, why="a price threshold is positive"),
+            OneOf("direction", ("reach", "dip"), why="reach (a high at or above) or dip (a low at or below)"),
+            OneOf("resolved_outcome", ("yes", "no"), why="a resolved market's outcome"),
+        ),
+        volume=None,
     ),
-    "polymarket__prices_history": DatasetRules((Between("yes_price", 0, 1, why="a probability"),)),
+    "polymarket__prices_history": DatasetRules((Between("yes_price", 0, 1, why="a probability"),), volume=None),
 }
 
 

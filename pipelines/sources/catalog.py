@@ -20,9 +20,9 @@ HEADER = (
 def catalog_row(spec: DatasetSpec, example_day) -> str:
     # As the nightly run asks it (00:30 UTC the day after), so the table does not change with the calendar.
     nightly = dt.datetime.combine(example_day + dt.timedelta(days=1), dt.time(0, 30), tzinfo=dt.UTC)
-    request = spec.request_for(example_day, nightly)
-    parts = urlsplit(request.url)
-    endpoint = f"`{parts.netloc}{parts.path}`" + (" (paged)" if spec.next_page else "")
+    parts = urlsplit(spec.endpoint_url or spec.request_for(example_day, nightly).url)
+    paged = " (a page per market)" if spec.bind is not None else " (paged)" if spec.next_page else ""
+    endpoint = f"`{parts.netloc}{parts.path}`" + paged
     past = "archive only"
     if spec.backfillable:  # how a backfill asks: a range of days per request, or each day on its own
         past = f"backfill, {spec.max_range_days} days a request" if spec.asks_ranges else "backfill, a day a request"

@@ -1,31 +1,42 @@
-"""Polymarket: the tracked BTC price-event market (Gamma state, archived nightly) and its YES price history (CLOB).
+"""Polymarket: the configured BTC price-event markets — their nightly Gamma state and their YES price history.
 
-One market is tracked, named by `TRACKED_MARKET` (its slug and its YES outcome token): Gamma finds the market
-by slug; the CLOB's /prices-history wants the outcome token id, which the nightly request must know without
-a lookup, so the operator configures both (a check on the Gamma body refuses a token id that does not match).
+What is followed comes from configuration (`prediction_markets.toml`, read by `prediction_config`): recurring
+monthly events (every market of each month's ladder, discovered from Gamma's /events as new months list) and single
+markets by slug. Two datasets:
 
-Wire quirks (../shared/docs/sources.md §5): `outcomes`, `outcomePrices` and `clobTokenIds` are JSON arrays
-encoded as strings inside the JSON; a market's `volume` and `liquidity` are decimal strings; a resolved market
-may omit both (recorded: gamma_market_closed.json). `/prices-history` is asked for one explicit UTC day
-(startTs/endTs): `interval=max` returns nothing for resolved markets (py-clob-client #216).
+- `polymarket/markets` (Gamma, now-only, archived nightly): one row per (day, market) with the YES price, volume,
+  open/closed state and, once resolved, the outcome and its time. The day's fetch is one request per configured
+  event or market and state — Gamma lists a closed market or event only when asked with `closed=true` — chained as
+  the pages of one fetch, so they land and replay together. A market or event that is not listed (yet, or any
+  more) answers an empty array: logged and counted, never a failure.
+- `polymarket/prices_history` (CLOB, backfillable): hourly YES points of each market alive on the day. The CLOB wants
+  the outcome token, known only from Gamma: before a run asks for a day, `bind_prices_history` reads the markets the
+  warehouse has seen (raw.polymarket__markets, any snapshot) and asks one page per market alive that day.
+
+Wire quirks (../shared/docs/sources.md §5): `outcomes`, `outcomePrices`, `clobTokenIds` and
+`umaResolutionStatuses` are JSON arrays encoded as strings; a market's `volume` and `liquidity` are decimal strings
+(a resolved market may omit both); `closedTime` is "2026-01-18 18:40:00+00". `/prices-history` is asked for one
+explicit UTC day (startTs/endTs): `interval=max` returns nothing for resolved markets (py-clob-client #216).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from pipelines.ingest.fetcher import FetchRequest
 from pipelines.sources._wire import (
     EPOCH,
     Failer,
-    decimal_str_float,
     day_start_ms,
+    decimal_str_float,
     decode_json,
     epoch_ms,
     iso_ms,
@@ -34,113 +45,105 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
+from pipelines.sources.prediction_config import PredictionConfig, load_config, month_end, month_start
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 SOURCE = "polymarket"
+GAMMA_EVENTS_URL = "https://gamma-api.polymarket.com/events"
 GAMMA_MARKETS_URL = "https://gamma-api.polymarket.com/markets"
 CLOB_PRICES_HISTORY_URL = "https://clob.polymarket.com/prices-history"
 PRICE_FIDELITY_MINUTES = 60
-
-
-@dataclass(frozen=True)
-class TrackedMarket:
-    """The Polymarket market the warehouse follows: its Gamma slug and the CLOB token id of its YES outcome."""
-
-    slug: str
-    yes_token_id: str
-    # The day the market was listed: the first partition it can have data for.
-    listed: dt.date | None = None
-
-    def __post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", self.slug):
-            raise ValueError(f"invalid Polymarket slug {self.slug!r}")
-        if not re.fullmatch(r"[0-9]{1,80}", self.yes_token_id):
-            raise ValueError(f"invalid CLOB token id {self.yes_token_id!r}: a decimal integer string")
-
-
-# The tracked market (later a setting). These are the demo market's slug and YES token
-# (pipelines/demo/prediction.py DEMO_MARKET; a test keeps the two equal). For a live run, the operator sets
-# the slug of a real BTC price-event market and its YES token id (from the market's clobTokenIds).
-TRACKED_MARKET = TrackedMarket(
-    slug="will-bitcoin-reach-100000-in-january-2026",
-    yes_token_id="39195742334499483057729855609084021656292709630205645153948116396721697398642",
-    listed=dt.date(2025, 9, 3),  # listed 2025-09-02 16:12 UTC: the first whole day is the 3rd
-)
+# The CLOB's longest startTs..endTs window is undocumented; public indexers window their backfills at 15 days
+# "to stay within the API's range limits". A request here asks one UTC day (24 hourly points), far inside it; the
+# demo refuses windows longer than PRICE_HISTORY_MAX_WINDOW_S, so a builder that grew past it fails in tests.
+PRICE_HISTORY_MAX_WINDOW_S = 15 * 86_400
+PRICE_HISTORY_WINDOW_S = 86_400
 
 _F64, _TS = pa.float64(), pa.timestamp("us")
-MARKET_SCHEMA = pa.schema(
+MARKETS_SCHEMA = pa.schema(
     [
         (PARTITION_COLUMN, pa.date32()),
         ("market_id", pa.string()),
-        ("condition_id", pa.string()),
         ("slug", pa.string()),
         ("question", pa.string()),
-        ("end_date", _TS),
-        ("outcomes", pa.string()),
+        ("condition_id", pa.string()),
+        ("event_slug", pa.string()),
+        ("event_title", pa.string()),
+        ("group_item_title", pa.string()),
+        ("threshold_usd", _F64),  # the price the market asks about
+        ("direction", pa.string()),  # reach (a high at or above) | dip (a low at or below) | null if unknown
+        ("period_start", pa.date32()),  # the period the question refers to (a month for the monthly ladders)
+        ("period_end", pa.date32()),
         ("yes_token_id", pa.string()),
         ("no_token_id", pa.string()),
-        ("yes_price", _F64),
+        ("yes_price", _F64),  # Gamma's outcomePrices[Yes] when the snapshot was taken
         ("volume_usd", _F64),
         ("liquidity_usd", _F64),
         ("active", pa.bool_()),
         ("closed", pa.bool_()),
+        ("listed_at", _TS),  # createdAt
+        ("end_date", _TS),  # endDate
+        ("resolved_outcome", pa.string()),  # yes | no once resolved, else null
+        ("resolved_at", _TS),  # closedTime once resolved
+        ("headline", pa.bool_()),  # the configured headline market (the dashboard's probability)
     ]
 )
 PRICES_HISTORY_SCHEMA = pa.schema(
     [
         (PARTITION_COLUMN, pa.date32()),
+        ("yes_token_id", pa.string()),
         ("point_time", _TS),
         ("yes_price", _F64),
     ]
 )
 _CONDITION_ID = re.compile(r"0x[0-9a-fA-F]{64}")
 _TOKEN_ID = re.compile(r"[0-9]{1,80}")
+# "↑ 100,000" / "↓ 80,000" (the ladders' group titles), else the question's "reach $100,000" / "dip to $80,000".
+_GROUP_TITLE = re.compile(r"\s*([↑↓])\s*\$?([0-9][0-9,]*(?:\.[0-9]+)?)\s*")
+_QUESTION = re.compile(r"\b(reach|hit|above|dip to|dip below|below|fall to)\s*\$([0-9][0-9,]*(?:\.[0-9]+)?)(k?)"
+                       r"(?![0-9a-z])", re.IGNORECASE)
+_DIRECTION_WORDS = {"reach": "reach", "hit": "reach", "above": "reach", "dip to": "dip", "dip below": "dip",
+                    "below": "dip", "fall to": "dip"}
 
 
-# ---- requests ------------------------------------------------------------------------------------------------
+# ---- requests: the day's pages -------------------------------------------------------------------------------
 
 
-def market_request_builder(tracked: TrackedMarket):
-    def build_market_request(day: dt.date) -> FetchRequest:
-        return FetchRequest(
-            source=SOURCE, dataset="market", day=day, url=GAMMA_MARKETS_URL, params={"slug": tracked.slug}
-        )
-
-    return build_market_request
-
-
-# The CLOB's limit on a window's length is undocumented (the public probes used windows of days): a backfill asks
-# a month at a time, 744 hourly points.
-PRICE_HISTORY_DAYS_PER_REQUEST = 31
-
-
-def prices_history_range_request_builder(tracked: TrackedMarket):
-    def build_prices_history_range_request(first: dt.date, last: dt.date) -> FetchRequest:
-        start_s = day_start_ms(first) // 1000
-        end_s = day_start_ms(last) // 1000 + 86_400
-        return FetchRequest(
-            source=SOURCE,
-            dataset="prices_history",
-            day=first,
-            last_day=last,
-            url=CLOB_PRICES_HISTORY_URL,
-            params={
-                "market": tracked.yes_token_id,
-                "startTs": str(start_s),
-                "endTs": str(end_s),
-                "fidelity": str(PRICE_FIDELITY_MINUTES),
-            },
-        )
-
-    return build_prices_history_range_request
+def markets_requests(config: PredictionConfig, day: dt.date) -> list[FetchRequest]:
+    """Every Gamma request of `day`'s snapshot, in order: per event asked (each month of each series) and per single
+    market asked, the open listing and then the closed one (Gamma shows closed ones only with closed=true)."""
+    queries: list[tuple[str, str]] = []
+    for series in config.series:
+        for year, month in series.months_asked(day, config.grace_days):
+            queries.append((GAMMA_EVENTS_URL, series.slug_of(year, month)))
+    for market in config.markets:
+        if market.asked_on(day, config.grace_days):
+            queries.append((GAMMA_MARKETS_URL, market.slug))
+    return [
+        FetchRequest(source=SOURCE, dataset="markets", day=day, url=url,
+                     params={"slug": slug, **({"closed": "true"} if closed else {})})
+        for url, slug in queries
+        for closed in (False, True)
+    ]
 
 
-def prices_history_request_builder(tracked: TrackedMarket):
-    build_range = prices_history_range_request_builder(tracked)
-    return lambda day: build_range(day, day)
+def _next_of(requests: Callable[[dt.date], list[FetchRequest]]):
+    def next_page(request: FetchRequest, body: bytes) -> FetchRequest | None:
+        planned = requests(request.day)
+        at = planned.index(request)  # the chain is the day's plan: a request not in it is a bug, raised as such
+        return planned[at + 1] if at + 1 < len(planned) else None
+
+    return next_page
 
 
-# ---- Gamma market ----------------------------------------------------------------------------------------------
+def _first_of(requests: Callable[[dt.date], list[FetchRequest]], what: str):
+    def first(day: dt.date) -> FetchRequest:
+        planned = requests(day)
+        if not planned:
+            raise ValueError(f"polymarket/{what}: nothing is configured to be asked for on {day}")
+        return planned[0]
+
+    return first
 
 
 def _json_text_array(market: dict, key: str, fail: Failer) -> tuple[str, list]:
@@ -180,94 +183,187 @@ def _optional_decimal(market: dict, key: str, fail: Failer) -> float | None:
     return result
 
 
-def market_parser(tracked: TrackedMarket):
-    def parse_market(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
-        fail = Failer(SOURCE, "market", day)
+# ---- Gamma: events and markets ---------------------------------------------------------------------------------
+
+
+def _closed_time_us(value: Any, fail: Failer) -> int | None:
+    """closedTime: "2026-01-18 18:40:00+00" (Gamma's own format, not ISO 'T'), or an ISO timestamp."""
+    if value in (None, ""):
+        return None
+    text = json_str(value, "closedTime", fail)
+    try:
+        moment = dt.datetime.fromisoformat(text.replace(" ", "T").replace("+00", "+00:00") if text.endswith("+00")
+                                           else text)
+    except ValueError:
+        fail.raise_(f"field closedTime is not a timestamp: {text!r}")
+    if moment.tzinfo is None:
+        fail.raise_(f"field closedTime has no time zone: {text!r}")
+    return (moment.astimezone(dt.timezone.utc).replace(tzinfo=None) - EPOCH) // dt.timedelta(microseconds=1)
+
+
+def threshold_and_direction(group_title: str | None, question: str) -> tuple[float | None, str | None]:
+    """The price a market asks about and whether it asks for a reach (high at or above) or a dip (low at or below)."""
+    if group_title and (m := _GROUP_TITLE.fullmatch(group_title)):
+        return float(m[2].replace(",", "")), "reach" if m[1] == "↑" else "dip"
+    # A question names a BTC price only if it is about Bitcoin ("Katana FDV above $1B" is not a price threshold).
+    if re.search(r"\b(bitcoin|btc)\b", question, re.IGNORECASE) and (m := _QUESTION.search(question)):
+        value = float(m[2].replace(",", "")) * (1000 if m[3].lower() == "k" else 1)
+        return value, _DIRECTION_WORDS[m[1].lower()]
+    return None, None
+
+
+def _period(config: PredictionConfig, event_slug: str | None, start_us: int | None, end_us: int) -> tuple:
+    """The period the question refers to: the series' month when the event is one of a configured series, else the
+    market's start to end dates."""
+    month = config.month_of_event(event_slug) if event_slug else None
+    if month is not None:
+        return month_start(*month), month_end(*month)
+    end = (EPOCH + dt.timedelta(microseconds=end_us)).date()
+    start = (EPOCH + dt.timedelta(microseconds=start_us)).date() if start_us is not None else None
+    return start, end
+
+
+def _market_row(m: dict, event: dict | None, config: PredictionConfig, day: dt.date, fail: Failer) -> dict:
+    market_id = json_str(need(m, "id", fail, "the market"), "id", fail)
+    if not market_id.isdigit():
+        fail.raise_(f"field id must be a numeric string, got {market_id!r}")
+    slug = json_str(need(m, "slug", fail, f"market {market_id}"), "slug", fail)
+    condition_id = json_str(need(m, "conditionId", fail, f"market {slug}"), "conditionId", fail)
+    if not _CONDITION_ID.fullmatch(condition_id):
+        fail.raise_(f"market {slug}: conditionId is not 0x + 64 hex digits: {condition_id!r}")
+    question = json_str(need(m, "question", fail, f"market {slug}"), "question", fail)
+    end_us = _iso_utc_us(need(m, "endDate", fail, f"market {slug}"), "endDate", fail)
+    listed_us = _iso_utc_us(m["createdAt"], "createdAt", fail) if m.get("createdAt") else None
+    outcomes_text, outcomes = _json_text_array(m, "outcomes", fail)
+    _, prices = _json_text_array(m, "outcomePrices", fail)
+    _, tokens = _json_text_array(m, "clobTokenIds", fail)
+    if not (len(outcomes) == len(prices) == len(tokens)):
+        fail.raise_(f"market {slug}: outcomes ({len(outcomes)}), outcomePrices ({len(prices)}) and clobTokenIds "
+                    f"({len(tokens)}) differ in length")
+    if "Yes" not in outcomes or "No" not in outcomes:
+        fail.raise_(f"market {slug}: not a Yes/No market: outcomes {outcomes_text}")
+    yes, no = outcomes.index("Yes"), outcomes.index("No")
+    yes_price = decimal_str_float(prices[yes], "outcomePrices[Yes]", fail)
+    if not 0.0 <= yes_price <= 1.0:
+        fail.raise_(f"market {slug}: YES price {yes_price} is outside [0, 1]")
+    for k in (yes, no):
+        if not _TOKEN_ID.fullmatch(tokens[k]):
+            fail.raise_(f"market {slug}: clobTokenIds[{k}] is not a decimal token id: {tokens[k][:90]!r}")
+    flags = {}
+    for key in ("active", "closed"):
+        value = need(m, key, fail, f"market {slug}")
+        if not isinstance(value, bool):
+            fail.raise_(f"market {slug}: field {key} must be a JSON boolean, got {value!r}")
+        flags[key] = value
+    if event is None:
+        nested = m.get("events")
+        event = nested[0] if isinstance(nested, list) and nested and isinstance(nested[0], dict) else {}
+    event_slug = event.get("slug") if isinstance(event.get("slug"), str) else None
+    event_title = event.get("title") if isinstance(event.get("title"), str) else None
+    group_title = m.get("groupItemTitle") if isinstance(m.get("groupItemTitle"), str) else None
+    threshold, direction = threshold_and_direction(group_title, question)
+    start_us = _iso_utc_us(m["startDate"], "startDate", fail) if m.get("startDate") else listed_us
+    period_start, period_end = _period(config, event_slug, start_us, end_us)
+    # Resolved: closed, and the outcome prices pinned to 1/0 (UMA settled). A closed market whose prices are not
+    # pinned is closed but not resolved yet (a dispute): no outcome.
+    resolved = None
+    if flags["closed"] and {prices[yes], prices[no]} == {"1", "0"}:
+        resolved = "yes" if prices[yes] == "1" else "no"
+    return {
+        PARTITION_COLUMN: day,
+        "market_id": market_id,
+        "slug": slug,
+        "question": question,
+        "condition_id": condition_id,
+        "event_slug": event_slug,
+        "event_title": event_title,
+        "group_item_title": group_title,
+        "threshold_usd": threshold,
+        "direction": direction,
+        "period_start": period_start,
+        "period_end": period_end,
+        "yes_token_id": tokens[yes],
+        "no_token_id": tokens[no],
+        "yes_price": yes_price,
+        "volume_usd": _optional_decimal(m, "volume", fail),
+        "liquidity_usd": _optional_decimal(m, "liquidity", fail),
+        "active": flags["active"],
+        "closed": flags["closed"],
+        "listed_at": listed_us,
+        "end_date": end_us,
+        "resolved_outcome": resolved,
+        "resolved_at": _closed_time_us(m.get("closedTime"), fail) if resolved else None,
+        "headline": slug in config.headline_slugs,
+    }
+
+
+def markets_parser(config: PredictionConfig):
+    def parse_markets(body: bytes, day: dt.date, fetched_at: dt.datetime,
+                      params: Mapping[str, str] | None = None) -> pa.Table:
+        """One page: the array Gamma answered for one event (/events) or one market (/markets) query. An empty array
+        is a market or event not listed (yet, or any more): no rows, not an error. With the page's request `params`,
+        an answer for another slug than the one asked is refused (the wrong market would be followed)."""
+        fail = Failer(SOURCE, "markets", day)
         data = decode_json(body, fail)
         if isinstance(data, dict):
             if "error" in data:
                 fail.raise_(f"error envelope: {str(data['error'])[:200]}")
-            fail.raise_(f"expected a JSON array of markets (GET /markets?slug=...), got an object with keys "
-                        f"{sorted(data)[:8]}")
+            fail.raise_(f"expected a JSON array of events or markets, got an object with keys {sorted(data)[:8]}")
         if not isinstance(data, list):
-            fail.raise_(f"expected a JSON array of markets, got {type(data).__name__}")
-        if not data:
-            fail.raise_(f"empty result: no market with slug {tracked.slug!r} (not listed yet, or a wrong slug)")
-        found = None
+            fail.raise_(f"expected a JSON array of events or markets, got {type(data).__name__}")
+        asked = (params or {}).get("slug")
+        rows: list[dict] = []
         for i, item in enumerate(data):
             if not isinstance(item, dict):
-                fail.raise_(f"markets[{i}] is not an object")
-            if item.get("slug") == tracked.slug:
-                if found is not None:
-                    fail.raise_(f"market {tracked.slug!r} appears twice")
-                found = item
-        if found is None:
-            slugs = [str(m.get("slug"))[:60] for m in data[:3]]
-            fail.raise_(f"no market with slug {tracked.slug!r} among {len(data)} markets (e.g. {slugs})")
-        m = found
+                fail.raise_(f"[{i}] is not an object")
+            if "markets" in item:  # an event, its markets nested
+                if asked is not None and item.get("slug") != asked:
+                    fail.raise_(f"asked for event {asked!r}, the answer is event {str(item.get('slug'))[:80]!r}")
+                nested = item["markets"]
+                if not isinstance(nested, list):
+                    fail.raise_(f"event {item.get('slug')!r}: markets must be an array, got {type(nested).__name__}")
+                for j, market in enumerate(nested):
+                    if not isinstance(market, dict):
+                        fail.raise_(f"event {item.get('slug')!r}: markets[{j}] is not an object")
+                    rows.append(_market_row(market, item, config, day, fail))
+            else:
+                if asked is not None and item.get("slug") != asked:
+                    fail.raise_(f"asked for market {asked!r}, the answer is market {str(item.get('slug'))[:80]!r}")
+                rows.append(_market_row(item, None, config, day, fail))
+        seen: dict[str, dict] = {}
+        for row in rows:
+            if seen.setdefault(row["market_id"], row) != row:
+                fail.raise_(f"market {row['market_id']} appears twice with different fields")
+        ordered = [seen[k] for k in sorted(seen, key=int)]
+        return pa.Table.from_pylist(ordered, schema=MARKETS_SCHEMA)
 
-        market_id = json_str(need(m, "id", fail, "the market"), "id", fail)
-        if not market_id.isdigit():
-            fail.raise_(f"field id must be a numeric string, got {market_id!r}")
-        condition_id = json_str(need(m, "conditionId", fail, "the market"), "conditionId", fail)
-        if not _CONDITION_ID.fullmatch(condition_id):
-            fail.raise_(f"field conditionId is not 0x + 64 hex digits: {condition_id!r}")
-        question = json_str(need(m, "question", fail, "the market"), "question", fail)
-        end_us = _iso_utc_us(need(m, "endDate", fail, "the market"), "endDate", fail)
-        outcomes_text, outcomes = _json_text_array(m, "outcomes", fail)
-        _, prices = _json_text_array(m, "outcomePrices", fail)
-        _, tokens = _json_text_array(m, "clobTokenIds", fail)
-        if not (len(outcomes) == len(prices) == len(tokens)):
-            fail.raise_(f"outcomes ({len(outcomes)}), outcomePrices ({len(prices)}) and clobTokenIds ({len(tokens)}) "
-                        "differ in length")
-        if "Yes" not in outcomes or "No" not in outcomes:
-            fail.raise_(f"not a Yes/No market: outcomes {outcomes_text}")
-        yes, no = outcomes.index("Yes"), outcomes.index("No")
-        yes_price = decimal_str_float(prices[yes], "outcomePrices[Yes]", fail)
-        if not 0.0 <= yes_price <= 1.0:
-            fail.raise_(f"YES price {yes_price} is outside [0, 1]")
-        for k in (yes, no):
-            if not _TOKEN_ID.fullmatch(tokens[k]):
-                fail.raise_(f"clobTokenIds[{k}] is not a decimal token id: {tokens[k][:90]!r}")
-        if tokens[yes] != tracked.yes_token_id:
-            fail.raise_(f"the market's YES token {tokens[yes]} is not the configured one {tracked.yes_token_id}: "
-                        "prices_history would follow another outcome")
-        flags = {}
-        for key in ("active", "closed"):
-            value = need(m, key, fail, "the market")
-            if not isinstance(value, bool):
-                fail.raise_(f"field {key} must be a JSON boolean, got {value!r}")
-            flags[key] = value
-
-        return pa.Table.from_pydict(
-            {
-                PARTITION_COLUMN: [day],
-                "market_id": [market_id],
-                "condition_id": [condition_id],
-                "slug": [tracked.slug],
-                "question": [question],
-                "end_date": [end_us],
-                "outcomes": [outcomes_text],
-                "yes_token_id": [tokens[yes]],
-                "no_token_id": [tokens[no]],
-                "yes_price": [yes_price],
-                "volume_usd": [_optional_decimal(m, "volume", fail)],
-                "liquidity_usd": [_optional_decimal(m, "liquidity", fail)],
-                "active": [flags["active"]],
-                "closed": [flags["closed"]],
-            },
-            schema=MARKET_SCHEMA,
-        )
-
-    return parse_market
+    return parse_markets
 
 
 # ---- CLOB prices-history ---------------------------------------------------------------------------------------
 
 
-def parse_prices_history(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
-    """The points {t (unix s), p} of the day [00:00, 24:00) UTC; the point at endTs belongs to the next day."""
+def prices_history_request(token_id: str, day: dt.date) -> FetchRequest:
+    start_s = day_start_ms(day) // 1000
+    return FetchRequest(
+        source=SOURCE,
+        dataset="prices_history",
+        day=day,
+        url=CLOB_PRICES_HISTORY_URL,
+        params={"market": token_id, "startTs": str(start_s), "endTs": str(start_s + PRICE_HISTORY_WINDOW_S),
+                "fidelity": str(PRICE_FIDELITY_MINUTES)},
+    )
+
+
+def parse_prices_history(body: bytes, day: dt.date, fetched_at: dt.datetime,
+                         params: Mapping[str, str] | None = None) -> pa.Table:
+    """The points {t (unix s), p} of the day [00:00, 24:00) UTC of the token asked for (the body does not name it:
+    the page's request `params` do); the point at endTs belongs to the next day. No point inside the day (a market
+    not trading yet, or resolved before the day) is no rows, not an error."""
     fail = Failer(SOURCE, "prices_history", day)
+    token = (params or {}).get("market", "")
+    if not _TOKEN_ID.fullmatch(token):
+        fail.raise_(f"the page's request names no CLOB token (market={token[:90]!r}): its points cannot be attributed")
     data = decode_json(body, fail)
     if isinstance(data, list):
         fail.raise_("expected an object {\"history\": [...]}, got an array (the data-api v2 shape "
@@ -299,15 +395,11 @@ def parse_prices_history(body: bytes, day: dt.date, fetched_at: dt.datetime) -> 
         if t in points:
             fail.raise_(f"two points at {iso_ms(t * 1000)}")
         points[t] = p
-    if not points:
-        fail.raise_(
-            f"no price point inside the day among {len(history)} points (the market was not trading that day, "
-            "or the token id is wrong)"
-        )
     times = sorted(points)
     return pa.Table.from_pydict(
         {
             PARTITION_COLUMN: [day] * len(times),
+            "yes_token_id": [token] * len(times),
             "point_time": [t * 1_000_000 for t in times],
             "yes_price": [points[t] for t in times],
         },
@@ -315,44 +407,104 @@ def parse_prices_history(body: bytes, day: dt.date, fetched_at: dt.datetime) -> 
     )
 
 
+# ---- which markets are alive on a day: from what the warehouse has seen -------------------------------------------
+
+MARKETS_TABLE = "raw.polymarket__markets"
+
+
+def alive_tokens(conn: duckdb.DuckDBPyConnection | None, days: list[dt.date], grace_days: int
+                 ) -> dict[dt.date, list[str]]:
+    """YES tokens of the markets alive on each day, from every snapshot in raw.polymarket__markets (a market seen
+    once, on any day, is known with its listing, end and resolution): alive from its listing day to its resolution
+    day, or to its end + `grace_days` while unresolved."""
+    if conn is None or not days:
+        return {}
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw' AND table_name = ?",
+        ["polymarket__markets"],
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows = conn.execute(
+        f"""SELECT yes_token_id,
+                   min(coalesce(cast(listed_at AS DATE), partition_date)) AS first_day,
+                   max(cast(end_date AS DATE)) AS end_day,
+                   min(cast(resolved_at AS DATE)) AS resolved_day
+            FROM {MARKETS_TABLE}
+            GROUP BY yes_token_id
+            ORDER BY yes_token_id"""
+    ).fetchall()
+    out: dict[dt.date, list[str]] = {}
+    for day in days:
+        tokens = [
+            token for token, first, end, resolved in rows
+            if first <= day <= (resolved if resolved is not None else end + dt.timedelta(days=grace_days))
+        ]
+        if tokens:
+            out[day] = tokens
+    return out
+
+
 # ---- datasets --------------------------------------------------------------------------------------------------
 
 
-def market_dataset(tracked: TrackedMarket) -> DatasetSpec:
+def markets_dataset(config: PredictionConfig) -> DatasetSpec:
+    plan = lambda day: markets_requests(config, day)  # noqa: E731
     return DatasetSpec(
         source=SOURCE,
-        dataset="market",
-        description="Polymarket tracked BTC market (Gamma): YES price, token ids, volume, liquidity, state; nightly.",
-        raw_schema=MARKET_SCHEMA,
-        key_columns=(PARTITION_COLUMN,),
-        build_request=market_request_builder(tracked),
-        parse=market_parser(tracked),
+        dataset="markets",
+        description="Polymarket markets followed (prediction_markets.toml): YES price, threshold, direction, period, "
+                    "state, resolution; nightly.",
+        raw_schema=MARKETS_SCHEMA,
+        key_columns=(PARTITION_COLUMN, "market_id"),
+        build_request=_first_of(plan, "markets"),
+        parse=markets_parser(config),
+        parse_takes_params=True,
         event_time_column=None,
         backfillable=False,
-        history="current state only: archive nightly",
-        available_from=tracked.listed,
+        history="current state only: archive nightly (closed markets only with closed=true)",
+        available_from=config.first_day_asked,
+        next_page=_next_of(plan),
+        max_pages=200,
+        asks_on=lambda day: bool(plan(day)),
+        # Before a configured event lists (or once every market of the day is delisted), every page is an empty
+        # array: a day with no market, loaded as such (the prediction mart is then empty, not stale).
+        empty_day_ok=True,
     )
 
 
-def prices_history_dataset(tracked: TrackedMarket) -> DatasetSpec:
-    return DatasetSpec(
+def prices_history_dataset(config: PredictionConfig) -> DatasetSpec:
+    def bind(conn: duckdb.DuckDBPyConnection | None, days: list[dt.date]) -> DatasetSpec:
+        """This run's requests: one page per market alive on the day, from the markets the warehouse has seen."""
+        tokens = alive_tokens(conn, days, config.grace_days)
+        plan = lambda day: [prices_history_request(t, day) for t in tokens.get(day, [])]  # noqa: E731
+        return dataclasses.replace(spec, build_request=_first_of(plan, "prices_history"), next_page=_next_of(plan),
+                                   asks_on=lambda day: day in tokens, bind=None)
+
+    spec = DatasetSpec(
         source=SOURCE,
         dataset="prices_history",
-        description="Polymarket CLOB YES-token price of the tracked market, hourly points of the UTC day.",
+        description="Polymarket CLOB YES-token prices of every followed market alive on the day, hourly points.",
         raw_schema=PRICES_HISTORY_SCHEMA,
-        key_columns=(PARTITION_COLUMN, "point_time"),
-        build_request=prices_history_request_builder(tracked),
+        key_columns=(PARTITION_COLUMN, "yes_token_id", "point_time"),
+        build_request=_first_of(lambda day: [], "prices_history"),
         parse=parse_prices_history,
+        parse_takes_params=True,
         event_time_column="point_time",
         backfillable=True,
-        history="the life of the tracked market (from its listing to its resolution)",
-        available_from=tracked.listed,
-        build_range_request=ignoring_send_time(prices_history_range_request_builder(tracked)),
-        max_range_days=PRICE_HISTORY_DAYS_PER_REQUEST,
+        history="each followed market from its listing to its resolution (tokens from polymarket/markets)",
+        available_from=config.first_day_asked,
+        max_pages=200,
+        empty_day_ok=True,  # a market listed late in the day, or resolved early, may have no point in it
+        bind=bind,
+        upstream=(f"{SOURCE}/markets",),
+        endpoint_url=CLOB_PRICES_HISTORY_URL,
     )
+    return spec
 
 
-MARKET = market_dataset(TRACKED_MARKET)
-PRICES_HISTORY = prices_history_dataset(TRACKED_MARKET)
+CONFIG = load_config()
+MARKETS = markets_dataset(CONFIG)
+PRICES_HISTORY = prices_history_dataset(CONFIG)
 
-DATASETS: tuple[DatasetSpec, ...] = (MARKET, PRICES_HISTORY)
+DATASETS: tuple[DatasetSpec, ...] = (MARKETS, PRICES_HISTORY)

@@ -51,9 +51,11 @@ miner_revenue as (
 ),
 
 prediction as (
-    select date, yes_probability
+    -- The configured headline market (prediction_markets.toml `headline = true`) on the days it is followed.
+    select date, max(yes_probability) as yes_probability
     from {{ ref('fct_prediction_market_daily') }}
-    where {{ in_any_rewritten_day('date') }}
+    where is_headline and {{ in_any_rewritten_day('date') }}
+    group by date
 ),
 
 gamma as (

@@ -1,16 +1,21 @@
 with deduplicated as (
-    {{ deduplicate_latest(source('raw', 'polymarket__market'), ['partition_date']) }}
+    {{ deduplicate_latest(source('raw', 'polymarket__markets'), ['partition_date', 'market_id']) }}
 ),
 
 renamed as (
     select
         partition_date as date,
         market_id,
-        condition_id,
         slug as market_slug,
         question,
-        end_date as end_ts,
-        outcomes,
+        condition_id,
+        event_slug,
+        event_title,
+        group_item_title,
+        cast(threshold_usd as double) as threshold_usd,
+        direction,
+        period_start,
+        period_end,
         yes_token_id,
         no_token_id,
         -- Gamma's outcomePrices[Yes] when the nightly snapshot was taken (just after the day's end).
@@ -19,6 +24,11 @@ renamed as (
         cast(liquidity_usd as double) as liquidity_usd,
         active as is_active,
         closed as is_closed,
+        listed_at,
+        end_date as end_ts,
+        resolved_outcome,
+        resolved_at,
+        headline as is_headline,
         _landing_file,
         _loaded_at
     from deduplicated
