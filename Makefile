@@ -23,7 +23,7 @@ START ?=
 END ?=
 DATE ?=
 
-.PHONY: run test dev backfill summary report docs quality-docs bench bench-year manifest install clean-venv help
+.PHONY: run test dev backfill summary report docs quality-docs bench bench-year manifest install clean-venv help poll
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -31,6 +31,7 @@ help:
 	@echo "make dev       - Dagster UI on http://127.0.0.1:3000"
 	@echo "make backfill START=YYYY-MM-DD END=YYYY-MM-DD - one run for the range (honours BTCW_* settings)"
 	@echo "make summary   - rows per mart and the last day's headline"
+	@echo "make poll      - poll every rolling source now (OKX liquidation orders) into the landing archive"
 	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
 	@echo "make docs      - dbt docs (catalog of the demo warehouse) into dbt/target/docs, offline"
 	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
@@ -53,6 +54,10 @@ manifest: $(MANIFEST)
 
 run: $(MANIFEST)
 	$(BIN)/python -m pipelines.cli run
+
+# What the hourly schedule does (BTCW_POLL_CRON), once: e.g. from cron when the Dagster daemon is not running.
+poll: $(STAMP)
+	$(BIN)/python -m pipelines.cli poll
 
 test: $(MANIFEST)
 	$(BIN)/python -m pytest

@@ -37,11 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("start", type=dt.date.fromisoformat)
     backfill.add_argument("end", type=dt.date.fromisoformat)
     commands.add_parser("summary", help="print rows per mart and the last day's headline")
+    commands.add_parser("poll", help="poll every rolling source now (OKX liquidation orders): what the hourly "
+                                     "schedule does, into the landing archive only")
     args = parser.parse_args(argv)
 
     # BackfillPolicy.single_run() is marked beta in this Dagster release; the warning is noise for make users.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     settings = Settings.from_env()
+    if args.command == "poll":
+        return _poll(settings)
     if args.command in ("run", "backfill"):
         first, last = DEMO_WINDOW if args.command == "run" else (args.start, args.end)
         print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run")
@@ -58,6 +62,25 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
     print(format_summary(settings.duckdb_path))
     return 0
+
+
+def _poll(settings: Settings) -> int:
+    """One poll of every rolling source at the mode's clock (live: BTCW_SIMULATED_NOW or now; demo: now), one line
+    each; exit 1 when a poll failed (its body, if any came back, is archived)."""
+    from pipelines.polling.poller import poll_rolling_sources
+    from pipelines.resources import body_source_for
+    from pipelines.settings import SourceMode
+
+    if settings.source_mode is SourceMode.REPLAY:
+        print("poll: replay mode sends no request; set BTCW_SOURCE_MODE=live (or demo)", file=sys.stderr)
+        return 2
+    body_source = body_source_for(settings)
+    now = dt.datetime.now(dt.UTC)
+    at = body_source.fetcher.request_time(now.date()) if settings.source_mode is SourceMode.LIVE else now
+    outcomes = poll_rolling_sources(body_source, at.replace(microsecond=0))
+    for outcome in outcomes:
+        print(outcome.line(), file=sys.stdout if outcome.ok else sys.stderr)
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 def _materialize_with_progress(

@@ -20,6 +20,7 @@ from pipelines.assets.reports import build_reports_asset
 from pipelines.assets.serving import build_serving_asset
 from pipelines.dbt_project import dbt_project
 from pipelines.partitions import daily_partitions
+from pipelines.polling.jobs import build_poll_schedule, rolling_source_polls_job
 from pipelines.resources import WarehouseResource
 from pipelines.schedules import build_nightly_schedule
 from pipelines.settings import Settings
@@ -34,13 +35,14 @@ def dbt_executable() -> str:
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     partitions_def = daily_partitions(settings.start_date)
-    extracts = [build_extract_asset(spec, partitions_def) for spec in DATASETS]
+    extracts = [build_extract_asset(spec, partitions_def, settings.poll_cron) for spec in DATASETS]
     dbt_assets = build_dbt_assets(partitions_def)
     marts = [key for assets in dbt_assets for key in assets.keys if key.path[0] == "marts"] + list(GAMMA_KEYS)
     return dg.Definitions(
         assets=[*extracts, *dbt_assets, build_gamma_asset(partitions_def),
                 build_serving_asset(partitions_def, marts), build_reports_asset(partitions_def)],
-        schedules=[build_nightly_schedule(partitions_def)],
+        jobs=[rolling_source_polls_job],
+        schedules=[build_nightly_schedule(partitions_def), build_poll_schedule(settings.poll_cron)],
         resources={
             "warehouse": WarehouseResource.from_settings(settings),
             "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),

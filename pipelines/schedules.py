@@ -8,6 +8,11 @@ import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 NIGHTLY_JOB = "nightly_all_assets"
+# The run queue's lanes (dagster.yaml): runs tagged as warehouse writers go one at a time (DuckDB takes one writer
+# process); poll runs (pipelines.polling.jobs) write only the landing archive and have a lane of their own.
+RUN_LANE_TAG = "btcw/lane"
+WRITER_LANE = "warehouse_writer"
+POLL_LANE = "poll"
 # Late data: exchanges revise the last candle rarely, but mempool's daily hash-rate row and blockchain.com's chart
 # settle over the following day or two, and a night the sources were down is caught up the next night.
 RERUN_DAYS = 3
@@ -23,7 +28,7 @@ def nightly_window(scheduled_at: dt.datetime, first_partition: dt.date, days: in
 
 def build_nightly_schedule(partitions_def: dg.DailyPartitionsDefinition) -> dg.ScheduleDefinition:
     job = dg.define_asset_job(NIGHTLY_JOB, selection=dg.AssetSelection.all(), partitions_def=partitions_def,
-                              op_retry_policy=NIGHTLY_RETRY)
+                              op_retry_policy=NIGHTLY_RETRY, tags={RUN_LANE_TAG: WRITER_LANE})
     first_partition = partitions_def.start.date()
 
     # 00:30 UTC: daily candles close at 00:00 and mempool publishes the day's hash-rate row at midnight.

@@ -85,6 +85,8 @@ class Settings:
     # A day with more than this share of its rows quarantined is not loaded and fails its check. 2%: a chain of
     # ~400 options may lose a few odd quotes; a one-row daily dataset fails on its only row.
     reject_threshold: float = 0.02
+    # When rolling sources (OKX liquidation orders) are polled: a 5-field cron, UTC (pipelines/polling).
+    poll_cron: str = "5 * * * *"
     # Live mode only: every live source's origin is redirected here (the demo APIs served on 127.0.0.1 by the soak);
     # None asks the real hosts. The archive still records the real URL asked for.
     live_base_url: str | None = None
@@ -137,6 +139,11 @@ class Settings:
                     if raw_base_url.strip() else None)
         raw_now = env.get("BTCW_SIMULATED_NOW", "")
         simulated_now = parse_simulated_now(raw_now) if raw_now.strip() else None
+        poll_cron = " ".join(env.get("BTCW_POLL_CRON", cls.poll_cron).split())
+        from pipelines.polling.cadence import valid_cron  # dagster's cron parser, loaded only when settings are read
+
+        if not valid_cron(poll_cron):
+            raise SettingsError(f"BTCW_POLL_CRON={poll_cron!r} is not a 5-field cron schedule (e.g. '5 * * * *')")
         return cls(
             source_mode=mode,
             warehouse_dir=Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve(),
@@ -146,6 +153,7 @@ class Settings:
             reject_threshold=threshold,
             live_base_url=base_url,
             simulated_now=simulated_now,
+            poll_cron=poll_cron,
         )
 
     @property

@@ -64,6 +64,36 @@ def walk(api: DemoApi, spec, request: FetchRequest, now: dt.datetime) -> list[by
     return bodies
 
 
+def polled_day(api: DemoApi, day: dt.date) -> list[dict]:
+    return polled_days(api, [day])[day][0]
+
+
+def polled_days(api: DemoApi, days: list[dt.date]) -> dict[dt.date, tuple[list[dict], int]]:
+    """OKX liquidations of `days` as the pipeline loads them: the hourly schedule's polls, read back together
+    (rows and pages read, per day)."""
+    import tempfile
+
+    from pipelines.demo.fetcher import DemoFetcher
+    from pipelines.ingest.archive import LandingArchive
+    from pipelines.ingest.body_source import FetchingBodySource
+    from pipelines.ingest.polls import PollReader
+    from pipelines.polling.cadence import DEFAULT_POLL_CRON
+    from pipelines.polling.poller import simulate_schedule
+
+    spec = okx.LIQUIDATION_ORDERS
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        source = FetchingBodySource(DemoFetcher(api), LandingArchive(Path(tmp)))
+        simulate_schedule(source, spec, days, DEFAULT_POLL_CRON)
+        reader = PollReader(source.archive, spec)
+        for day in days:
+            polled = reader.day(day)
+            tables = [spec.parse(page.read_body(), day, fetch.fetched_at) for fetch in polled.fetches
+                      for page in fetch.pages]
+            out[day] = stitch_pages(spec, day, tables).to_pylist(), len(tables)
+    return out
+
+
 def fetch_day(api: DemoApi, spec, day: dt.date) -> tuple[list[dict], int]:
     """Rows of `day` as the pipeline would load them (nightly fetch time, pages parsed then stitched)."""
     now = scheduled_fetch_time(day)
@@ -80,9 +110,12 @@ def window(api):
     pages = {}
     for day in WINDOW + [WINDOW[-1] + dt.timedelta(days=1)]:
         for spec in SPECS:
-            if day > WINDOW[-1] and spec is not bybit.OPEN_INTEREST_1D:
+            if (day > WINDOW[-1] and spec is not bybit.OPEN_INTEREST_1D) or spec is okx.LIQUIDATION_ORDERS:
                 continue
             out[spec.name][day], pages[(spec.name, day)] = fetch_day(api, spec, day)
+    # OKX serves its last 24 h, capped at 1000 orders: a day is read from the hourly polls, as the pipeline does
+    for day, (rows, count) in polled_days(api, WINDOW).items():
+        out[okx.LIQUIDATION_ORDERS.name][day], pages[(okx.LIQUIDATION_ORDERS.name, day)] = rows, count
     out["pages"] = pages
     return out
 
@@ -211,9 +244,11 @@ def test_history_limits_of_the_now_only_feeds(api):
     assert (status, body) == (400, b'{"msg":"parameter \'startTime\' is invalid.","code":-1130}')
     with pytest.raises(ParseError, match="startTime' is invalid.; Binance serves the last 30 days only"):
         binance_futures.TOP_TRADER_LONG_SHORT_RATIO.parse(body, day, NOW)
-    # a nightly fetch still sees the whole previous day, first minutes included
+    # like OKX, a nightly fetch at 00:30 no longer sees its day's first half hour (24 h served): the hourly polls
+    # keep it (tests/test_polling.py)
     rows, _ = fetch_day(api, okx.LIQUIDATION_ORDERS, dt.date(2025, 11, 20))
-    assert min(r["ts"] for r in rows) < dt.datetime(2025, 11, 20, 0, 30)
+    assert min(r["ts"] for r in rows) > dt.datetime(2025, 11, 20, 0, 30)
+    assert min(r["ts"] for r in polled_day(api, dt.date(2025, 11, 20))) < dt.datetime(2025, 11, 20, 0, 30)
 
 
 @pytest.mark.parametrize(
@@ -247,23 +282,25 @@ def test_bad_requests_answer_in_the_apis_error_envelopes(api, url, params, statu
 # ---- paging: multi-page histories stitched without gaps or duplicates -------------------------------------
 
 
-def test_okx_walk_collects_every_event_of_a_cascade_day_once(api):
+def test_okx_walk_collects_every_event_served_once(api):
+    # 2025-10-10 has 1422 events: at 23:59 the feed serves its newest 1000 (the cap), which the walk gets, each once
     day = dt.date(2025, 10, 10)
     spec = okx.LIQUIDATION_ORDERS
-    now = scheduled_fetch_time(day)
+    now = dt.datetime(2025, 10, 10, 23, 59, tzinfo=UTC)
     bodies = walk(api, spec, spec.build_request(day), now)
     served = [(d["ts"], d["side"], d["sz"], d["bkPx"]) for b in bodies for e in json.loads(b)["data"]
               for d in e["details"]]
     assert len(bodies) > 10 and all(len(json.loads(b)["data"][0]["details"]) == 100 for b in bodies[:-1])
     events = derivatives_model(api).liquidation_events(day)
+    now_ms = int(now.timestamp() * 1000)
     rows = stitch_pages(spec, day, [spec.parse(b, day, now) for b in bodies]).to_pylist()
-    # the union is every simulated event of the day, each once; repeats (the re-asked oldest ms) dropped
-    assert len(rows) == len(events.ts) == len({r["ts"] for r in rows})
-    assert sorted(int(r["ts"].replace(tzinfo=UTC).timestamp() * 1000) for r in rows) == events.ts.tolist()
-    start_ms = int(dt.datetime.combine(day, dt.time(), UTC).timestamp() * 1000)
-    in_day = [x for x in served if int(x[0]) >= start_ms]
-    assert len(in_day) - len(rows) == len(bodies) - 1  # each later page repeats the oldest ms of the one before
-    assert len(in_day) < len(served)  # the last page reaches into the previous day: the walk stops there
+    # the union is the newest 1000 simulated events, each once; repeats (the re-asked oldest ms) dropped
+    newest = events.ts[events.ts <= now_ms][-1000:]
+    assert len(events.ts) == 1422 and len(rows) == 1000 == len({r["ts"] for r in rows})
+    assert sorted(int(r["ts"].replace(tzinfo=UTC).timestamp() * 1000) for r in rows) == newest.tolist()
+    assert len(served) - len(rows) == len(bodies) - 1  # each later page repeats the oldest ms of the one before
+    # past the cap the feed runs dry (a short last page), although the day goes back to its midnight
+    assert len(json.loads(bodies[-1])["data"][0]["details"]) < 100 and rows[0]["ts"] > dt.datetime(2025, 10, 10, 1)
 
 
 def test_bybit_cursor_pages_cover_a_wide_window_without_gaps_or_duplicates(api):

@@ -79,7 +79,7 @@ def test_specs_declare_names_keys_event_times_and_history():
     assert FUNDING.history == "since 2019-09-10"
     assert "30 days" in TOP.history and "30 days" in GLOBAL.history
     assert OI.history == "since the contract's launch (2020-03-25)"
-    assert LIQ.history == "last ~24 h only: archive every run"
+    assert LIQ.history == "last ~24 h only (newest ~1000 orders): polled hourly, `make poll`"
     for spec in ALL:
         assert spec.description and "\n" not in spec.description and len(spec.description) < 140
         assert not any(n.startswith("_") for n in spec.raw_schema.names)

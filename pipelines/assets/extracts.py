@@ -9,14 +9,19 @@ from pipelines.checks.landing_checks import landing_bodies_parsed, rejects_withi
 from pipelines.checks.outcome import CheckOutcome
 from pipelines.checks.raw_checks import raw_expectations, raw_volume_in_band
 from pipelines.ingest.extract import days_in_window, load_window
+from pipelines.ingest.load_log import LOADED
 from pipelines.partitions import window_dates
+from pipelines.polling.cadence import DEFAULT_POLL_CRON, max_expected_gap
+from pipelines.polling.poller import poll_once, simulate_schedule
 from pipelines.resources import WarehouseResource
+from pipelines.settings import SourceMode
 from pipelines.sources.spec import DatasetSpec
 
 LANDING_CHECK = "landing_bodies_parsed"
 REJECTS_CHECK = "raw_rejects_within_threshold"
 EXPECTATIONS_CHECK = "raw_expectations"
 VOLUME_CHECK = "raw_row_volume"
+POLLS_CHECK = "liquidation_polls_complete"
 
 
 def raw_asset_key(spec: DatasetSpec) -> dg.AssetKey:
@@ -46,7 +51,31 @@ def extract_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=key, blocking=True, description=text) for name, text in described.items()]
 
 
-def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def polls_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    # Not blocking, WARN: a possibly incomplete day is still the best data there is; dbt, gamma and the BI publish
+    # go on, and the day's coverage columns (raw.load_log, marts.fct_liquidations_daily) say what may be missing.
+    return dg.AssetCheckSpec(POLLS_CHECK, asset=key, blocking=False, description=(
+        "each day was covered by polls: none ran out at the source's row cap, and no gap between consecutive "
+        "polls exceeds the poll interval plus slack (warn only)"))
+
+
+def polls_outcome(spec: DatasetSpec, load, cron: str) -> CheckOutcome:
+    """WARN when a day's polls may have missed rows: a poll ran out at the row cap, or polls failed for longer
+    than the schedule's interval allows. One line per day: the day and the reason."""
+    limit = max_expected_gap(cron)
+    # Loaded days only: a failed day already fails the blocking landing check, with its reason.
+    covered = [d for d in load.days if d.coverage is not None and d.status == LOADED]
+    lines = [f"{spec.name} {d.day}: " + "; ".join(d.coverage.problems(limit))
+             for d in covered if d.coverage.problems(limit)]
+    if lines:
+        return CheckOutcome(False, f"{len(lines)} day(s) possibly incomplete: " + " | ".join(lines),
+                            {"days_possibly_incomplete": len(lines), "max_gap_allowed_s": int(limit.total_seconds())})
+    return CheckOutcome(True, f"{spec.name}: {len(covered)} day(s) covered by polls without a capped poll or a gap "
+                              f"over {limit}", {"days": len(covered), "max_gap_allowed_s": int(limit.total_seconds())})
+
+
+def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition,
+                        poll_cron: str = DEFAULT_POLL_CRON) -> dg.AssetsDefinition:
     key = raw_asset_key(spec)
 
     @dg.asset(
@@ -56,19 +85,32 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         kinds={"duckdb", "python"},
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        check_specs=extract_check_specs(key),
+        check_specs=extract_check_specs(key) + ([polls_check_spec(key)] if spec.poll else []),
         metadata={"source": spec.source, "dataset": spec.dataset, "raw_table": f"raw.{spec.raw_table}"},
+        # A dataset whose requests come from another's rows (CLOB tokens from Gamma's markets) runs after it.
+        deps=[dg.AssetKey(["raw", name.replace("/", "__")]) for name in spec.upstream],
     )
     def _extract(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         start, end = window_dates(context)
         settings = warehouse.settings
         days = days_in_window(start, end)
-        covered = [day for day in days if spec.covers(day)]
+        run_spec = spec
+        if spec.bind is not None:  # this run's requests depend on what the warehouse holds (read, then closed)
+            if settings.duckdb_path.exists():
+                with warehouse.connect(read_only=True) as conn:
+                    run_spec = spec.bind(conn, days)
+            else:
+                run_spec = spec.bind(None, days)
+        covered = [day for day in days if run_spec.covers(day)]
         if len(covered) < len(days):
-            context.log.info(f"{spec.name}: {len(days) - len(covered)} day(s) before {spec.available_from}, "
-                             "when the source's history starts: skipped")
+            context.log.info(f"{spec.name}: {len(days) - len(covered)} day(s) with nothing to ask for (before "
+                             f"{spec.available_from}, when the source's history starts, or no followed market "
+                             "alive): skipped")
+        body_source = warehouse.body_source()
+        if spec.poll is not None and covered:
+            _send_polls(context, spec, covered, body_source, settings.source_mode, poll_cron)
         with warehouse.connect() as conn:
-            load = load_window(spec, covered, warehouse.body_source(), conn, settings.tree_dir,
+            load = load_window(run_spec, covered, body_source, conn, settings.tree_dir,
                                dt.datetime.now(dt.UTC), settings.reject_threshold)
         # The writer is closed: the audit reads what was committed, as any reader would.
         with warehouse.connect(read_only=True) as conn:
@@ -96,5 +138,29 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         yield to_check_result(rejects, key, REJECTS_CHECK)
         yield to_check_result(expectations, key, EXPECTATIONS_CHECK)
         yield to_check_result(volume, key, VOLUME_CHECK)
+        if spec.poll is not None:
+            polls = polls_outcome(spec, load, poll_cron)
+            if not polls.passed:
+                context.log.warning(polls.description)
+            yield dg.AssetCheckResult(asset_key=key, check_name=POLLS_CHECK, passed=polls.passed,
+                                      severity=dg.AssetCheckSeverity.WARN, description=polls.description,
+                                      metadata=polls.metadata)
 
     return _extract
+
+
+def _send_polls(context, spec: DatasetSpec, days: list[dt.date], body_source, mode: SourceMode, cron: str) -> None:
+    """The run's own polls of a rolling source, before its days are read from every archived poll.
+
+    Demo: the schedule's polls of the window's days, as if it had run (only those not archived yet). Live: one poll
+    now, the nightly fetch (the hourly schedule sent the others). Replay: nothing is sent."""
+    if mode is SourceMode.DEMO:
+        outcomes = simulate_schedule(body_source, spec, days, cron)
+    elif mode is SourceMode.LIVE:
+        outcomes = [poll_once(body_source, spec, body_source.fetcher.request_time(days[-1]))]
+    else:
+        return
+    for outcome in outcomes:
+        if not outcome.ok or outcome.capped:
+            context.log.warning(outcome.line())
+    context.log.info(f"{spec.name}: {len(outcomes)} poll(s) sent, {sum(not o.ok for o in outcomes)} failed")

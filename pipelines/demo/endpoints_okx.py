@@ -1,7 +1,10 @@
 """Demo endpoint of OKX's liquidation orders, on the real API's wire format, answered from DerivativesModel.
 
 OKX `/api/v5/public/liquidation-orders`: code envelope (HTTP 200 with a non-zero code on errors), details newest
-first, <= 100 per page, `after`/`before` paging, only the last `LIQUIDATION_RETENTION_MS` served.
+first, <= 100 per page, `after`/`before` paging. Like the real feed it rolls off: only the last
+`LIQUIDATION_RETENTION_MS` is served, and of that only the newest `LIQUIDATION_ROW_CAP` details, so a walk past the
+cap comes back empty. A nightly fetch therefore loses the first half hour of its day and, on a cascade day, every
+order past the cap: only frequent polls (pipelines/polling) keep the whole day.
 """
 
 from __future__ import annotations
@@ -15,13 +18,34 @@ from pipelines.demo.derivatives import MS_PER_DAY, date_of_ms, day_ms
 from pipelines.demo.endpoints_derivatives import MS_PER_HOUR, Response, _json, _now_ms, _trim, derivatives_model
 
 OKX_INST_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
-# OKX serves "liquidation orders in the last day" (a public probe saw ~23.5 h). The demo keeps 25 h, so that the
-# nightly fetch at 00:30 UTC still sees the whole previous UTC day; a live pipeline must fetch more often.
-LIQUIDATION_RETENTION_MS = 25 * MS_PER_HOUR
+# OKX serves "liquidation orders in the last day", and a public probe (sources.md §2.5) got about 1003 details
+# covering about 23.5 h for BTC-USDT: a day's window and a cap of about a thousand rows, whichever bites first.
+# Demo days hold 61-1558 OKX liquidations over 2025-10-01 … 2025-11-21 (cascade days > 1000, at most ~550 in one
+# hour), so the cap truncates a nightly fetch on cascade days and never an hourly poll.
+LIQUIDATION_RETENTION_MS = 24 * MS_PER_HOUR
+LIQUIDATION_ROW_CAP = 1000
 
 
 def _okx_error(code: str, msg: str) -> Response:
     return 200, _json({"code": code, "msg": msg, "data": []})
+
+
+def _cap_start(model, now_ms: int) -> int:
+    """The ts of the oldest detail still served at `now_ms` under the row cap (events are unique per ms), or -1
+    when the last day holds fewer details than the cap."""
+    stamps: list[np.ndarray] = []
+    kept = 0
+    day = date_of_ms(now_ms)
+    while kept < LIQUIDATION_ROW_CAP and day_ms(day) + MS_PER_DAY > now_ms - LIQUIDATION_RETENTION_MS:
+        ts = model.liquidation_events(day).ts
+        ts = ts[(ts <= now_ms) & (ts > now_ms - LIQUIDATION_RETENTION_MS)]
+        stamps.append(ts)
+        kept += len(ts)
+        day -= dt.timedelta(days=1)
+    if kept < LIQUIDATION_ROW_CAP:
+        return -1
+    newest_first = np.sort(np.concatenate(stamps))[::-1]
+    return int(newest_first[LIQUIDATION_ROW_CAP - 1])
 
 
 def okx_liquidation_orders(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
@@ -53,7 +77,9 @@ def okx_liquidation_orders(path_match: re.Match, params: dict[str, str], now: dt
     model = derivatives_model(models)
     now_ms = _now_ms(now)
     newest = min(now_ms, bounds.get("after", now_ms + 1) - 1)
-    oldest = max(now_ms - LIQUIDATION_RETENTION_MS, bounds.get("before", -1) + 1, day_ms(model.params.okx_first_day))
+    served_from = max(now_ms - LIQUIDATION_RETENTION_MS + 1, day_ms(model.params.okx_first_day),
+                      _cap_start(model, now_ms))
+    oldest = max(served_from, bounds.get("before", -1) + 1)
     picked: list[tuple] = []
     day = date_of_ms(newest) if newest >= oldest else None
     limit = int(limit_raw)

@@ -23,8 +23,9 @@ class DemoFetcher:
         self.api = api or DemoApi()
 
     def fetch(self, request: FetchRequest) -> FetchedBody:
-        # A range is fetched the night after its last day, as the nightly run would (all its days have closed).
-        fetched_at = scheduled_fetch_time(request.through)
+        # A range is fetched the night after its last day, as the nightly run would (all its days have closed);
+        # a poll of a rolling source at the moment it is sent (pipelines.polling simulates the hourly schedule).
+        fetched_at = request.poll.at.astimezone(dt.UTC) if request.poll else scheduled_fetch_time(request.through)
         status, body = self.api.respond(request.url, dict(request.params), fetched_at)
         return FetchedBody(request=request, status=status, body=body, fetched_at=fetched_at)
 

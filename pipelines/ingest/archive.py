@@ -14,6 +14,11 @@ A range request (a backfill asking many days at once) lands once, under the days
     <tree>/landing/<source>/<dataset>/range=YYYY-MM-DD_YYYY-MM-DD/<fetched_at>.json.gz   (first_last, inclusive)
 The fetches of a day are those of its `date=` folder and of every `range=` folder covering it; the newest by
 fetched_at answers for it (on a tie, the narrowest: a day's own fetch over a range's).
+
+A poll of a rolling source (pipelines.polling: what OKX serves of its last ~24 h, every hour) lands under the UTC
+date it was sent, whatever days its rows belong to; its sidecars add `poll_at` and `poll_since`:
+    <tree>/landing/<source>/<dataset>/poll=YYYY-MM-DD/<fetched_at>.json.gz   (+ .pNNN pages, .pages.json)
+A day's rows are read from every poll whose window reaches into it (pipelines.ingest.polls).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ META_SUFFIX = ".meta.json"
 PAGES_SUFFIX = ".pages.json"
 FETCHED_AT_FORMAT = "%Y%m%dT%H%M%SZ"
 RANGE_PREFIX = "range="
+POLL_PREFIX = "poll="
 
 
 class ArchiveError(Exception):
@@ -134,8 +140,13 @@ class LandingArchive:
     def range_dir(self, source: str, dataset: str, first: dt.date, last: dt.date) -> Path:
         return self.dataset_dir(source, dataset) / f"{RANGE_PREFIX}{first.isoformat()}_{last.isoformat()}"
 
+    def poll_dir(self, source: str, dataset: str, day: dt.date) -> Path:
+        return self.dataset_dir(source, dataset) / f"{POLL_PREFIX}{day.isoformat()}"
+
     def request_dir(self, request: FetchRequest) -> Path:
-        """Where a request's bodies land: its day's folder, or its range's."""
+        """Where a request's bodies land: its day's folder, its range's, or its poll date's."""
+        if request.poll is not None:
+            return self.poll_dir(request.source, request.dataset, request.day)
         if request.last_day is None:
             return self.partition_dir(request.source, request.dataset, request.day)
         return self.range_dir(request.source, request.dataset, request.day, request.last_day)
@@ -160,6 +171,8 @@ class LandingArchive:
             "dataset": req.dataset,
             "date": req.day.isoformat(),
             **({"last_date": req.last_day.isoformat()} if req.last_day else {}),
+            **({"poll_at": req.poll.at.astimezone(dt.UTC).isoformat(),
+                "poll_since": req.poll.since.astimezone(dt.UTC).isoformat()} if req.poll else {}),
             "url": req.url,
             "params": dict(sorted(req.params.items())),
             "status": fetched.status,
@@ -215,6 +228,15 @@ class LandingArchive:
             except ValueError:
                 continue
         return found
+
+    def polls(self, source: str, dataset: str, day: dt.date) -> tuple[list[ArchivedFetch], list[str]]:
+        """The polls sent on the UTC date `day`, oldest first: the complete ones, and the stems of those cut short
+        (page files without their listing: the walk failed mid-way; never parsed)."""
+        directory = self.poll_dir(source, dataset, day)
+        complete = self._complete_fetches(directory)
+        done = {fetch.stem for fetch in complete}
+        firsts = sorted(p.name[: -len(BODY_SUFFIX)] for p in directory.glob(f"*{BODY_SUFFIX}")) if directory.is_dir() else []
+        return complete, [stem for stem in firsts if "." not in stem and stem not in done]
 
     def _complete_fetches(self, directory: Path) -> list[ArchivedFetch]:
         if not directory.is_dir():

@@ -10,6 +10,7 @@ from pipelines.ingest.archive import ArchivedBody, ArchivedFetch, ArchiveError, 
 from pipelines.ingest.envelopes import envelope_error
 from pipelines.ingest.errors import FetchError, MissingArchiveError, ParseError, PipelineDataError
 from pipelines.ingest.fetcher import Fetcher, FetchRequest
+from pipelines.ingest.polls import PolledDay, PollReader, read_polled_window
 from pipelines.sources.region_block import region_block_advice
 from pipelines.sources.spec import DatasetSpec
 
@@ -25,10 +26,13 @@ MAX_BODY_BYTES = 16 * 2**20
 class BodySource(Protocol):
     archive: LandingArchive
 
-    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch: ...
+    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch | PolledDay: ...
 
-    def obtain_window(self, spec: DatasetSpec, days: list[dt.date]) -> dict[dt.date, ArchivedFetch | PipelineDataError]:
-        """The archived fetch answering for each day, or the error that stopped it (one bad day fails alone)."""
+    def obtain_window(self, spec: DatasetSpec, days: list[dt.date]
+                      ) -> dict[dt.date, ArchivedFetch | PolledDay | PipelineDataError]:
+        """The archived fetch answering for each day, or the error that stopped it (one bad day fails alone).
+        A polled dataset's day is answered by every archived poll reaching into it (a PolledDay); the polls
+        themselves are sent by pipelines.polling, never here."""
         ...
 
 
@@ -64,7 +68,9 @@ class FetchingBodySource:
         self.fetcher = fetcher
         self.archive = archive
 
-    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:
+    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch | PolledDay:
+        if getattr(spec, "poll", None) is not None:
+            return PollReader(self.archive, spec).day(day)
         if not spec.backfillable and not self.fetcher.serves_present_of(day):
             return _archived_snapshot(self.archive, spec, day)
         return self._fetch(spec, spec.request_for(day, self.fetcher.request_time(day)))
@@ -72,6 +78,8 @@ class FetchingBodySource:
     def obtain_window(self, spec: DatasetSpec, days: list[dt.date]) -> dict[dt.date, ArchivedFetch | PipelineDataError]:
         """Consecutive days of a range-capable dataset are asked for together, `spec.max_range_days` at a time;
         a range that fails fails each of its days with the range's reason."""
+        if getattr(spec, "poll", None) is not None:
+            return read_polled_window(self.archive, spec, days)
         if not spec.asks_ranges:
             return _each_day(self.obtain, spec, days)
         answers: dict[dt.date, ArchivedFetch | PipelineDataError] = {}
@@ -87,6 +95,11 @@ class FetchingBodySource:
                     spec.source, spec.dataset, day, f"range request {first} … {last}: {fetch.reason}"
                 )
         return answers
+
+    def fetch_request(self, spec: DatasetSpec, request: FetchRequest) -> ArchivedFetch:
+        """Every page of one request (a poll's, say), each archived as it arrives; FetchError once archived when a
+        page is not data."""
+        return self._fetch(spec, request)
 
     def _fetch(self, spec: DatasetSpec, request: FetchRequest) -> ArchivedFetch:
         """Every page of one request, each archived as it arrives."""
@@ -118,7 +131,9 @@ class ReplayBodySource:
     def __init__(self, archive: LandingArchive):
         self.archive = archive
 
-    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch:
+    def obtain(self, spec: DatasetSpec, day: dt.date) -> ArchivedFetch | PolledDay:
+        if getattr(spec, "poll", None) is not None:
+            return PollReader(self.archive, spec).day(day)
         newest = self.archive.newest_fetch(spec.source, spec.dataset, day)
         if newest is None:
             where = self.archive.partition_dir(spec.source, spec.dataset, day)
@@ -127,7 +142,10 @@ class ReplayBodySource:
             _raise_unless_data(spec, day, page)
         return newest
 
-    def obtain_window(self, spec: DatasetSpec, days: list[dt.date]) -> dict[dt.date, ArchivedFetch | PipelineDataError]:
+    def obtain_window(self, spec: DatasetSpec, days: list[dt.date]
+                      ) -> dict[dt.date, ArchivedFetch | PolledDay | PipelineDataError]:
+        if getattr(spec, "poll", None) is not None:
+            return read_polled_window(self.archive, spec, days)
         return _each_day(self.obtain, spec, days)
 
 

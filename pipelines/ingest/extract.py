@@ -14,6 +14,7 @@ from pipelines.ingest.archive import ArchivedBody, ArchivedFetch, ArchiveError
 from pipelines.ingest.body_source import BodySource
 from pipelines.ingest.errors import ParseError, PipelineDataError
 from pipelines.ingest.load_log import FAILED, LOAD_LOG_SCHEMA, LOADED, REJECTED, ensure_load_log, record_loads
+from pipelines.ingest.polls import DayCoverage, PolledDay
 from pipelines.ingest.raw_loader import RAW_SCHEMA, ensure_raw_table, validate_rows
 from pipelines.quality.derived import with_derived_columns
 from pipelines.quality.quarantine import (
@@ -39,6 +40,9 @@ class DayLoad:
     landing_file: str | None = None  # relative to the mode's tree, e.g. landing/binance/spot_klines_1d/date=…/….json.gz
     sha256: str | None = None
     reason: str = ""
+    coverage: DayCoverage | None = None  # a polled dataset's day: how its polls covered it
+    first_event_at: dt.datetime | None = None  # naive UTC, from the event-time column of the landed rows
+    last_event_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class _Landed:
     rows: pa.Table
     landing_file: str
     sha256: str
+    coverage: DayCoverage | None = None
 
 
 def load_window(
@@ -82,7 +87,8 @@ def load_window(
             landed.append(_parse_day(spec, day, fetch, bodies, tree_dir))
         except PipelineDataError as error:
             failed.append(DayLoad(day, FAILED, reason=str(error), landing_file=_newest_file(body_source, spec, day,
-                                                                                           tree_dir)))
+                                                                                           tree_dir),
+                                  coverage=fetch.coverage if isinstance(fetch, PolledDay) else None))
     verdict, reasons = _row_reasons(spec, landed)
     loads, accepted, rejected = [], [], []
     for item in landed:
@@ -92,17 +98,29 @@ def load_window(
         too_many = split.rejected.num_rows and share > reject_threshold
         if not too_many:
             accepted.append(validate_rows(spec, item.day, split.accepted))
+        first_event, last_event = _event_span(spec, item.rows)
         loads.append(DayLoad(
             item.day, REJECTED if too_many else LOADED, item.rows.num_rows,
             0 if too_many else split.accepted.num_rows, split.rejected.num_rows, item.landing_file, item.sha256,
             f"{split.rejected.num_rows} of {item.rows.num_rows} rows quarantined ({share:.1%}), above the "
             f"{reject_threshold:.1%} threshold: raw partition left as it was; {_top_reasons(split.rejected)}"
             if too_many else "",
+            item.coverage, first_event, last_event,
         ))
     quarantined = pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
     all_loads = tuple(sorted([*loads, *failed], key=lambda d: d.day))
     _write(conn, spec, [i.day for i in landed], accepted, quarantined, all_loads, loaded_at)
     return WindowLoad(all_loads, quarantined, verdict)
+
+
+def _event_span(spec: DatasetSpec, rows: pa.Table) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """First and last event time of a polled day's landed rows (the coverage columns; None for other datasets)."""
+    if getattr(spec, "poll", None) is None or spec.event_time_column is None or rows.num_rows == 0:
+        return None, None
+    import pyarrow.compute as pc
+
+    span = pc.min_max(rows.column(spec.event_time_column))
+    return span["min"].as_py(), span["max"].as_py()
 
 
 def _top_reasons(rejected: pa.Table, top: int = 3) -> str:
@@ -128,24 +146,40 @@ class _BodyReader:
         return body
 
 
-def _parse_day(spec: DatasetSpec, day: dt.date, fetch: ArchivedFetch, bodies: _BodyReader, tree_dir: Path) -> _Landed:
+def _parse_day(spec: DatasetSpec, day: dt.date, fetch: ArchivedFetch | PolledDay, bodies: _BodyReader,
+               tree_dir: Path) -> _Landed:
+    # A polled day is read from every poll reaching into it; each page is parsed as of its own poll's time, and
+    # a row seen by several polls (their windows overlap) is kept once, by key.
+    fetches = fetch.fetches if isinstance(fetch, PolledDay) else (fetch,)
     try:
-        pages = [bodies.read(page) for page in fetch.pages]
+        pages = [(bodies.read(page), one.fetched_at) for one in fetches for page in one.pages]
     except ArchiveError as error:  # the archived file no longer matches its sha256: never parse it
         raise ParseError(spec.source, spec.dataset, day, str(error)) from None
-    tables = [spec.parse(body, day, fetch.fetched_at) for body in pages]
+    if spec.parse_takes_params:  # the body alone does not say what was asked: the page's sidecar does
+        params = [page.meta.get("params", {}) for one in fetches for page in one.pages]
+        tables = [spec.parse(body, day, fetched_at, p) for (body, fetched_at), p in zip(pages, params)]
+    else:
+        tables = [spec.parse(body, day, fetched_at) for body, fetched_at in pages]
     rows = stitch_pages(spec, day, tables)
-    if rows.num_rows == 0:
+    if rows.num_rows == 0 and not spec.empty_day_ok:
         # An empty answer is not an empty day: replacing the partition with nothing would erase what it held.
         raise ParseError(spec.source, spec.dataset, day, "body parsed but held no rows: nothing loaded, the raw "
                                                          "partition keeps its rows")
     if not rows.schema.equals(spec.raw_schema, check_metadata=False):
         raise ParseError(spec.source, spec.dataset, day, f"parsed schema {rows.schema} != declared {spec.raw_schema}")
-    return _Landed(day, rows, fetch.first.path.relative_to(tree_dir).as_posix(), fetch.first.meta["sha256"])
+    return _Landed(day, rows, fetch.first.path.relative_to(tree_dir).as_posix(), fetch.first.meta["sha256"],
+                   fetch.coverage if isinstance(fetch, PolledDay) else None)
 
 
 def _newest_file(body_source: BodySource, spec: DatasetSpec, day: dt.date, tree_dir: Path) -> str | None:
     """Where the failed day's body lies, for the log: the engineer opens it next."""
+    if getattr(spec, "poll", None) is not None:  # the last poll sent that day or the next, failed or not
+        archive = body_source.archive
+        sent = [f.first for d in (day + dt.timedelta(days=1), day) for f in archive.polls(spec.source, spec.dataset,
+                                                                                             d)[0]]
+        day_fetch = body_source.archive.newest(spec.source, spec.dataset, day)
+        newest = max([*sent, *([day_fetch] if day_fetch else [])], key=lambda page: page.fetched_at, default=None)
+        return newest.path.relative_to(tree_dir).as_posix() if newest else None
     newest = body_source.archive.newest(spec.source, spec.dataset, day)
     return newest.path.relative_to(tree_dir).as_posix() if newest else None
 
@@ -188,7 +222,9 @@ def _write(
     ensure_quarantine_table(conn)
     ensure_load_log(conn)
     at = loaded_at.astimezone(dt.UTC).replace(tzinfo=None)
-    loaded_days = [d.day for d in loads if d.status == LOADED]
+    # A day that landed no rows (a dataset whose days may be empty) replaces nothing: an empty answer never empties
+    # a partition that held rows.
+    loaded_days = [d.day for d in loads if d.status == LOADED and d.rows_landed > 0]
     table = f'{RAW_SCHEMA}."{spec.raw_table}"'
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -219,11 +255,21 @@ def _log_rows(spec: DatasetSpec, loads: tuple[DayLoad, ...], at: dt.datetime) ->
         [
             {"dataset": spec.raw_table, PARTITION_COLUMN: d.day, "status": d.status, "reason": d.reason or None,
              "landing_file": d.landing_file, "landing_sha256": d.sha256, "rows_landed": d.rows_landed,
-             "rows_loaded": d.rows_loaded, "rows_quarantined": d.rows_quarantined, "_logged_at": at}
+             "rows_loaded": d.rows_loaded, "rows_quarantined": d.rows_quarantined, "_logged_at": at,
+             **_coverage_columns(d)}
             for d in loads
         ],
         schema=LOAD_LOG_SCHEMA,
     )
+
+
+def _coverage_columns(load: DayLoad) -> dict:
+    c = load.coverage
+    if c is None:
+        return {}
+    return {"polls": c.polls, "polls_failed": c.polls_failed, "first_event_at": load.first_event_at,
+            "last_event_at": load.last_event_at, "longest_poll_gap_s": int(c.longest_gap.total_seconds()),
+            "uncovered_s": c.uncovered_seconds, "row_cap_hit": c.row_cap_hit}
 
 
 def stitch_pages(spec: DatasetSpec, day: dt.date, tables: list[pa.Table]) -> pa.Table:

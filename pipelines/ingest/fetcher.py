@@ -13,11 +13,28 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class PollWindow:
+    """A poll of a rolling source: what it serves at `at`, walked back until `since` is passed (both UTC)."""
+
+    at: dt.datetime
+    since: dt.datetime
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None or self.since.tzinfo is None:
+            raise ValueError("a poll's times must be timezone-aware (UTC)")
+        if self.since > self.at:
+            raise ValueError(f"a poll cannot reach back to {self.since}, after it is sent ({self.at})")
+
+
+@dataclass(frozen=True)
 class FetchRequest:
     """One GET request for one (source, dataset, partition day), or for the consecutive days day … last_day.
 
     A range request (a backfill asking 1000 daily klines at once) sets `last_day`; a one-day request leaves it
     None, and a range of one day is normalised to that, so each day has one way to be asked for.
+
+    A poll (pipelines.polling) sets `poll`: it asks for what a rolling source serves at `poll.at`, whatever day
+    that holds; its `day` is the UTC date of `poll.at`, the folder it lands in (`poll=YYYY-MM-DD`).
     """
 
     source: str
@@ -26,8 +43,12 @@ class FetchRequest:
     url: str
     params: dict[str, str] = field(default_factory=dict)
     last_day: dt.date | None = None
+    poll: PollWindow | None = None
 
     def __post_init__(self) -> None:
+        if self.poll is not None:
+            if self.last_day is not None or self.day != self.poll.at.astimezone(dt.UTC).date():
+                raise ValueError(f"a poll's day is the UTC date of its time {self.poll.at}, and it has no range")
         if self.last_day is not None:
             if self.last_day < self.day:
                 raise ValueError(f"range request ends ({self.last_day}) before it starts ({self.day})")

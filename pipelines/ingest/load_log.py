@@ -2,6 +2,12 @@
 
 It lets a reader reconcile the stages (rows landed = rows loaded + rows quarantined; rows loaded = rows in raw =
 rows staged) and tells an engineer which body each day came from and why a day was not loaded.
+
+A polled dataset (OKX liquidations: pipelines.ingest.polls) also records the day's coverage: the polls that
+reached into it and those that failed, its first and last event time, the longest gap between consecutive polls
+(seconds), the seconds of the day no poll covered, and whether a poll ran out at the source's row cap. They are
+null for every other dataset. Warehouses created before these columns gain them on the next load (ALTER TABLE
+... ADD COLUMN IF NOT EXISTS).
 """
 
 from __future__ import annotations
@@ -29,7 +35,20 @@ LOAD_LOG_SCHEMA = pa.schema(
         ("rows_loaded", pa.int64()),
         ("rows_quarantined", pa.int64()),
         ("_logged_at", pa.timestamp("us")),
+        ("polls", pa.int32()),
+        ("polls_failed", pa.int32()),
+        ("first_event_at", pa.timestamp("us")),
+        ("last_event_at", pa.timestamp("us")),
+        ("longest_poll_gap_s", pa.int64()),
+        ("uncovered_s", pa.int64()),
+        ("row_cap_hit", pa.bool_()),
     ]
+)
+# Added after the first release: (name, DuckDB type), appended in this order to older tables.
+COVERAGE_COLUMNS = (
+    ("polls", "INTEGER"), ("polls_failed", "INTEGER"), ("first_event_at", "TIMESTAMP"),
+    ("last_event_at", "TIMESTAMP"), ("longest_poll_gap_s", "BIGINT"), ("uncovered_s", "BIGINT"),
+    ("row_cap_hit", "BOOLEAN"),
 )
 
 
@@ -42,10 +61,13 @@ def ensure_load_log(conn: duckdb.DuckDBPyConnection) -> None:
             rows_quarantined BIGINT NOT NULL, _logged_at TIMESTAMP NOT NULL,
             PRIMARY KEY (dataset, {PARTITION_COLUMN}))"""
     )
+    for name, sql_type in COVERAGE_COLUMNS:  # names and types are the constants above, never input
+        conn.execute(f"ALTER TABLE {LOAD_LOG_TABLE} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
 
 
 def record_loads(conn: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
     """Upsert the log rows (LOAD_LOG_SCHEMA). Runs inside the caller's transaction."""
     conn.register("load_log_rows", rows)
-    conn.execute(f"INSERT OR REPLACE INTO {LOAD_LOG_TABLE} SELECT * FROM load_log_rows")
+    columns = ", ".join(LOAD_LOG_SCHEMA.names)  # by name: an older table's columns may be in another order
+    conn.execute(f"INSERT OR REPLACE INTO {LOAD_LOG_TABLE} ({columns}) SELECT {columns} FROM load_log_rows")
     conn.unregister("load_log_rows")

@@ -1,5 +1,7 @@
 """OKX v5: filled liquidation orders of the BTC-USDT perpetual swap, the only keyless REST feed with a long/short
-split (sources.md §2.5, §2.7). It serves only about the last day, so each run must archive it.
+split (sources.md §2.5, §2.7). It serves only about the last day, and at most about a thousand rows: on a
+cascade day less than the day. So it is polled hourly (pipelines.polling), and a day is read from every poll
+reaching into it (the nightly run's own fetch is one more poll).
 
 Wire format (no public recording exists; built from the documented shape):
 {"code":"0","msg":"","data":[{"instId":"BTC-USDT-SWAP","instType":"SWAP","uly":"BTC-USDT","instFamily":"BTC-USDT",
@@ -17,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.ingest.fetcher import FetchRequest
+from pipelines.ingest.fetcher import FetchRequest, PollWindow
 from pipelines.sources._wire import (
     MS_PER_DAY,
     Failer,
@@ -29,13 +31,17 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, PollSpec
 
 SOURCE = "okx"
 LIQUIDATION_ORDERS_URL = "https://www.okx.com/api/v5/public/liquidation-orders"
 INST_TYPE = "SWAP"
 INST_FAMILY = "BTC-USDT"
 PAGE_LIMIT = 100  # the endpoint's maximum
+# "Liquidation orders in the last day": a public probe (sources.md §2.5) got about 1003 details covering about
+# 23.5 h for BTC-USDT. Polls never ask further back than the retention, and one ending at the cap is flagged.
+RETENTION = dt.timedelta(hours=24)
+ROW_CAP = 1000
 # Contract value in BTC per contract: BTC-USDT-SWAP has ctVal 0.01 BTC (sources.md §2.5; the live value is
 # served by /api/v5/public/instruments). An instrument not listed here is refused rather than guessed.
 CONTRACT_VALUE_BTC: dict[str, float] = {"BTC-USDT-SWAP": 0.01}
@@ -75,6 +81,38 @@ def build_liquidation_orders_request(day: dt.date) -> FetchRequest:
             "limit": str(PAGE_LIMIT),
         },
     )
+
+
+def build_liquidation_orders_poll(window: PollWindow) -> FetchRequest:
+    """What the feed serves at `window.at`, newest first: `after` bounds the first page at the poll's moment, so a
+    poll answers the same whenever its request is replayed (the walk then goes back to `window.since`)."""
+    at = window.at.astimezone(dt.UTC)
+    return FetchRequest(
+        source=SOURCE,
+        dataset="liquidation_orders",
+        day=at.date(),
+        url=LIQUIDATION_ORDERS_URL,
+        params={
+            "instType": INST_TYPE,
+            "instFamily": INST_FAMILY,
+            "state": "filled",
+            "after": str(epoch_ms(at) + 1),
+            "limit": str(PAGE_LIMIT),
+        },
+        poll=window,
+    )
+
+
+def liquidation_order_keys(body: bytes) -> list[tuple]:
+    """Every detail a page serves, any day, as (ts ms, instId, side, sz, bkPx): what a poll saw and how far back.
+    Raises ParseError (dated by the ts, or by the epoch when the body is unreadable) on a body that is not data."""
+    fail = Failer(SOURCE, "liquidation_orders", dt.date(1970, 1, 1))
+    return [
+        (_ts_ms(need(d, "ts", fail, "a detail"), "ts", fail), entry.get("instId"), d.get("side"), d.get("sz"),
+         d.get("bkPx"))
+        for entry in _entries(body, fail)
+        for d in entry["details"]
+    ]
 
 
 def _entries(body: bytes, fail: Failer) -> list[dict]:
@@ -173,7 +211,8 @@ def parse_liquidation_orders(body: bytes, day: dt.date, fetched_at: dt.datetime)
 
 
 def next_liquidation_orders_page(request: FetchRequest, body: bytes) -> FetchRequest | None:
-    """Walk back with `after` until the day's start is passed, or the feed runs out (a short page).
+    """Walk back with `after` until the day's start (a poll: its `since`) is passed, or the feed runs out (a short
+    page).
 
     The next page asks for records older than (oldest ts + 1 ms), i.e. it repeats the oldest millisecond: details
     sharing that ts may have been cut by the page limit, and repeats are dropped when pages are stitched. Only if
@@ -187,7 +226,7 @@ def next_liquidation_orders_page(request: FetchRequest, body: bytes) -> FetchReq
     if not stamps:
         return None
     oldest = min(stamps)
-    if oldest < day_start_ms(request.day):
+    if oldest < (epoch_ms(request.poll.since) if request.poll else day_start_ms(request.day)):
         return None
     limit = request.params.get("limit", str(PAGE_LIMIT))
     if len(stamps) < (int(limit) if limit.isdigit() else PAGE_LIMIT):
@@ -201,6 +240,7 @@ def next_liquidation_orders_page(request: FetchRequest, body: bytes) -> FetchReq
         day=request.day,
         url=request.url,
         params={**request.params, "after": str(after)},
+        poll=request.poll,
     )
 
 
@@ -214,9 +254,11 @@ LIQUIDATION_ORDERS = DatasetSpec(
     parse=parse_liquidation_orders,
     event_time_column="ts",
     backfillable=False,
-    history="last ~24 h only: archive every run",
+    history="last ~24 h only (newest ~1000 orders): polled hourly, `make poll`",
     next_page=next_liquidation_orders_page,
     max_pages=500,
+    poll=PollSpec(build_request=build_liquidation_orders_poll, served_keys=liquidation_order_keys, retention=RETENTION,
+                  row_cap=ROW_CAP),
 )
 
 DATASETS: tuple[DatasetSpec, ...] = (LIQUIDATION_ORDERS,)
