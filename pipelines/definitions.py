@@ -16,6 +16,7 @@ from dagster_dbt import DbtCliResource
 from pipelines.assets.dbt_models import build_dbt_assets
 from pipelines.assets.extracts import build_extract_asset
 from pipelines.assets.gamma_exposure import GAMMA_KEYS, build_gamma_asset
+from pipelines.assets.prediction_checks import build_prediction_check
 from pipelines.assets.reports import build_reports_asset
 from pipelines.assets.serving import build_serving_asset
 from pipelines.dbt_project import dbt_project
@@ -41,6 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*extracts, *dbt_assets, build_gamma_asset(partitions_def),
                 build_serving_asset(partitions_def, marts), build_reports_asset(partitions_def)],
+        asset_checks=[build_prediction_check()],
         jobs=[rolling_source_polls_job],
         schedules=[build_nightly_schedule(partitions_def), build_poll_schedule(settings.poll_cron)],
         resources={

@@ -21,6 +21,7 @@ from pipelines.assets.extracts import build_extract_asset
 from pipelines.demo.fetcher import DemoFetcher, scheduled_fetch_time
 from pipelines.ingest.archive import ArchivedFetch, LandingArchive
 from pipelines.ingest.body_source import FetchingBodySource
+from pipelines.ingest.extract import load_window
 from pipelines.ingest.fetcher import FetchedBody, FetchRequest
 from pipelines.ingest.load_log import LOAD_LOG_TABLE
 from pipelines.ingest.raw_loader import LINEAGE_COLUMNS
@@ -59,7 +60,18 @@ def replay_warehouse(
     fetcher = DemoFetcher()
     assert fetcher.serves_present_of(day)  # now-only datasets (Deribit chain, OKX) need the day's "present"
     source = FetchingBodySource(fetcher, archive)
-    good = {spec.name: source.obtain(spec, day) for spec in specs}
+    # A polled dataset (OKX liquidations) is read from polls; its good body here is the night's day fetch (a
+    # `date=` fetch, read as one more poll), which the corrupted fetches below replace as the newest.
+    good = {}
+    upstream = {name for spec in specs for name in spec.upstream}
+    with duckdb.connect() as conn:  # a dataset whose requests come from another's rows (Polymarket) reads them here
+        for spec in specs:
+            if spec.bind is not None:
+                spec = spec.bind(conn, [day])
+            good[spec.name] = (source.fetch_request(spec, spec.request_for(day, fetcher.request_time(day)))
+                               if spec.poll else source.obtain(spec, day))
+            if spec.name in upstream:
+                load_window(spec, [day], source, conn, root, scheduled_fetch_time(day), 0.0)
     partitions = daily_partitions(day)
     # Seconds after the demo's fetch time: still the night after the day, as the snapshot parsers require.
     start = scheduled_fetch_time(day) + dt.timedelta(minutes=1)
