@@ -1,0 +1,41 @@
+"""`python -m pipelines.soak --nights N --start YYYY-MM-DD [--warehouse DIR] [--no-compare]` (see pipelines.soak)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from pipelines.soak.harness import SoakError, run_soak
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.soak", description=__doc__)
+    parser.add_argument("--nights", type=int, required=True, help="nightly runs to soak (days loaded)")
+    parser.add_argument("--start", type=_date, required=True, help="the first day loaded (its nightly runs the "
+                                                                      "next day at 00:30 UTC)")
+    parser.add_argument("--warehouse", type=Path, default=None,
+                        help="an empty or new directory (default: warehouse/soak/<START>+<NIGHTS>)")
+    parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
+                        help="compare the marts with one backfill of the same days (default: on)")
+    args = parser.parse_args(argv)
+    warehouse = args.warehouse or Path("warehouse") / "soak" / f"{args.start}+{args.nights}"
+    try:
+        report = run_soak(args.start, args.nights, warehouse, compare=args.compare)
+    except SoakError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    return 0 if report.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
