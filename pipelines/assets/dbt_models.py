@@ -25,6 +25,49 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return dbt_resource_props.get("config", {}).get("schema") or "dbt"
 
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        """A model reading raw.load_log depends on the extract assets that write the log rows it reads.
+
+        raw.load_log is no asset of its own: every extract asset writes its days' rows into it, in the same
+        transaction as its raw partition (pipelines/ingest/extract.py). Left as is, dagster-dbt would make the
+        source an asset key `raw/load_log` that nothing materialises (an external asset in the UI, with no
+        lineage to what fills it). An external AssetSpec for it would say the same less truly: its rows are not
+        produced outside the pipeline. So the dependency is redirected: the model names the datasets whose log
+        rows it reads in `meta.load_log_datasets` (stg_okx__liquidation_coverage: okx__liquidation_orders), and
+        depends on `raw/<dataset>`, the extract that writes them. Tests reading the log (rows_reconcile_with_
+        load_log) are checks on their model and add no dependency."""
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] != "model" or LOAD_LOG_SOURCE not in props.get("depends_on", {}).get("nodes", []):
+            return spec
+        datasets = _meta(props).get("load_log_datasets") or []
+        known = {key.path[1] for key in _raw_keys(manifest)}
+        unknown = sorted(set(datasets) - known)
+        if not datasets or unknown:
+            raise ValueError(
+                f"dbt model {props['name']} ({props.get('original_file_path')}) reads source('raw', 'load_log') but "
+                + (f"names unknown datasets {unknown} in meta.load_log_datasets (raw sources: {sorted(known)})"
+                   if unknown else "declares no meta.load_log_datasets: list the datasets whose log rows it reads, "
+                                   "so it depends on their extract assets"))
+        load_log_key = dg.AssetKey(["raw", "load_log"])
+        deps = [dep for dep in spec.deps if dep.asset_key != load_log_key]
+        deps += [dg.AssetDep(dg.AssetKey(["raw", name])) for name in datasets
+                 if dg.AssetKey(["raw", name]) not in {dep.asset_key for dep in deps}]
+        return spec.replace_attributes(deps=deps)
+
+
+LOAD_LOG_SOURCE = "source.btc_stress_warehouse.raw.load_log"
+
+
+def _meta(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {**(props.get("meta") or {}), **(props.get("config", {}).get("meta") or {})}
+
+
+def _raw_keys(manifest: Mapping[str, Any]) -> list[dg.AssetKey]:
+    """The raw tables the dbt project declares as sources (the extract assets' keys), the log itself excepted."""
+    return [dg.AssetKey(["raw", source["name"]]) for uid, source in manifest.get("sources", {}).items()
+            if source["source_name"] == "raw" and uid != LOAD_LOG_SOURCE]
+
 
 # Models that read the numpy asset's tables (the dashboard mart) run in a second dbt invocation, after it:
 # dbt → numpy → dbt would otherwise be a cycle inside one Dagster step.

@@ -6,6 +6,15 @@ with okx as (
     where {{ in_window('date') }}
 ),
 
+coverage as (
+    -- How well each exchange's feed covered the day (polls, gaps, row cap), one row per day and exchange: a
+    -- polled feed's coverage as the extract recorded it in raw.load_log.
+    select date, exchange, polls, polls_failed, first_event_at, last_event_at, longest_poll_gap_s, uncovered_s,
+           row_cap_hit
+    from {{ ref('stg_okx__liquidation_coverage') }}
+    where {{ in_window('date') }}
+),
+
 orders as (
     -- One row per liquidation order of any exchange: a new feed is one more `union all` here (and one more
     -- accepted value for `exchange`); the 'all' rows below add it up without change.
@@ -31,6 +40,15 @@ per_exchange as (
     group by date, exchange
 ),
 
+per_exchange_covered as (
+    -- Left join: an exchange's day without a coverage row (a feed that is not polled, or a day loaded before
+    -- coverage was recorded) keeps its figures with null coverage.
+    select p.*, c.polls, c.polls_failed, c.first_event_at, c.last_event_at, c.longest_poll_gap_s, c.uncovered_s,
+           c.row_cap_hit
+    from per_exchange as p
+    left join coverage as c on c.date = p.date and c.exchange = p.exchange
+),
+
 all_exchanges as (
     select
         date,
@@ -44,13 +62,24 @@ all_exchanges as (
         sum(long_orders) as long_orders,
         sum(short_orders) as short_orders,
         max(largest_order_usd) as largest_order_usd,
-        count(*) as exchanges
-    from per_exchange
+        count(*) as exchanges,
+        -- What can be said of all venues together, over those that report coverage (null when none does):
+        -- polls add up; the first and last event are the earliest and latest of any venue; the longest gap and
+        -- the uncovered seconds are the worst venue's (the total is only as complete as its least covered
+        -- part); a row cap hit anywhere makes the total possibly truncated. With OKX alone, OKX's figures.
+        sum(polls) as polls,
+        sum(polls_failed) as polls_failed,
+        min(first_event_at) as first_event_at,
+        max(last_event_at) as last_event_at,
+        max(longest_poll_gap_s) as longest_poll_gap_s,
+        max(uncovered_s) as uncovered_s,
+        bool_or(row_cap_hit) as row_cap_hit
+    from per_exchange_covered
     group by date
 ),
 
 combined as (
-    select * from per_exchange
+    select * from per_exchange_covered
     union all
     select * from all_exchanges
 ),
@@ -69,7 +98,14 @@ final as (
         cast(short_liquidated_btc as double) as short_liquidated_btc,
         cast(long_liquidated_usd / nullif(total_liquidated_usd, 0) * 100 as double) as long_share_pct,
         cast(largest_order_usd as double) as largest_order_usd,
-        cast(exchanges as integer) as exchanges
+        cast(exchanges as integer) as exchanges,
+        cast(polls as integer) as polls,
+        cast(polls_failed as integer) as polls_failed,
+        cast(first_event_at as timestamp) as first_event_at,
+        cast(last_event_at as timestamp) as last_event_at,
+        cast(longest_poll_gap_s as bigint) as longest_poll_gap_s,
+        cast(uncovered_s as bigint) as uncovered_s,
+        cast(row_cap_hit as boolean) as row_cap_hit
     from combined
 )
 
