@@ -22,14 +22,16 @@ export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS
 START ?=
 END ?=
 DATE ?=
+NIGHTS ?=
 
-.PHONY: run test dev backfill summary report docs quality-docs bench bench-year manifest install clean-venv help poll
+.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
 	@echo "make test      - set up .venv and run the test suite"
 	@echo "make dev       - Dagster UI on http://127.0.0.1:3000"
 	@echo "make backfill START=YYYY-MM-DD END=YYYY-MM-DD - one run for the range (honours BTCW_* settings)"
+	@echo "make soak NIGHTS=N START=YYYY-MM-DD - N nightly runs in live mode against the demo APIs on 127.0.0.1 (simulated clock, polls), then compared with one backfill"
 	@echo "make summary   - rows per mart and the last day's headline"
 	@echo "make poll      - poll every rolling source now (OKX liquidation orders) into the landing archive"
 	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
@@ -68,6 +70,11 @@ dev: $(MANIFEST)
 backfill: $(MANIFEST)
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
 	$(BIN)/python -m pipelines.cli backfill $(START) $(END)
+
+# The nightly schedule's own run requests, night after night, against the demo APIs served locally (pipelines/soak).
+soak: $(MANIFEST)
+	@test -n "$(NIGHTS)" -a -n "$(START)" || { echo "usage: make soak NIGHTS=N START=YYYY-MM-DD [WAREHOUSE=DIR]"; exit 2; }
+	$(BIN)/python -m pipelines.soak --nights $(NIGHTS) --start $(START) $(if $(WAREHOUSE),--warehouse $(WAREHOUSE))
 
 summary: $(STAMP)
 	$(BIN)/python -m pipelines.cli summary

@@ -7,6 +7,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from pipelines.settings import Settings, SettingsError
 from pipelines.soak.harness import SoakError, run_soak
 
 
@@ -23,14 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=_date, required=True, help="the first day loaded (its nightly runs the "
                                                                       "next day at 00:30 UTC)")
     parser.add_argument("--warehouse", type=Path, default=None,
-                        help="an empty or new directory (default: warehouse/soak/<START>+<NIGHTS>)")
+                        help="an empty or new directory (default: <BTCW_WAREHOUSE_DIR>/soak/<START>+<NIGHTS>)")
     parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
                         help="compare the marts with one backfill of the same days (default: on)")
     args = parser.parse_args(argv)
-    warehouse = args.warehouse or Path("warehouse") / "soak" / f"{args.start}+{args.nights}"
     try:
+        warehouse = args.warehouse or Settings.from_env().warehouse_dir / "soak" / f"{args.start}+{args.nights}"
         report = run_soak(args.start, args.nights, warehouse, compare=args.compare)
-    except SoakError as error:
+    except (SoakError, SettingsError) as error:
         print(error, file=sys.stderr)
         return 2
     print("\n".join(report.lines()))
