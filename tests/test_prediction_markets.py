@@ -132,10 +132,14 @@ def test_a_window_across_the_resolution_records_it_and_one_before_any_listing_is
             "SELECT date, yes_probability, resolved_outcome, resolved_at FROM marts.fct_prediction_market_daily "
             "WHERE threshold_usd = 100000 AND direction = 'reach' AND period_start = date '2026-01-01' ORDER BY date"
         ).fetchall()
-    # the demo path reaches $100k on 2026-01-18 (a Binance 1m high): YES from that day on, known from its snapshot
-    assert [r[0] for r in rows] == [dt.date(2026, 1, 17), dt.date(2026, 1, 18), dt.date(2026, 1, 19)]
+    # the demo path reaches $100k on 2026-01-18 (a Binance 1m high): resolved YES that day, its last row (the
+    # January event, open for its other rungs, still lists it as closed on the 19th)
+    assert [r[0] for r in rows] == [dt.date(2026, 1, 17), dt.date(2026, 1, 18)]
     assert rows[0][2] is None and rows[0][1] < 1
-    assert rows[1][2] == rows[2][2] == "yes" and rows[1][3].date() == dt.date(2026, 1, 18) and rows[2][1] == 1.0
+    assert rows[1][2] == "yes" and rows[1][3].date() == dt.date(2026, 1, 18) and rows[1][1] > 0.99
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+        assert conn.execute("SELECT closed, resolved_outcome FROM raw.polymarket__markets WHERE slug = ? AND "
+                            "partition_date = date '2026-01-19'", [DEMO_MARKET.slug]).fetchall() == [(True, "yes")]
     assert "resolved yes" in followed_check(result).description
 
     result, settings = demo_run(tmp_path / "before", dt.date(2025, 6, 1), dt.date(2025, 6, 2))

@@ -71,6 +71,9 @@ daily as (
     join markets as m using (market_id)
     left join last_points as p on p.date = d.date and p.yes_token_id = m.yes_token_id
     left join snapshots as s on s.date = d.date and s.market_id = d.market_id
+    -- Followed from its listing to its resolution: the resolution day is its last row (its event, still open for
+    -- its other rungs, keeps listing it as closed until the month ends).
+    where m.resolved_at is null or d.date <= cast(m.resolved_at as date)
 ),
 
 final as (
