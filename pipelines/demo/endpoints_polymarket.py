@@ -97,14 +97,24 @@ def _candidates(catalog: PredictionCatalog, params: dict[str, str], now: dt.date
     return [m for event in catalog.events_listed(now) for m in event.markets]
 
 
-def gamma_markets(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+def _gamma_listing(handler):
+    """A Gamma listing endpoint: `handler(params, now, catalog, filters, limit, offset)` after the shared params are
+    read (a bad one answers Gamma's 422 error)."""
+    def endpoint(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+        try:
+            filters, limit, offset = _listing_params(params)
+        except _Refused as refused:
+            return refused.response
+        return handler(params, _naive_utc(now), prediction_catalog(models), filters, limit, offset)
+
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+@_gamma_listing
+def gamma_markets(params: dict[str, str], now: dt.datetime, catalog: PredictionCatalog, filters: dict[str, bool],
+                  limit: int, offset: int) -> Response:
     """GET gamma-api /markets: a plain array of market objects, filtered like the real query parameters."""
-    now = _naive_utc(now)
-    try:
-        filters, limit, offset = _listing_params(params)
-    except _Refused as refused:
-        return refused.response
-    catalog = prediction_catalog(models)
     markets = []
     for model in _candidates(catalog, params, now):
         ident = model.identity
@@ -122,15 +132,11 @@ def gamma_markets(path_match: re.Match, params: dict[str, str], now: dt.datetime
     return 200, _json(markets[offset: offset + limit])
 
 
-def gamma_events(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+@_gamma_listing
+def gamma_events(params: dict[str, str], now: dt.datetime, catalog: PredictionCatalog, filters: dict[str, bool],
+                 limit: int, offset: int) -> Response:
     """GET gamma-api /events: a plain array of events, each with its markets nested (`markets[]`, market objects
     without their own `events`). An event is closed once every market of it is."""
-    now = _naive_utc(now)
-    try:
-        filters, limit, offset = _listing_params(params)
-    except _Refused as refused:
-        return refused.response
-    catalog = prediction_catalog(models)
     if "slug" in params:
         found = catalog.event_by_slug(params["slug"])
         events = [found] if found is not None else []

@@ -126,6 +126,12 @@ def _require(entry: dict, key: str, kind: type, where: str):
     return value
 
 
+def _int_in(value, low: int, high: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PredictionConfigError(f"{what} must be an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
 def parse_config(text: str, origin: str = "prediction_markets.toml") -> PredictionConfig:
     """The configuration from TOML text; any mistake is one PredictionConfigError naming the entry and the key."""
     try:
@@ -135,9 +141,7 @@ def parse_config(text: str, origin: str = "prediction_markets.toml") -> Predicti
     unknown = set(doc) - {"grace_days", "series", "market"}
     if unknown:
         raise PredictionConfigError(f"{origin}: unknown keys {sorted(unknown)} (expected grace_days, series, market)")
-    grace = doc.get("grace_days", 3)
-    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 60:
-        raise PredictionConfigError(f"{origin}: `grace_days` must be an integer in [0, 60], got {grace!r}")
+    grace = _int_in(doc.get("grace_days", 3), 0, 60, f"{origin}: `grace_days`")
     series: list[EventSeries] = []
     for i, entry in enumerate(doc.get("series", [])):
         where = f"{origin} [[series]] #{i + 1}"
@@ -152,9 +156,7 @@ def parse_config(text: str, origin: str = "prediction_markets.toml") -> Predicti
         first = _MONTH.fullmatch(_require(entry, "first_month", str, where))
         if not first or not 1 <= int(first[2]) <= 12:
             raise PredictionConfigError(f"{where}: `first_month` must be YYYY-MM, got {entry['first_month']!r}")
-        ahead = entry.get("list_ahead_months", 1)
-        if isinstance(ahead, bool) or not isinstance(ahead, int) or not 0 <= ahead <= 24:
-            raise PredictionConfigError(f"{where}: `list_ahead_months` must be an integer in [0, 24], got {ahead!r}")
+        ahead = _int_in(entry.get("list_ahead_months", 1), 0, 24, f"{where}: `list_ahead_months`")
         series.append(EventSeries(name, str(entry.get("title", name)), template, (int(first[1]), int(first[2])),
                                   ahead))
     markets: list[SingleMarket] = []
