@@ -102,6 +102,8 @@ def test_request_builders_produce_the_documented_urls_and_params():
     assert r.params == {"currency": "BTC", "kind": "option"}
     # every param value is a string (they go on the wire as they are)
     for spec in DATASETS:
+        if spec.bind is not None:  # its requests exist once bound to the warehouse (polymarket/prices_history)
+            continue
         assert all(isinstance(v, str) for v in spec.build_request(day).params.values())
 
 

@@ -361,9 +361,6 @@ def parse_prices_history(body: bytes, day: dt.date, fetched_at: dt.datetime,
     the page's request `params` do); the point at endTs belongs to the next day. No point inside the day (a market
     not trading yet, or resolved before the day) is no rows, not an error."""
     fail = Failer(SOURCE, "prices_history", day)
-    token = (params or {}).get("market", "")
-    if not _TOKEN_ID.fullmatch(token):
-        fail.raise_(f"the page's request names no CLOB token (market={token[:90]!r}): its points cannot be attributed")
     data = decode_json(body, fail)
     if isinstance(data, list):
         fail.raise_("expected an object {\"history\": [...]}, got an array (the data-api v2 shape "
@@ -375,6 +372,9 @@ def parse_prices_history(body: bytes, day: dt.date, fetched_at: dt.datetime,
     history = need(data, "history", fail, "the body")
     if not isinstance(history, list):
         fail.raise_(f"history must be an array, got {type(history).__name__}")
+    token = (params or {}).get("market", "")
+    if not _TOKEN_ID.fullmatch(token):
+        fail.raise_(f"the page's request names no CLOB token (market={token[:90]!r}): its points cannot be attributed")
     day_start = day_start_ms(day)
     day_end = day_start + 86_400_000
     if epoch_ms(fetched_at) < day_end:
