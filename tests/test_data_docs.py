@@ -22,8 +22,9 @@ def test_data_docs_show_each_suite_and_its_failures(tmp_path):
     conn.register("r", pa.Table.from_pylist(rows, schema=spec.raw_schema))
     conn.execute(f'INSERT INTO raw."{spec.raw_table}" SELECT *, \'landing/x\', TIMESTAMP \'2025-11-21\' FROM r')
     ensure_load_log(conn)
-    conn.execute("INSERT INTO raw.load_log VALUES ('coinbase__spot_candles_1d', ?, 'loaded', NULL, 'landing/x', "
-                 "'00', 1, 1, 0, TIMESTAMP '2025-11-21')", [DAY])
+    conn.execute("INSERT INTO raw.load_log (dataset, partition_date, status, reason, landing_file, landing_sha256, "
+                 "rows_landed, rows_loaded, rows_quarantined, _logged_at) VALUES ('coinbase__spot_candles_1d', ?, "
+                 "'loaded', NULL, 'landing/x', '00', 1, 1, 0, TIMESTAMP '2025-11-21')", [DAY])
     assert default_window(conn) == (DAY - dt.timedelta(days=29), DAY + dt.timedelta(days=1))
 
     results = build_data_docs(conn, tmp_path / "quality", DAY, DAY + dt.timedelta(days=1))
