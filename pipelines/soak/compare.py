@@ -70,25 +70,35 @@ class MartDiff:
         return "\n".join([text, *(f"    {row}" for row in self.sample)])
 
 
-def reaskable(spec: DatasetSpec, settings: Settings, first: dt.date, scratch: Path) -> str | None:
-    """None when the server answers `spec`'s first soaked day at `settings`' clock, else why not (one line)."""
+def reaskable(spec: DatasetSpec, settings: Settings, first: dt.date, scratch: Path,
+              excluded: dict[str, str | None]) -> str | None:
+    """None when the server answers `spec`'s first soaked day at `settings`' clock, else why not (one line).
+    `excluded`: the verdicts on the datasets before it in the registry (its `upstream` among them)."""
     if not spec.backfillable:
         return f"serves only the present ({spec.history or 'no history'})"
+    blocked = [name for name in spec.upstream if excluded.get(name)]
+    if blocked:
+        return f"its requests come from the rows of {', '.join(blocked)}, which cannot be re-asked"
     if not spec.covers(first):
         return None  # skipped by the extract on those days anyway, the same in both warehouses
     live = body_source_for(settings)
     source = FetchingBodySource(live.fetcher, LandingArchive(scratch))  # a scratch archive: the probe is no data
     try:
-        source.obtain(spec, first)
+        # A dataset bound to what the warehouse holds is probed unbound (no warehouse): what it asks then.
+        source.obtain(spec.bind(None, [first]) if spec.bind is not None else spec, first)
     except PipelineDataError as error:
         return f"no longer served for {first} at {settings.now():%Y-%m-%dT%H:%MZ}: {error.reason}"
+    except ValueError as error:  # a request builder with nothing to ask for that day
+        return f"cannot be asked for {first}: {error}"
     return None
 
 
 def plan_backfill(defs: dg.Definitions, settings: Settings, first: dt.date, scratch: Path) -> BackfillPlan:
     graph = defs.resolve_asset_graph()
     by_raw = {dg.AssetKey(["raw", spec.raw_table]): spec for spec in DATASETS}
-    why_not = {spec.name: reaskable(spec, settings, first, scratch / spec.source / spec.dataset) for spec in DATASETS}
+    why_not: dict[str, str | None] = {}
+    for spec in DATASETS:  # upstream datasets come first in the registry
+        why_not[spec.name] = reaskable(spec, settings, first, scratch / spec.source / spec.dataset, why_not)
     ok_raw = {key for key, spec in by_raw.items() if why_not[spec.name] is None}
 
     def raw_ancestors(key: dg.AssetKey) -> set[dg.AssetKey]:

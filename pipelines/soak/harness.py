@@ -18,6 +18,7 @@ import duckdb
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 import pipelines.runner  # noqa: F401 — sets the ranged runs' planned-events default (why: pipelines/runner.py)
+from pipelines.dbt_project import environ
 from pipelines.definitions import build_definitions
 from pipelines.demo.endpoints_derivatives import derivatives_model
 from pipelines.demo.server import DemoApiServer
@@ -229,7 +230,11 @@ def run_backfill(settings: Settings, first: dt.date, last: dt.date, instance: dg
     plan = plan_backfill(defs, settings, first, scratch)
     job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection=set(plan.selection))
     tags = {ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()}
-    return plan, _execute(job, tags, settings, instance, started)
+    # dbt builds the selected models with the tests of ANY selected model by default ("eager"), including tests
+    # that also read an unselected one (a Deribit index vs Coinbase close reconciliation): "cautious" keeps the
+    # tests whose every parent is selected. dbt reads it from its environment, which it inherits from this process.
+    with environ({"DBT_INDIRECT_SELECTION": "cautious"}):
+        return plan, _execute(job, tags, settings, instance, started)
 
 
 def _execute(job: dg.JobDefinition, tags: dict[str, str], settings: Settings, instance: dg.DagsterInstance,
