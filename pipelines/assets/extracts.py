@@ -111,7 +111,7 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
             _send_polls(context, spec, covered, body_source, settings.source_mode, poll_cron)
         with warehouse.connect() as conn:
             load = load_window(run_spec, covered, body_source, conn, settings.tree_dir,
-                               dt.datetime.now(dt.UTC), settings.reject_threshold)
+                               settings.now(), settings.reject_threshold)
         # The writer is closed: the audit reads what was committed, as any reader would.
         with warehouse.connect(read_only=True) as conn:
             expectations = raw_expectations(conn, spec, start, end)

@@ -58,7 +58,7 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
         context.log.info(f"published {len(report.tables)} marts ({sum(report.rows.values())} rows) "
                          f"in {report.duration_s:.2f} s to {report.duckdb_path}")
         yield dg.MaterializeResult(metadata=report.metadata())
-        as_of = freshness_as_of(context.run.tags, end, dt.datetime.now(dt.UTC).date())
+        as_of = freshness_as_of(context.run.tags, end, settings.now().date())
         with warehouse.connect(read_only=True) as conn:
             followed = [m for m, raw in FOLLOWED_MARTS.items() if _followed_on(conn, raw, as_of - dt.timedelta(days=1))]
             daily = mart_freshness(conn, [("marts", m) for m in (*DAILY_MARTS, *followed)], as_of=as_of)

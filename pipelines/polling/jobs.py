@@ -5,7 +5,6 @@ runs tagged as warehouse writers one at a time and poll runs in a lane of their 
 backfill never holds the hourly polls back.
 """
 
-import datetime as dt
 
 import dagster as dg
 
@@ -26,7 +25,7 @@ def poll_rolling_sources_op(context: dg.OpExecutionContext, warehouse: Warehouse
         return
     body_source = warehouse.body_source()
     # Live: the fetcher's clock (BTCW_SIMULATED_NOW when set); demo: the wall clock, the simulator answers as of it.
-    now = dt.datetime.now(dt.UTC)
+    now = settings.now()
     at = body_source.fetcher.request_time(now.date()) if settings.source_mode is SourceMode.LIVE else now
     outcomes = poll_rolling_sources(body_source, at.replace(microsecond=0))
     for outcome in outcomes:

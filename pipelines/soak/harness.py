@@ -18,6 +18,7 @@ import duckdb
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 import pipelines.runner  # noqa: F401 — sets the ranged runs' planned-events default (why: pipelines/runner.py)
+from pipelines.assets.serving import SCHEDULE_TAG
 from pipelines.dbt_project import environ
 from pipelines.definitions import build_definitions
 from pipelines.demo.endpoints_derivatives import derivatives_model
@@ -216,7 +217,9 @@ def run_nightly(settings: Settings, instance: dg.DagsterInstance) -> NightRun:
     job = defs.resolve_implicit_global_asset_job_def()
     if set(nightly.asset_layer.selected_asset_keys) != set(job.asset_layer.selected_asset_keys):
         raise SoakError(f"the {NIGHTLY_JOB} job no longer selects every asset: the soak would not run what it runs")
-    runs = [_execute(job, dict(request.tags), settings, instance, started) for request in requests]
+    # The daemon tags a scheduled run with its schedule: freshness then answers to the (simulated) clock.
+    runs = [_execute(job, {**request.tags, SCHEDULE_TAG: schedule.name}, settings, instance, started)
+            for request in requests]
     if len(runs) == 1:
         return runs[0]
     return NightRun(at, runs[0].first, runs[-1].last, all(r.success for r in runs), time.perf_counter() - started,
