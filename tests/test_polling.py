@@ -70,16 +70,22 @@ def test_the_demo_feed_serves_the_last_24_h_and_its_newest_1000_orders(api):
 def test_a_cascade_day_arrives_whole_from_hourly_polls_each_order_once(tmp_path, api):
     body_source = source(tmp_path, DemoFetcher(api))
     outcomes = simulate_schedule(body_source, SPEC, [CASCADE], DEFAULT_POLL_CRON)
-    # 23:05 the day before, every hour of the day, 00:05 and the nightly fetch at 00:30 the day after
-    assert len(outcomes) == 27 and all(o.ok and not o.capped for o in outcomes[1:])
-    # the first poll reaches 24 h back over 2025-10-10 (1422 orders): capped, but it ends before the day starts
-    assert outcomes[0].capped and outcomes[0].at == dt.datetime(2025, 10, 10, 23, 5, tzinfo=UTC)
+    # 23:05 the day before, the previous night's fetch at 00:30, every hour of the day, 00:05 and the nightly fetch
+    # at 00:30 the day after; each reaches back to the schedule's previous tick (less 10 minutes), whatever was run
+    # before, so none comes near the cap (at most ~550 orders an hour in the demo)
+    assert len(outcomes) == 28 and all(o.ok and not o.capped for o in outcomes)
+    assert outcomes[0].at == dt.datetime(2025, 10, 10, 23, 5, tzinfo=UTC)
+    assert outcomes[1].at == dt.datetime(2025, 10, 11, 0, 5, tzinfo=UTC)
+    assert outcomes[2].at == dt.datetime(2025, 10, 11, 0, 30, tzinfo=UTC)
+    assert [o.since for o in outcomes[:3]] == [dt.datetime(2025, 10, 10, 21, 55, tzinfo=UTC),
+                                               dt.datetime(2025, 10, 10, 22, 55, tzinfo=UTC),
+                                               dt.datetime(2025, 10, 10, 23, 55, tzinfo=UTC)]
     assert simulate_schedule(body_source, SPEC, [CASCADE], DEFAULT_POLL_CRON) == []  # write-once: nothing resent
     day, stamps, log = load(tmp_path, body_source, CASCADE)
     emitted = derivatives_model(api).liquidation_events(CASCADE).ts.tolist()
     assert stamps == emitted and len(emitted) == 1558  # every order, exactly once, though polls overlap 10 min
     polls, failed, gap, uncovered, capped, first = log
-    assert (polls, failed, gap, uncovered, capped) == (26, 0, 3600, 0, False)  # 23:05 ends before the day
+    assert (polls, failed, gap, uncovered, capped) == (27, 0, 3600, 0, False)  # 23:05 ends before the day
     assert first == dt.datetime(2025, 10, 11, 0, 0) + dt.timedelta(milliseconds=emitted[0] % 86_400_000)
     assert day.coverage.problems(max_expected_gap(DEFAULT_POLL_CRON)) == []
 
@@ -115,6 +121,16 @@ class FailingHours:
         return True
 
 
+def test_the_simulated_polls_of_a_day_do_not_depend_on_which_days_ran_before(tmp_path, api):
+    """A backfill in any order ends in the same tables: the day after, run first or second, has the same polls."""
+    alone = source(tmp_path / "alone", DemoFetcher(api))
+    simulate_schedule(alone, SPEC, [CASCADE], DEFAULT_POLL_CRON)
+    after = source(tmp_path / "after", DemoFetcher(api))
+    simulate_schedule(after, SPEC, [CASCADE - dt.timedelta(days=1)], DEFAULT_POLL_CRON)
+    simulate_schedule(after, SPEC, [CASCADE], DEFAULT_POLL_CRON)
+    assert load(tmp_path / "alone", alone, CASCADE)[1:] == load(tmp_path / "after", after, CASCADE)[1:]
+
+
 def test_hours_of_failed_polls_are_a_gap_of_that_length_and_lose_nothing(tmp_path, api, caplog):
     down = dt.datetime(2025, 10, 11, 3, 0, tzinfo=UTC), dt.datetime(2025, 10, 11, 8, 0, tzinfo=UTC)
     body_source = source(tmp_path, FailingHours(DemoFetcher(api), *down))
@@ -127,7 +143,8 @@ def test_hours_of_failed_polls_are_a_gap_of_that_length_and_lose_nothing(tmp_pat
     assert sum(f.first.status == 503 for f in archived) == 5
     day, stamps, log = load(tmp_path, body_source, CASCADE)
     polls, failed_count, gap, uncovered, capped, _ = log
-    # 02:05 → 08:05: the poll after the outage reaches back over it (24 h served, under the cap that hour)
+    # 02:05 → 08:05: the poll after the outage reaches back over it (to the last tick not archived as failed, 02:05;
+    # ~6 h of orders, under the cap that day)
     assert (failed_count, gap, uncovered, capped) == (5, 6 * 3600, 0, False)
     assert stamps == derivatives_model(api).liquidation_events(CASCADE).ts.tolist()
     problems = day.coverage.problems(max_expected_gap(DEFAULT_POLL_CRON))

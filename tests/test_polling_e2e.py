@@ -77,8 +77,9 @@ def test_hourly_live_polls_over_http_keep_every_order_of_a_cascade_day_exactly_o
     policy = HttpPolicy(read_timeout=5, max_attempts=2, base_backoff=0.1, max_backoff=0.2, host_rates={},
                         default_rate=math.inf)
     times = scheduled_times(DEFAULT_POLL_CRON, [CASCADE], scheduled_fetch_time)
-    # the 23:05 tick before the day, its 24 hourly ticks, the 00:05 tick after it and the nightly fetch at 00:30
-    assert len(times) == 27 and times[0] == dt.datetime(2025, 10, 10, 23, 5, tzinfo=UTC)
+    # the 23:05 tick before the day, the previous night's fetch at 00:30, its 24 hourly ticks, the 00:05 tick after
+    # it and the nightly fetch at 00:30
+    assert len(times) == 28 and times[0] == dt.datetime(2025, 10, 10, 23, 5, tzinfo=UTC)
     with DemoApiServer(clock, api=api) as server, \
             LiveFetcher(policy, now=clock, sleep=lambda s: None, rng=random.Random(7),
                         base_urls={origin: server.base_url}) as fetcher:
@@ -110,7 +111,7 @@ def test_hourly_live_polls_over_http_keep_every_order_of_a_cascade_day_exactly_o
     truth = emitted(api, CASCADE)
     assert len(truth) == EMITTED_ON_CASCADE
     assert stamps == truth and distinct == len(stamps) == load.rows_loaded
-    assert log == [("loaded", 26, 0, 3600, 0, False)]
+    assert log == [("loaded", 27, 0, 3600, 0, False)]
     print(f"\n(a) {len(times)} polls, {requests} HTTP requests, {served_on_the_day} orders of the day served, "
           f"{len(stamps)} in raw: {time.perf_counter() - started:.1f} s")
 
@@ -200,7 +201,8 @@ def test_a_twelve_hour_outage_on_a_cascade_day_warns_and_the_mart_says_what_is_m
             [CASCADE]).fetchall()
     uncovered = int((after.covered_from - LAST_BEFORE_OUTAGE).total_seconds())
     first, last = (dt.datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None) for ms in (truth[0], truth[-1]))
-    # 00:05 … 10:05 (11), 23:05, then 00:05 and the nightly fetch at 00:30 the day after: 14 ok polls
-    okx = ("okx", EMITTED_ON_CASCADE - len(lost), 14, 12, first, last, 13 * 3600, uncovered, True)
+    # the previous night's fetch at 00:30, 00:05 … 10:05 (11), 23:05, then 00:05 and the nightly fetch at 00:30 the
+    # day after: 15 ok polls
+    okx = ("okx", EMITTED_ON_CASCADE - len(lost), 15, 12, first, last, 13 * 3600, uncovered, True)
     assert mart == [("all", *okx[1:]), okx]  # one exchange: the 'all' row carries OKX's coverage
     assert uncovered > 3600

@@ -65,11 +65,14 @@ def poll_window(spec: DatasetSpec, reader: PollReader, at: dt.datetime) -> PollW
 
 
 def poll_once(body_source: FetchingBodySource, spec: DatasetSpec, at: dt.datetime,
-              reader: PollReader | None = None) -> PollOutcome:
+              reader: PollReader | None = None, since: dt.datetime | None = None) -> PollOutcome:
     """Send one poll of `spec` at `at` (the fetcher's clock must read `at`: demo polls are answered as of
-    `at`, live ones now). Never raises for a source's fault: the outcome says what happened."""
+    `at`, live ones now). Never raises for a source's fault: the outcome says what happened. `since` fixes how far
+    back it reaches (within the source's retention); by default from the newest ok poll archived before it."""
     reader = reader or PollReader(body_source.archive, spec)
     window = poll_window(spec, reader, at)
+    if since is not None:
+        window = PollWindow(window.at, max(since.astimezone(dt.UTC), window.at - spec.poll.retention))
     request = spec.poll.build_request(window)
     try:
         fetch = body_source.fetch_request(spec, request)
@@ -109,8 +112,9 @@ def poll_rolling_sources(body_source: FetchingBodySource, at: dt.datetime,
 
 def scheduled_times(cron: str, days: Iterable[dt.date], nightly_time: Callable[[dt.date], dt.datetime]
                     ) -> list[dt.datetime]:
-    """When polls of `days` are sent on the schedule: every tick from the last one before a day starts (it reaches
-    into the day) until the day's nightly fetch, and that fetch, itself a poll. Sorted, UTC."""
+    """When polls of `days` are sent on the schedule: every tick from the last one before a day starts (the edge of
+    its coverage) until the day's nightly fetch, that fetch (itself a poll), and the previous night's fetch, which
+    falls inside the day. Sorted, UTC."""
     times: set[dt.datetime] = set()
     for day in days:
         start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
@@ -118,7 +122,24 @@ def scheduled_times(cron: str, days: Iterable[dt.date], nightly_time: Callable[[
         times.update(list(ticks(cron, start - DAY, start))[-1:])
         times.update(ticks(cron, start, nightly))
         times.add(nightly)
+        times.add(nightly_time(day - dt.timedelta(days=1)).astimezone(dt.UTC))
     return sorted(times)
+
+
+def previous_tick(cron: str, at: dt.datetime) -> dt.datetime:
+    """The schedule's last tick before `at` (UTC)."""
+    return list(ticks(cron, at - DAY, at))[-1]
+
+
+def _simulated_since(spec: DatasetSpec, reader: PollReader, cron: str, at: dt.datetime) -> dt.datetime:
+    """Back to the schedule's previous tick, over the ticks whose polls are archived as failed (the poll after an
+    outage reaches back over it, as a live poll does), less the overlap; at most the retention."""
+    previous = previous_tick(cron, at)
+    while at - previous < spec.poll.retention and any(
+        record.at == previous and not record.ok for record in reader.sent_on(previous.date())
+    ):
+        previous = previous_tick(cron, previous)
+    return previous - spec.poll.overlap
 
 
 def simulate_schedule(body_source: FetchingBodySource, spec: DatasetSpec, days: list[dt.date], cron: str,
@@ -126,10 +147,13 @@ def simulate_schedule(body_source: FetchingBodySource, spec: DatasetSpec, days: 
     """Demo mode: send the polls the schedule would have sent for `days` (hourly ticks and the nightly fetches, at
     the fetcher's simulated times), in time order, skipping every one already archived (write-once: a rerun sends
     nothing). The demo thereby takes the same path as live data: polls → archive → every poll read back."""
+    # Each simulated poll reaches back to the schedule's previous tick (less the overlap), as it would have had the
+    # schedule run all along, never to whatever happens to be archived: the polls of a day, and so its rows and its
+    # coverage, are then the same whichever days were run first (a backfill in any order ends in the same tables).
     reader = PollReader(body_source.archive, spec)
     outcomes = []
     for at in scheduled_times(cron, days, body_source.fetcher.request_time):
         if any(record.at == at for record in reader.sent_on(at.date())):
             continue
-        outcomes.append(poll_once(body_source, spec, at, reader))
+        outcomes.append(poll_once(body_source, spec, at, reader, since=_simulated_since(spec, reader, cron, at)))
     return outcomes
