@@ -71,15 +71,16 @@ def test_a_cascade_day_arrives_whole_from_hourly_polls_each_order_once(tmp_path,
     body_source = source(tmp_path, DemoFetcher(api))
     outcomes = simulate_schedule(body_source, SPEC, [CASCADE], DEFAULT_POLL_CRON)
     # 23:05 the day before, the previous night's fetch at 00:30, every hour of the day, 00:05 and the nightly fetch
-    # at 00:30 the day after; each reaches back to the schedule's previous tick (less 10 minutes), whatever was run
-    # before, so none comes near the cap (at most ~550 orders an hour in the demo)
+    # at 00:30 the day after; each reaches back to the schedule's previous send (a tick or a nightly fetch, less 10
+    # minutes), whatever was run before, so none comes near the cap (at most ~550 orders an hour in the demo)
     assert len(outcomes) == 28 and all(o.ok and not o.capped for o in outcomes)
     assert outcomes[0].at == dt.datetime(2025, 10, 10, 23, 5, tzinfo=UTC)
     assert outcomes[1].at == dt.datetime(2025, 10, 11, 0, 5, tzinfo=UTC)
     assert outcomes[2].at == dt.datetime(2025, 10, 11, 0, 30, tzinfo=UTC)
-    assert [o.since for o in outcomes[:3]] == [dt.datetime(2025, 10, 10, 21, 55, tzinfo=UTC),
+    assert [o.since for o in outcomes[:4]] == [dt.datetime(2025, 10, 10, 21, 55, tzinfo=UTC),
                                                dt.datetime(2025, 10, 10, 22, 55, tzinfo=UTC),
-                                               dt.datetime(2025, 10, 10, 23, 55, tzinfo=UTC)]
+                                               dt.datetime(2025, 10, 10, 23, 55, tzinfo=UTC),
+                                               dt.datetime(2025, 10, 11, 0, 20, tzinfo=UTC)]  # 01:05: after 00:30
     assert simulate_schedule(body_source, SPEC, [CASCADE], DEFAULT_POLL_CRON) == []  # write-once: nothing resent
     day, stamps, log = load(tmp_path, body_source, CASCADE)
     emitted = derivatives_model(api).liquidation_events(CASCADE).ts.tolist()
@@ -126,6 +127,7 @@ def test_the_simulated_polls_of_a_day_do_not_depend_on_which_days_ran_before(tmp
     alone = source(tmp_path / "alone", DemoFetcher(api))
     simulate_schedule(alone, SPEC, [CASCADE], DEFAULT_POLL_CRON)
     after = source(tmp_path / "after", DemoFetcher(api))
+    simulate_schedule(after, SPEC, [CASCADE + dt.timedelta(days=1)], DEFAULT_POLL_CRON)  # the day after, first
     simulate_schedule(after, SPEC, [CASCADE - dt.timedelta(days=1)], DEFAULT_POLL_CRON)
     simulate_schedule(after, SPEC, [CASCADE], DEFAULT_POLL_CRON)
     assert load(tmp_path / "alone", alone, CASCADE)[1:] == load(tmp_path / "after", after, CASCADE)[1:]

@@ -131,14 +131,22 @@ def previous_tick(cron: str, at: dt.datetime) -> dt.datetime:
     return list(ticks(cron, at - DAY, at))[-1]
 
 
-def _simulated_since(spec: DatasetSpec, reader: PollReader, cron: str, at: dt.datetime) -> dt.datetime:
-    """Back to the schedule's previous tick, over the ticks whose polls are archived as failed (the poll after an
-    outage reaches back over it, as a live poll does), less the overlap; at most the retention."""
-    previous = previous_tick(cron, at)
+def _previous_send(cron: str, at: dt.datetime, nightly_time: Callable[[dt.date], dt.datetime]) -> dt.datetime:
+    """The schedule's last send before `at`: a poll tick, or a nightly run's fetch (itself a poll)."""
+    nightlies = [nightly_time(at.date() - dt.timedelta(days=k)).astimezone(dt.UTC) for k in (1, 2)]
+    return max(previous_tick(cron, at), *(n for n in nightlies if n < at))
+
+
+def _simulated_since(spec: DatasetSpec, reader: PollReader, cron: str, at: dt.datetime,
+                     nightly_time: Callable[[dt.date], dt.datetime]) -> dt.datetime:
+    """Back to the schedule's previous send, over those archived as failed (the poll after an outage reaches back
+    over it, as a live poll does), less the overlap; at most the retention. The same window a live poll takes
+    when every earlier send was made, so a demo day's polls are the ones a live day gets."""
+    previous = _previous_send(cron, at, nightly_time)
     while at - previous < spec.poll.retention and any(
         record.at == previous and not record.ok for record in reader.sent_on(previous.date())
     ):
-        previous = previous_tick(cron, previous)
+        previous = _previous_send(cron, previous, nightly_time)
     return previous - spec.poll.overlap
 
 
@@ -147,7 +155,7 @@ def simulate_schedule(body_source: FetchingBodySource, spec: DatasetSpec, days: 
     """Demo mode: send the polls the schedule would have sent for `days` (hourly ticks and the nightly fetches, at
     the fetcher's simulated times), in time order, skipping every one already archived (write-once: a rerun sends
     nothing). The demo thereby takes the same path as live data: polls → archive → every poll read back."""
-    # Each simulated poll reaches back to the schedule's previous tick (less the overlap), as it would have had the
+    # Each simulated poll reaches back to the schedule's previous send (less the overlap), as it would have had the
     # schedule run all along, never to whatever happens to be archived: the polls of a day, and so its rows and its
     # coverage, are then the same whichever days were run first (a backfill in any order ends in the same tables).
     reader = PollReader(body_source.archive, spec)
@@ -155,5 +163,6 @@ def simulate_schedule(body_source: FetchingBodySource, spec: DatasetSpec, days: 
     for at in scheduled_times(cron, days, body_source.fetcher.request_time):
         if any(record.at == at for record in reader.sent_on(at.date())):
             continue
-        outcomes.append(poll_once(body_source, spec, at, reader, since=_simulated_since(spec, reader, cron, at)))
+        since = _simulated_since(spec, reader, cron, at, body_source.fetcher.request_time)
+        outcomes.append(poll_once(body_source, spec, at, reader, since=since))
     return outcomes
