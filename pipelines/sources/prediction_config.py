@@ -126,6 +126,13 @@ def _require(entry: dict, key: str, kind: type, where: str):
     return value
 
 
+def _matching(entry: dict, key: str, pattern: re.Pattern, where: str, why: str) -> str:
+    value = _require(entry, key, str, where)
+    if not pattern.fullmatch(value):
+        raise PredictionConfigError(f"{where}: `{key}` {value!r} {why}")
+    return value
+
+
 def _int_in(value, low: int, high: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise PredictionConfigError(f"{what} must be an integer in [{low}, {high}], got {value!r}")
@@ -145,9 +152,7 @@ def parse_config(text: str, origin: str = "prediction_markets.toml") -> Predicti
     series: list[EventSeries] = []
     for i, entry in enumerate(doc.get("series", [])):
         where = f"{origin} [[series]] #{i + 1}"
-        name = _require(entry, "name", str, where)
-        if not _NAME.fullmatch(name):
-            raise PredictionConfigError(f"{where}: `name` {name!r} must be lowercase words joined by '-'")
+        name = _matching(entry, "name", _NAME, where, "must be lowercase words joined by '-'")
         template = _require(entry, "event_slug", str, where)
         if "{month}" not in template or "{year}" not in template:
             raise PredictionConfigError(f"{where}: `event_slug` {template!r} needs both {{month}} and {{year}}")
@@ -162,9 +167,7 @@ def parse_config(text: str, origin: str = "prediction_markets.toml") -> Predicti
     markets: list[SingleMarket] = []
     for i, entry in enumerate(doc.get("market", [])):
         where = f"{origin} [[market]] #{i + 1}"
-        slug = _require(entry, "slug", str, where)
-        if not _SLUG.fullmatch(slug):
-            raise PredictionConfigError(f"{where}: `slug` {slug!r} is not a Polymarket slug (a-z, 0-9, '-')")
+        slug = _matching(entry, "slug", _SLUG, where, "is not a Polymarket slug (a-z, 0-9, '-')")
         listed = _require(entry, "listed", dt.date, where)
         ends = _require(entry, "ends", dt.date, where)
         if ends < listed:
