@@ -65,19 +65,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _poll(settings: Settings) -> int:
-    """One poll of every rolling source at the mode's clock (live: BTCW_SIMULATED_NOW or now; demo: now), one line
-    each; exit 1 when a poll failed (its body, if any came back, is archived)."""
-    from pipelines.polling.poller import poll_rolling_sources
-    from pipelines.resources import body_source_for
+    """One poll of every rolling source at the run's clock (BTCW_SIMULATED_NOW or now), one line each; exit 1 when a
+    poll failed (its body, if any came back, is archived)."""
+    from pipelines.polling.poller import poll_now
     from pipelines.settings import SourceMode
 
     if settings.source_mode is SourceMode.REPLAY:
         print("poll: replay mode sends no request; set BTCW_SOURCE_MODE=live (or demo)", file=sys.stderr)
         return 2
-    body_source = body_source_for(settings)
-    now = dt.datetime.now(dt.UTC)
-    at = body_source.fetcher.request_time(now.date()) if settings.source_mode is SourceMode.LIVE else now
-    outcomes = poll_rolling_sources(body_source, at.replace(microsecond=0))
+    outcomes = poll_now(settings)
     for outcome in outcomes:
         print(outcome.line(), file=sys.stdout if outcome.ok else sys.stderr)
     return 0 if all(o.ok for o in outcomes) else 1

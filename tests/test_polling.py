@@ -175,3 +175,26 @@ def test_the_poll_cron_setting_is_validated():
     with pytest.raises(SettingsError, match=r"^BTCW_POLL_CRON='hourly' is not a 5-field cron schedule"):
         Settings.from_env({"BTCW_POLL_CRON": "hourly"})
     assert max_expected_gap("*/30 * * * *") == dt.timedelta(minutes=45)
+
+
+def test_poll_now_polls_at_the_runs_clock_into_the_modes_tree(tmp_path, capsys):
+    """What the hourly job, `make poll` and the soak's ticks send: one poll of every rolling source at settings.now()."""
+    from pipelines.cli import main
+    from pipelines.polling.poller import poll_now
+    from pipelines.settings import SourceMode
+
+    at = dt.datetime(2025, 10, 11, 12, 5, tzinfo=UTC)
+    settings = Settings(source_mode=SourceMode.DEMO, warehouse_dir=tmp_path, simulated_now=at)
+    (outcome,) = poll_now(settings)
+    assert outcome.ok and outcome.at == at and outcome.spec is SPEC
+    (fetch,), _ = LandingArchive(settings.landing_dir).polls("okx", "liquidation_orders", CASCADE)
+    assert fetch.first.meta["poll_at"] == at.isoformat()
+    with pytest.raises(ValueError, match="replay mode sends no request"):
+        poll_now(Settings(source_mode=SourceMode.REPLAY, warehouse_dir=tmp_path))
+    env = {"BTCW_SOURCE_MODE": "demo", "BTCW_WAREHOUSE_DIR": str(tmp_path / "cli"),
+           "BTCW_SIMULATED_NOW": "2025-10-11T13:05:00Z"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        assert main(["poll"]) == 0
+    assert "okx/liquidation_orders poll at 2025-10-11T13:05:00Z" in capsys.readouterr().out

@@ -8,7 +8,7 @@ backfill never holds the hourly polls back.
 
 import dagster as dg
 
-from pipelines.polling.poller import poll_rolling_sources, rolling_datasets
+from pipelines.polling.poller import poll_now, rolling_datasets
 from pipelines.resources import WarehouseResource
 from pipelines.schedules import POLL_LANE, RUN_LANE_TAG
 from pipelines.settings import SourceMode
@@ -23,11 +23,7 @@ def poll_rolling_sources_op(context: dg.OpExecutionContext, warehouse: Warehouse
     if settings.source_mode is SourceMode.REPLAY:
         context.log.info("replay mode sends no request: nothing polled")
         return
-    body_source = warehouse.body_source()
-    # Live: the fetcher's clock (BTCW_SIMULATED_NOW when set); demo: the wall clock, the simulator answers as of it.
-    now = settings.now()
-    at = body_source.fetcher.request_time(now.date()) if settings.source_mode is SourceMode.LIVE else now
-    outcomes = poll_rolling_sources(body_source, at.replace(microsecond=0))
+    outcomes = poll_now(settings)
     for outcome in outcomes:
         (context.log.info if outcome.ok and not outcome.capped else context.log.warning)(outcome.line())
     failed = [o for o in outcomes if not o.ok]

@@ -19,6 +19,8 @@ from pipelines.ingest.errors import PipelineDataError
 from pipelines.ingest.fetcher import PollWindow
 from pipelines.ingest.polls import DAY, PollReader, PollRecord, judge
 from pipelines.polling.cadence import ticks
+from pipelines.resources import body_source_for
+from pipelines.settings import Settings, SourceMode
 from pipelines.sources.registry import DATASETS
 from pipelines.sources.spec import DatasetSpec
 
@@ -108,6 +110,21 @@ def poll_rolling_sources(body_source: FetchingBodySource, at: dt.datetime,
     if at.tzinfo is None:
         raise ValueError("a poll's time must be timezone-aware (UTC)")
     return [poll_once(body_source, spec, at) for spec in (rolling_datasets() if specs is None else specs)]
+
+
+def poll_now(settings: Settings) -> list[PollOutcome]:
+    """One poll of every rolling source at the run's clock, `settings.now()` (BTCW_SIMULATED_NOW when set, else the
+    wall clock: the demo simulator and the live fetcher both answer as of it), through the mode's body source; what
+    the hourly job, `make poll` and the soak's ticks send. Not for replay mode, which sends nothing."""
+    if settings.source_mode is SourceMode.REPLAY:
+        raise ValueError("replay mode sends no request: nothing to poll")
+    body_source = body_source_for(settings)
+    try:
+        return poll_rolling_sources(body_source, settings.now().replace(microsecond=0))
+    finally:
+        close = getattr(body_source.fetcher, "close", None)
+        if close is not None:
+            close()
 
 
 def scheduled_times(cron: str, days: Iterable[dt.date], nightly_time: Callable[[dt.date], dt.datetime]

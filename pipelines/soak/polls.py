@@ -8,8 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from pipelines.polling.cadence import ticks
-from pipelines.polling.poller import PollOutcome, poll_rolling_sources
-from pipelines.resources import body_source_for
+from pipelines.polling.poller import PollOutcome, poll_now
 from pipelines.settings import Settings
 
 
@@ -30,12 +29,4 @@ def poll_times(cron: str, after: dt.datetime, until: dt.datetime) -> list[dt.dat
 
 def poll_at(settings: Settings) -> TickPolls:
     """One tick: every rolling source polled at the settings' (simulated) instant, archived in its landing tree."""
-    at = settings.now()
-    source = body_source_for(settings)
-    try:
-        outcomes = poll_rolling_sources(source, at)
-    finally:
-        close = getattr(source.fetcher, "close", None)
-        if close is not None:
-            close()
-    return TickPolls(at, tuple(outcomes))
+    return TickPolls(settings.now(), tuple(poll_now(settings)))
