@@ -129,7 +129,7 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
                 "rows_quarantined": load.quarantined.num_rows,
                 "days": len(load.days),
                 "days_by_status": {s: sum(d.status == s for d in load.days) for s in {d.status for d in load.days}},
-                "days_before_source_history": len(days) - len(covered),
+                "days_with_nothing_to_ask": len(days) - len(covered),  # before its history, or no market alive
                 "window": f"[{start}, {end})",
                 "source_mode": settings.source_mode.value,
             }
