@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import os
 import sys
 import time
 import warnings
@@ -18,15 +17,18 @@ import dagster as dg
 from dagster._core.utils import make_new_run_id
 
 from pipelines.progress import backfill_summary, run_with_progress
-from pipelines.runner import RangeError, materialize_range, range_job
-from pipelines.settings import Settings
+from pipelines.runner import RangeError, materialize_range, range_job, validate_range
+from pipelines.runs.instance import open_instance
+from pipelines.runs.orphans import process_tags, sweep_orphaned_runs
+from pipelines.runs.writer_lock import WarehouseBusyError, writer_lock
+from pipelines.settings import Settings, SettingsError
 from pipelines.summary import format_summary
 
 DEMO_WINDOW = (dt.date(2025, 10, 1), dt.date(2025, 11, 21))
-
-
-def _instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+# Past this many days a range is announced with what it will cost before it starts (README › Performance: a year's
+# single run is measured there); nothing stops it: a long backfill is legitimate, a typo in START should be visible.
+LONG_RANGE_DAYS = 400
+SECONDS_PER_DAY_MEASURED = 2.7
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,25 +45,41 @@ def main(argv: list[str] | None = None) -> int:
 
     # BackfillPolicy.single_run() is marked beta in this Dagster release; the warning is noise for make users.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"{args.command}: {error}", file=sys.stderr)
+        return 2
     if args.command == "poll":
         return _poll(settings)
     if args.command in ("run", "backfill"):
         first, last = DEMO_WINDOW if args.command == "run" else (args.start, args.end)
         print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run")
-        with _instance() as instance:
-            try:
+        try:
+            validate_range(settings, first, last, settings.now().date())
+            _announce_long_range(args.command, first, last)
+            with writer_lock(settings.tree_dir, f"{args.command} {first} {last}"), open_instance() as instance:
+                for line in sweep_orphaned_runs(instance):
+                    print(f"{args.command}: {line}", file=sys.stderr)
                 result, seconds = _materialize_with_progress(settings, first, last, instance)
-            except RangeError as error:
-                print(f"{args.command}: {error}", file=sys.stderr)
-                return 2
-            print(backfill_summary(settings.duckdb_path, first, last, result, seconds))
-            if not result.success:
-                print("Run failed: see the failed checks above, the errors logged during the run, and the run in "
-                      "the Dagster UI (`make dev`); README › Data quality › Reading a failed check.", file=sys.stderr)
-                return 1
+        except (RangeError, WarehouseBusyError) as error:
+            print(f"{args.command}: {error}", file=sys.stderr)
+            return 2
+        print(backfill_summary(settings.duckdb_path, first, last, result, seconds))
+        if not result.success:
+            print("Run failed: see the failed checks above, the errors logged during the run, and the run in "
+                  "the Dagster UI (`make dev`); README › Data quality › Reading a failed check.", file=sys.stderr)
+            return 1
     print(format_summary(settings.duckdb_path))
     return 0
+
+
+def _announce_long_range(command: str, first: dt.date, last: dt.date) -> None:
+    days = (last - first).days + 1
+    if days > LONG_RANGE_DAYS:
+        print(f"{command}: {days:,} days in one run ({first} … {last}): expect about "
+              f"{days * SECONDS_PER_DAY_MEASURED / 3600:,.1f} h (~{SECONDS_PER_DAY_MEASURED} s per day measured); "
+              "Ctrl-C stops it, and a rerun reads back what already landed", file=sys.stderr)
 
 
 def _poll(settings: Settings) -> int:
@@ -91,7 +109,8 @@ def _materialize_with_progress(
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as sink, contextlib.redirect_stdout(sink):
         result = run_with_progress(
-            lambda: materialize_range(settings, first, last, instance, log_level="WARNING", run_id=run_id, job=job),
+            lambda: materialize_range(settings, first, last, instance, log_level="WARNING", run_id=run_id, job=job,
+                                      tags=process_tags()),
             instance, run_id, total_steps=len(job.graph.nodes), out=sys.stderr,
         )
     print(f"dbt output: {log}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 
 import duckdb
 import pyarrow as pa
@@ -52,8 +54,7 @@ def replace_date_windows(
 ) -> None:
     """Replace the rows of [start, end) of every table in ONE transaction: readers see the old window of all
     of them or the new one, never a mix. Table and column names are identifiers owned by the code."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         for qualified_table, rows in rows_by_table.items():
             conn.execute(
                 f'DELETE FROM {qualified_table} WHERE "{date_column}" >= ? AND "{date_column}" < ?', [start, end]
@@ -61,7 +62,22 @@ def replace_date_windows(
             conn.register("incoming_rows", rows)
             conn.execute(f"INSERT INTO {qualified_table} SELECT * FROM incoming_rows")
             conn.unregister("incoming_rows")
+
+
+@contextlib.contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT, rolled back on any error, and the error raised is the one that says what went wrong.
+
+    A COMMIT that fails (a full disk: "No space left on device") has already ended the transaction, so the ROLLBACK
+    after it fails too ("no transaction is active"); raising that instead would hide the cause from the operator.
+    The rollback's own failure is kept as a note on the original error."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
         conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as error:
+        try:
+            conn.execute("ROLLBACK")
+        except duckdb.Error as rollback_error:
+            error.add_note(f"(the ROLLBACK after it failed too: {rollback_error})")
         raise

@@ -51,16 +51,19 @@ def materialize_range(
     log_level: str = "INFO",
     run_id: str | None = None,
     job: dg.JobDefinition | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Partitions first..last (inclusive), every asset, one run: the single-run backfill policy hands each
-    asset the whole window, so dbt is invoked once."""
+    asset the whole window, so dbt is invoked once. `tags` are added to the run's (the CLI names its process there,
+    pipelines.runs.orphans)."""
     # The run's clock: real UTC, or the simulated instant the soak sets for the night (Settings.now).
     validate_range(settings, first, last, settings.now().date())
     job = job or range_job(settings)
     return job.execute_in_process(
         instance=instance,
         run_id=run_id,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first.isoformat(), ASSET_PARTITION_RANGE_END_TAG: last.isoformat()},
+        tags={**(tags or {}), ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
+              ASSET_PARTITION_RANGE_END_TAG: last.isoformat()},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

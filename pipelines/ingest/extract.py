@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipelines.duckdb_tables import transaction
 from pipelines.ingest.archive import ArchivedBody, ArchivedFetch, ArchiveError
 from pipelines.ingest.body_source import BodySource
 from pipelines.ingest.errors import ParseError, PipelineDataError
@@ -226,8 +227,7 @@ def _write(
     # a partition that held rows.
     loaded_days = [d.day for d in loads if d.status == LOADED and d.rows_landed > 0]
     table = f'{RAW_SCHEMA}."{spec.raw_table}"'
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         if loaded_days:
             conn.register("loaded_days", pa.table({"day": pa.array(loaded_days, pa.date32())}))
             conn.execute(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} IN (SELECT day FROM loaded_days)")
@@ -244,10 +244,6 @@ def _write(
         if landed_days:
             replace_quarantine(conn, spec.raw_table, landed_days, quarantined)
         record_loads(conn, _log_rows(spec, loads, at))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _log_rows(spec: DatasetSpec, loads: tuple[DayLoad, ...], at: dt.datetime) -> pa.Table:

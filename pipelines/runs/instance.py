@@ -1,0 +1,42 @@
+"""The Dagster instance the CLI runs on: the project's dagster.yaml (DAGSTER_HOME), storage at absolute paths.
+
+dagster.yaml reads its storage folders from BTCW_DAGSTER_* variables; they default to <DAGSTER_HOME>/warehouse/dagster
+(the Makefile exports the same), so the run history is one place whichever directory a command runs from.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from pathlib import Path
+
+import dagster as dg
+
+# variable -> folder under <DAGSTER_HOME>/warehouse/dagster
+INSTANCE_DIRS = {
+    "BTCW_DAGSTER_DIR": ".",
+    "BTCW_DAGSTER_STORAGE_DIR": "storage",
+    "BTCW_DAGSTER_COMPUTE_LOGS_DIR": "compute_logs",
+}
+
+
+def instance_dirs(home: Path) -> dict[str, str]:
+    base = Path(home).resolve() / "warehouse" / "dagster"
+    return {name: str((base / sub).resolve()) for name, sub in INSTANCE_DIRS.items()}
+
+
+def set_instance_dirs(env: MutableMapping[str, str] | None = None) -> None:
+    """Fill in the storage variables dagster.yaml needs from DAGSTER_HOME (a value already set wins)."""
+    env = os.environ if env is None else env
+    home = env.get("DAGSTER_HOME")
+    if home:
+        for name, value in instance_dirs(Path(home)).items():
+            env.setdefault(name, value)
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The persistent instance under DAGSTER_HOME, else an ephemeral one (runs are then not kept)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.ephemeral()
+    set_instance_dirs()
+    return dg.DagsterInstance.get()
