@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
+import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -65,6 +68,64 @@ def parse_simulated_now(raw: str, variable: str = "BTCW_SIMULATED_NOW") -> dt.da
     return moment.astimezone(dt.UTC)
 
 
+# What DuckDB's memory_limit takes (checked against duckdb 2.0): a number and a unit, decimal (KB, MB, GB, TB) or
+# binary (KiB, MiB, GiB, TiB), any case, optionally spaced; or a share of the machine's RAM, as 1%..100%. Checked
+# here because DuckDB's own refusal ("Memory must have a number") names neither the variable nor where it was set,
+# and a unit-less number or a bare B is read as bytes: a limit too small to run any query.
+_MEMORY_SIZE = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+) *(?P<unit>[kmgt]i?b)", re.IGNORECASE)
+_MEMORY_SHARE = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+) *%")
+MEMORY_LIMIT_ACCEPTED = ("a size such as 4GB or 512MiB (KB, MB, GB, TB or KiB, MiB, GiB, TiB) or a share of RAM "
+                         "such as 50%")
+
+
+def parse_memory_limit(raw: str, variable: str = "BTCW_DUCKDB_MEMORY_LIMIT") -> str:
+    """`raw` stripped, when DuckDB's memory_limit takes it and it is above zero; else a one-line SettingsError."""
+    text = raw.strip()
+    size, share = _MEMORY_SIZE.fullmatch(text), _MEMORY_SHARE.fullmatch(text)
+    match = size or share
+    if match is None or float(match["number"]) <= 0 or (share and float(match["number"]) > 100):
+        raise SettingsError(f"{variable}={raw!r} is not a DuckDB memory limit: use {MEMORY_LIMIT_ACCEPTED}")
+    return text
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    # ASCII digits only: str.isdigit() also passes '²', which int() then refuses with a traceback.
+    if not re.fullmatch(r"[0-9]+", raw.strip()) or int(raw) < 1:
+        raise SettingsError(f"{name}={raw!r} is not a positive integer (e.g. {default})")
+    return int(raw)
+
+
+def check_warehouse_dir(path: Path, variable: str = "BTCW_WAREHOUSE_DIR") -> None:
+    """A one-line SettingsError unless `path` is a directory this process can create files in, or can be made one.
+
+    Tried by creating (and dropping) an unnamed file, not by reading permission bits: root ignores them, and a
+    read-only filesystem or a full quota shows only when a file is made. A folder not there yet is checked at the
+    nearest one that is, where the run will create it."""
+    target = path
+    try:
+        while not target.exists() and target != target.parent:
+            if target.is_symlink():  # a dangling link: the run's mkdir would fail on it
+                raise SettingsError(f"{variable}={str(path)!r} is not usable: {str(target)!r} is a broken "
+                                    "symbolic link")
+            target = target.parent
+        is_dir = target.is_dir()
+    except OSError as error:  # e.g. a parent this user may not search
+        raise SettingsError(f"{variable}={str(path)!r} cannot be checked: {error.strerror} at "
+                            f"{str(target)!r}") from None
+    if not is_dir:
+        where = "is not a directory" if target == path else f"would be inside {str(target)!r}, not a directory"
+        raise SettingsError(f"{variable}={str(path)!r} {where}: point it at a directory (or one to be created)")
+    try:
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as error:
+        reason = errno.errorcode.get(error.errno or 0, "error")
+        which = "it" if target == path else f"{str(target)!r}, where it would be created,"
+        raise SettingsError(f"{variable}={str(path)!r} is not writable: {which} refused a new file "
+                            f"({reason}: {error.strerror}); choose a directory this user can write") from None
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no"):
@@ -113,9 +174,9 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        raw_mode = env.get("BTCW_SOURCE_MODE", SourceMode.DEMO.value).strip().lower()
+        raw_mode = env.get("BTCW_SOURCE_MODE", SourceMode.DEMO.value)
         try:
-            mode = SourceMode(raw_mode)
+            mode = SourceMode(raw_mode.strip().lower())
         except ValueError:
             choices = ", ".join(m.value for m in SourceMode)
             raise SettingsError(f"BTCW_SOURCE_MODE={raw_mode!r} is not one of: {choices}") from None
@@ -124,16 +185,15 @@ class Settings:
             start = dt.date.fromisoformat(raw_start)
         except ValueError:
             raise SettingsError(f"BTCW_START_DATE={raw_start!r} is not a date (YYYY-MM-DD)") from None
-        threads_raw = env.get("BTCW_DUCKDB_THREADS", str(cls.duckdb_threads))
-        if not threads_raw.isdigit() or int(threads_raw) < 1:
-            raise SettingsError(f"BTCW_DUCKDB_THREADS={threads_raw!r} is not a positive integer")
+        threads = _positive_int(env, "BTCW_DUCKDB_THREADS", cls.duckdb_threads)
+        memory_limit = parse_memory_limit(env.get("BTCW_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit))
         threshold_raw = env.get("BTCW_REJECT_THRESHOLD", str(cls.reject_threshold))
         try:
             threshold = float(threshold_raw)
         except ValueError:
             threshold = -1.0
         if not 0 <= threshold < 1:
-            raise SettingsError(f"BTCW_REJECT_THRESHOLD={threshold_raw!r} is not a share in [0, 1)")
+            raise SettingsError(f"BTCW_REJECT_THRESHOLD={threshold_raw!r} is not a share in [0, 1) (e.g. 0.02 for 2%)")
         raw_base_url = env.get("BTCW_LIVE_BASE_URL", "")
         base_url = (parse_live_base_url(raw_base_url, allow_remote=_flag(env, "BTCW_LIVE_BASE_URL_ALLOW_REMOTE"))
                     if raw_base_url.strip() else None)
@@ -144,12 +204,14 @@ class Settings:
 
         if not valid_cron(poll_cron):
             raise SettingsError(f"BTCW_POLL_CRON={poll_cron!r} is not a 5-field cron schedule (e.g. '5 * * * *')")
+        warehouse_dir = Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve()
+        check_warehouse_dir(warehouse_dir)
         return cls(
             source_mode=mode,
-            warehouse_dir=Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve(),
+            warehouse_dir=warehouse_dir,
             start_date=start,
-            duckdb_memory_limit=env.get("BTCW_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit),
-            duckdb_threads=int(threads_raw),
+            duckdb_memory_limit=memory_limit,
+            duckdb_threads=threads,
             reject_threshold=threshold,
             live_base_url=base_url,
             simulated_now=simulated_now,

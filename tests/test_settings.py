@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,109 @@ def test_importing_definitions_reads_no_environment(monkeypatch):
     monkeypatch.setenv("BTCW_SOURCE_MODE", "not-a-mode")
     module = importlib.import_module("pipelines.definitions")
     importlib.reload(module)  # would raise SettingsError if settings were built at import
+    # ... and the environment is read when the code location loads them: the bad mode is reported then.
+    with pytest.raises(SettingsError, match=r"^BTCW_SOURCE_MODE='not-a-mode' is not one of"):
+        module.defs.load_fn()
+
+
+# ---- each bad setting is one line naming the variable, the value and what is accepted ------------------------------
+
+
+def one_line_error(env) -> str:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+    message = str(caught.value)
+    # One line, and no chained exception for a traceback to show ("During handling of the above exception ...").
+    assert "\n" not in message and caught.value.__cause__ is None
+    assert caught.value.__context__ is None or caught.value.__suppress_context__
+    return message
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("lots", True), ("4", True), ("4 PB", True), ("0GB", True), ("150%", True), ("-1GB", True), ("4GB; drop", True),
+        ("4GB", False), ("512 MiB", False), ("1.5gib", False), (" 2TB ", False), ("100KB", False), ("80%", False),
+    ],
+)
+def test_memory_limit_is_checked_against_duckdbs_syntax(tmp_path, value, accepted):
+    env = {"BTCW_WAREHOUSE_DIR": str(tmp_path), "BTCW_DUCKDB_MEMORY_LIMIT": value}
+    if accepted:
+        assert one_line_error(env) == (
+            f"BTCW_DUCKDB_MEMORY_LIMIT={value!r} is not a DuckDB memory limit: use a size such as 4GB or 512MiB "
+            "(KB, MB, GB, TB or KiB, MiB, GiB, TiB) or a share of RAM such as 50%")
+    else:
+        assert Settings.from_env(env).duckdb_memory_limit == value.strip()
+
+
+def test_every_memory_limit_accepted_is_one_duckdb_takes(tmp_path):
+    import duckdb
+
+    for value in ("4GB", "512 MiB", "1.5gib", "2TB", "100KB", "80%", ".5GB"):
+        limit = Settings.from_env({"BTCW_WAREHOUSE_DIR": str(tmp_path), "BTCW_DUCKDB_MEMORY_LIMIT": value})
+        with duckdb.connect(config={"memory_limit": limit.duckdb_memory_limit}) as conn:
+            assert conn.execute("select current_setting('memory_limit')").fetchone()[0]
+    with pytest.raises(duckdb.Error, match="Memory must have a number"):  # what "lots" used to reach
+        duckdb.connect(config={"memory_limit": "lots"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BTCW_SOURCE_MODE": " Prod "}, "BTCW_SOURCE_MODE=' Prod ' is not one of: demo, live, replay"),
+        ({"BTCW_DUCKDB_THREADS": "two"}, "BTCW_DUCKDB_THREADS='two' is not a positive integer (e.g. 2)"),
+        # '²'.isdigit() is true and int('²') a ValueError: this was a traceback.
+        ({"BTCW_DUCKDB_THREADS": "²"}, "BTCW_DUCKDB_THREADS='²' is not a positive integer (e.g. 2)"),
+        ({"BTCW_REJECT_THRESHOLD": "nan"}, "BTCW_REJECT_THRESHOLD='nan' is not a share in [0, 1) (e.g. 0.02 for 2%)"),
+        ({"BTCW_REJECT_THRESHOLD": "5%"}, "BTCW_REJECT_THRESHOLD='5%' is not a share in [0, 1) (e.g. 0.02 for 2%)"),
+    ],
+)
+def test_bad_numbers_and_modes_say_what_is_accepted(tmp_path, env, message):
+    assert one_line_error({"BTCW_WAREHOUSE_DIR": str(tmp_path), **env}) == message
+
+
+def test_a_warehouse_dir_that_is_a_file(tmp_path):
+    file = tmp_path / "warehouse"
+    file.write_text("not a folder")
+    assert one_line_error({"BTCW_WAREHOUSE_DIR": str(file)}) == (
+        f"BTCW_WAREHOUSE_DIR={str(file)!r} is not a directory: point it at a directory (or one to be created)")
+    # A folder still to be created, but under that file: no user, root included, can make it.
+    assert one_line_error({"BTCW_WAREHOUSE_DIR": str(file / "demo")}) == (
+        f"BTCW_WAREHOUSE_DIR={str(file / 'demo')!r} would be inside {str(file)!r}, not a directory: point it at a "
+        "directory (or one to be created)")
+
+
+def test_a_warehouse_dir_to_be_created_is_checked_where_it_will_be(tmp_path):
+    settings = Settings.from_env({"BTCW_WAREHOUSE_DIR": str(tmp_path / "new" / "warehouse")})
+    assert settings.warehouse_dir == tmp_path / "new" / "warehouse"
+    assert list(tmp_path.iterdir()) == []  # checking made nothing: the run creates its folders
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits: the unwritable case root meets too is "
+                    "test_a_warehouse_dir_no_user_can_write")
+def test_a_read_only_warehouse_dir(tmp_path):
+    read_only = tmp_path / "warehouse"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        assert one_line_error({"BTCW_WAREHOUSE_DIR": str(read_only)}) == (
+            f"BTCW_WAREHOUSE_DIR={str(read_only)!r} is not writable: it refused a new file (EACCES: Permission "
+            "denied); choose a directory this user can write")
+        assert one_line_error({"BTCW_WAREHOUSE_DIR": str(read_only / "demo")}) == (
+            f"BTCW_WAREHOUSE_DIR={str(read_only / 'demo')!r} is not writable: {str(read_only)!r}, where it would be "
+            "created, refused a new file (EACCES: Permission denied); choose a directory this user can write")
+    finally:
+        read_only.chmod(0o755)
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's sysfs at /sys")
+def test_a_warehouse_dir_no_user_can_write():
+    """sysfs refuses new files to every user, root included (EACCES, or EROFS where /sys is mounted read-only):
+    writability is found by trying a file, not by reading permission bits that root ignores."""
+    message = one_line_error({"BTCW_WAREHOUSE_DIR": "/sys/btcw-warehouse"})
+    assert message.startswith("BTCW_WAREHOUSE_DIR='/sys/btcw-warehouse' is not writable: '/sys', where it would be "
+                              "created, refused a new file (E")
+    assert message.endswith("); choose a directory this user can write")
 
 
 # ---- live mode against a local server, on a simulated clock (the soak: pipelines/soak) ----------------------------
@@ -110,3 +214,18 @@ def test_the_warehouse_resource_carries_the_redirect_and_the_clock(tmp_path):
     assert resource.settings == settings
     plain = Settings.from_env({"BTCW_WAREHOUSE_DIR": str(tmp_path)})
     assert WarehouseResource.from_settings(plain).settings == plain
+
+
+def test_the_cli_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path):
+    """What `make backfill` shows: the setting's one line on stderr, no traceback, exit 2, nothing run. (One case:
+    each bad setting's line is tested above; this is the path from Settings.from_env to the terminal.)"""
+    import subprocess
+    import sys
+
+    variable, bad = "BTCW_DUCKDB_MEMORY_LIMIT", "lots"
+    env = {**os.environ, "BTCW_WAREHOUSE_DIR": str(tmp_path / "warehouse"), variable: bad}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "backfill", "2025-10-01", "2025-10-02"],
+                          capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"backfill: {variable}={bad!r} ") and done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "warehouse").exists()
