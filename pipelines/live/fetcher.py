@@ -10,7 +10,9 @@ Contract with the caller (pipelines.ingest.body_source.FetchingBodySource):
   comes back with a problem either is not retryable or survived every attempt.
   `LiveFetcher.last_result` also keeps the HttpResult of the latest fetch (attempts, problem) for logs,
   but it is per-instance state: prefer the pure function.
-- It raises FetchError only when no response at all was obtained (every attempt failed in transport).
+- It raises FetchError only when no usable response was obtained: every attempt failed in transport, or the
+  answer was refused on sight and not retried (a body past HttpPolicy.max_body_bytes, decoded or on the wire; a
+  redirect off the origin asked). A refused answer is never returned, so nothing of it reaches the archive.
   HTTP 451 comes back at once (no retry) like any other status; the caller names the blocked host and the
   second source to use.
 
@@ -36,6 +38,7 @@ from pipelines.live.http_client import (
     HttpPolicy,
     HttpResult,
     NoResponseError,
+    RefusedAnswerError,
 )
 from pipelines.live.http_client import RegionBlockedError as HttpRegionBlocked
 
@@ -140,6 +143,8 @@ class LiveFetcher:
                 request.day,
                 f"no response from {exc.host} after {exc.attempts} attempt(s); last error: {exc.last_error}",
             ) from exc
+        except RefusedAnswerError as exc:  # a gzip bomb, a redirect to another host: the message says which
+            raise FetchError(request.source, request.dataset, request.day, str(exc)) from exc
         self.last_result = result
         return FetchedBody(request=request, status=result.status, body=result.body, fetched_at=self._utc(self._now()))
 

@@ -7,7 +7,12 @@ What it does, and why:
   truncated bodies, honouring `Retry-After` (capped at max_backoff: Binance's 418 can say "days");
   other 4xx come back identical on every attempt, so they are returned at once;
 - a retry when a 200 body holds a *retryable* error envelope (rate-limit codes, see envelopes.py);
-- HTTP 451 (region blocked) stops at once: retrying cannot help, moving the runner or the source can.
+- HTTP 451 (region blocked) stops at once: retrying cannot help, moving the runner or the source can;
+- bodies are capped while they are read (HttpPolicy.max_body_bytes, decoded and on the wire; Content-Length is
+  checked before reading), so a gzip bomb never reaches memory beyond the cap nor the archive;
+- redirects are followed by hand, only within the origin asked (https, or http on a loopback test server), at
+  most HttpPolicy.max_redirects hops: the request's headers never reach another host.
+A refused body or redirect is not retried: the same server sends the same answer again.
 
 Randomness, sleeping and both clocks are injected so tests are fast and repeatable.
 """
@@ -23,13 +28,16 @@ import math
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import httpx
 
+from pipelines.ingest.body_source import MAX_BODY_BYTES
 from pipelines.ingest.envelopes import EnvelopeProblem
+from pipelines.settings import LOOPBACK_HOSTS
 from pipelines.sources.region_block import region_block_advice
 
 log = logging.getLogger(__name__)
@@ -78,6 +86,18 @@ DEFAULT_RATE_UNKNOWN_HOST = 1.0
 RETRY_STATUSES = frozenset({418, 429})
 REGION_BLOCKED = 451
 
+# No current source redirects (sources.md lists none among the endpoints used; Braiins, whose page says it may
+# redirect to another host, is not a source). A few same-origin hops allow a moved path; more is a loop.
+DEFAULT_MAX_REDIRECTS = 3
+
+# The content codings this client asks for and decodes itself, as zlib window bits (see _CappedReader).
+_ZLIB_WBITS: Mapping[str, int] = MappingProxyType(
+    {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
+)
+ACCEPT_ENCODING = "gzip, deflate"
+# Inflate at most this much per step, so that the body held plus the step in flight stays close to the cap.
+_INFLATE_STEP = 2**20
+
 def package_version() -> str:
     """The installed version of this project, or a marker when running from an uninstalled checkout."""
     try:
@@ -106,6 +126,10 @@ class HttpPolicy:
     host_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_HOST_RATES))
     default_rate: float = DEFAULT_RATE_UNKNOWN_HOST
     user_agent: str = field(default_factory=default_user_agent)
+    # The largest body accepted, decoded and on the wire: the same limit ingest applies to an archived body, but
+    # enforced while reading, before the body is in memory or archived.
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_redirects: int = DEFAULT_MAX_REDIRECTS
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
@@ -116,6 +140,10 @@ class HttpPolicy:
             raise ValueError("need 0 < base_backoff <= max_backoff")
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be a fraction in [0, 1)")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be at least 1")
+        if self.max_redirects < 0:
+            raise ValueError("max_redirects must be 0 or more")
         for host, rate in {**self.host_rates, "<default>": self.default_rate}.items():
             if not rate > 0:
                 raise ValueError(f"rate for {host} must be > 0 requests/second (math.inf for no limit)")
@@ -212,6 +240,139 @@ class RegionBlockedError(Exception):
         )
 
 
+class RefusedAnswerError(Exception):
+    """An answer refused on sight: the same request would get it again, so it is never retried, and nothing of it
+    was kept (the caller has nothing to archive)."""
+
+    def __init__(self, url: str, host: str, message: str):
+        self.url = url
+        self.host = host
+        super().__init__(message)
+
+
+class BodyTooLargeError(RefusedAnswerError):
+    """The body passed HttpPolicy.max_body_bytes (announced, on the wire or decoded); reading stopped there."""
+
+
+class RedirectRefusedError(RefusedAnswerError):
+    """A redirect off the origin asked (another host, port or scheme), a loop, or too many hops."""
+
+    def __init__(self, from_url: str, to_url: str, reason: str):
+        self.from_url = from_url
+        self.to_url = to_url
+        self.reason = reason
+        super().__init__(
+            from_url, httpx.URL(from_url).host,
+            f"redirect from {from_url} to {to_url} refused: {reason}",
+        )
+
+
+class UnsupportedEncodingError(RefusedAnswerError):
+    """A Content-Encoding this client did not ask for and cannot decode within the cap (e.g. gzip twice)."""
+
+
+def _cap_text(cap: int) -> str:
+    return f"{cap // 2**20} MiB" if cap % 2**20 == 0 else f"{cap:,} bytes"
+
+
+def redirect_refusal(origin: httpx.URL, target: httpx.URL) -> str | None:
+    """Why a redirect from `origin` to `target` must not be followed, or None when it stays on the same origin.
+
+    Same scheme, host and port; https, or http only on a loopback host (the local test and demo servers): never a
+    downgrade from https, never another host, so no header the client sends reaches anyone but the host asked.
+    """
+    if origin.scheme == "https" and target.scheme == "http":
+        return "a downgrade from https to http"
+    if target.scheme != origin.scheme:
+        return f"another scheme ({target.scheme or 'none'})"
+    if target.host != origin.host:
+        return f"another host ({target.host or 'none'})"
+    default_port = {"http": 80, "https": 443}.get(origin.scheme)
+    if (target.port or default_port) != (origin.port or default_port):
+        return f"another port ({target.port or default_port})"
+    if origin.scheme != "https" and origin.host not in LOOPBACK_HOSTS:
+        return f"plain {origin.scheme} off the loopback host"
+    return None
+
+
+class _CappedReader:
+    """Reads a streamed response's body, stopping as soon as it passes `cap` decoded or on the wire.
+
+    gzip and deflate are inflated here rather than by httpx: httpx inflates each network read whole (64 KiB of a
+    gzip bomb is 64 MiB at once, a doubly gzipped one far more), while zlib's max_length lets no step produce more
+    than the bytes still allowed. Other codings httpx would not decode either pass through as they came.
+    """
+
+    def __init__(self, response: httpx.Response, cap: int):
+        self._response = response
+        self._cap = cap
+        self._url = str(response.url)
+        codings = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        known = [c for c in codings if c in _ZLIB_WBITS]
+        if known and len(codings) > 1:
+            raise UnsupportedEncodingError(
+                self._url, response.url.host,
+                f"body of {self._url} is encoded {', '.join(codings)}: more than one coding, which no API sends and "
+                f"which could not be capped; refused before archiving",
+            )
+        self._coding = known[0] if known else None
+        self._inflater = zlib.decompressobj(_ZLIB_WBITS[self._coding]) if self._coding else None
+        self._first_call_done = self._coding != "deflate"
+
+    def read(self) -> bytes:
+        response, cap = self._response, self._cap
+        declared = response.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > cap:
+            raise self._refuse(f"announced {int(declared):,} bytes (Content-Length), past {_cap_text(cap)}; "
+                               "refused unread")
+        parts: list[bytes] = []
+        size = 0
+        for raw in response.iter_raw():
+            if response.num_bytes_downloaded > cap:
+                raise self._refuse(f"passed {_cap_text(cap)} on the wire; refused")
+            for chunk in self._decode(raw, cap - size):
+                size += len(chunk)
+                if size > cap:
+                    raise self._refuse(f"decompressed past {_cap_text(cap)} from {response.num_bytes_downloaded:,} "
+                                       "bytes on the wire; refused")
+                parts.append(chunk)
+        return b"".join(parts)
+
+    def _decode(self, data: bytes, room: int) -> list[bytes]:
+        """`data` inflated, never more than room + 1 bytes (enough to tell the cap was passed)."""
+        inflater = self._inflater
+        if inflater is None:
+            return [data]
+        out: list[bytes] = []
+        try:
+            while data and not inflater.eof:  # bytes after the end of the stream are ignored, as httpx does
+                # room + 1 ≥ 1 (0 would mean "no limit"): one byte past the cap is enough to refuse.
+                chunk = inflater.decompress(data, min(room + 1, _INFLATE_STEP))
+                self._first_call_done = True
+                data = inflater.unconsumed_tail
+                out.append(chunk)
+                room -= len(chunk)
+                if room < 0:
+                    break
+        except zlib.error as exc:
+            if self._first_call_done:
+                raise httpx.DecodingError(f"{self._coding} body of {self._url}: {exc}") from None
+            # "deflate" is sent both zlib-wrapped (as RFC 9110 says) and raw; like httpx, the first bytes decide.
+            self._first_call_done = True
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self._decode(data, room)
+        return out
+
+    def _refuse(self, what: str) -> BodyTooLargeError:
+        coding = f"{self._coding} " if self._coding else ""
+        return BodyTooLargeError(
+            self._url, self._response.url.host,
+            f"{coding}body of {self._url} {what} before archiving (cap: HttpPolicy.max_body_bytes = "
+            f"{self._cap:,} bytes)",
+        )
+
+
 @dataclass(frozen=True)
 class HttpResult:
     """The last response received, plus what it took to get it."""
@@ -287,9 +448,11 @@ class HttpClient:
         )
         self._client = httpx.Client(
             timeout=timeout,
-            headers={"User-Agent": self.policy.user_agent, "Accept": "application/json"},
-            # Braiins Insights redirects to another host; redirects are plain GETs, safe to follow.
-            follow_redirects=True,
+            # Only the codings _CappedReader inflates within the cap.
+            headers={"User-Agent": self.policy.user_agent, "Accept": "application/json",
+                     "Accept-Encoding": ACCEPT_ENCODING},
+            # Followed by hand in _exchange, within the origin only: httpx would follow to any host and scheme.
+            follow_redirects=False,
             transport=transport,
         )
 
@@ -313,8 +476,9 @@ class HttpClient:
         """GET `url`, retrying what may succeed next time; return the last response received.
 
         `body_check` inspects 200 bodies; a retryable problem is retried like a 429, a non-retryable one
-        is returned at once (in `HttpResult.problem`). Raises RegionBlockedError on HTTP 451 and
-        NoResponseError when no attempt produced a response at all.
+        is returned at once (in `HttpResult.problem`). Raises RegionBlockedError on HTTP 451,
+        NoResponseError when no attempt produced a response at all, and, without retrying, BodyTooLargeError /
+        UnsupportedEncodingError for a body it would not hold and RedirectRefusedError for a redirect off the origin.
         """
         target = httpx.URL(url)
         if params:
@@ -325,10 +489,8 @@ class HttpClient:
         last: HttpResult | None = None
         errors: list[str] = []
         for attempt in range(1, policy.max_attempts + 1):
-            self._limiter.wait(host)
             try:
-                response = self._client.get(target, headers=dict(headers or {}))
-                _check_complete(response)
+                response, body = self._exchange(target, dict(headers or {}))
             except _RETRYABLE_TRANSPORT as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 log.warning("GET %s attempt %d/%d failed: %s", url, attempt, policy.max_attempts, errors[-1])
@@ -337,7 +499,6 @@ class HttpClient:
                 continue
 
             status = response.status_code
-            body = response.content
             if status == REGION_BLOCKED:
                 raise RegionBlockedError(url, response.url.host, body)
             problem = body_check(body) if (status == 200 and body_check is not None) else None
@@ -374,3 +535,34 @@ class HttpClient:
             last.status,
         )
         return dataclasses.replace(last, attempts=policy.max_attempts, transport_errors=tuple(errors))
+
+    def _exchange(self, url: httpx.URL, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+        """One attempt: GET `url`, following same-origin redirects, and read the final body within the cap.
+
+        Each hop is streamed and closed here; a redirect's own body is never read.
+        """
+        seen = {str(url)}
+        hops = 0
+        while True:
+            self._limiter.wait(url.host)
+            response = self._client.send(self._client.build_request("GET", url, headers=headers), stream=True)
+            try:
+                following = response.next_request  # set by httpx for a 3xx with a Location, when not following
+                if following is None:
+                    body = _CappedReader(response, self.policy.max_body_bytes).read()
+                    _check_complete(response)
+                    return response, body
+            finally:
+                response.close()
+            refusal = redirect_refusal(url, following.url)
+            if refusal is not None:
+                refusal += "; only same-origin redirects (https, or http on a loopback test server) are followed"
+            elif str(following.url) in seen:
+                refusal = "a redirect loop (that URL was already asked in this attempt)"
+            elif hops == self.policy.max_redirects:
+                refusal = f"more than {self.policy.max_redirects} redirects (HttpPolicy.max_redirects)"
+            if refusal is not None:
+                raise RedirectRefusedError(str(url), str(following.url), refusal)
+            url = following.url
+            seen.add(str(url))
+            hops += 1
