@@ -17,6 +17,18 @@ def temp_path_beside(target: Path, tag: str | None = None) -> Path:
     return target.parent / f".{target.name}.{tag}.tmp"
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a temporary file named after a dead writer is a crash's leftover).
+    A reused pid reads as alive: its leftover is then kept, never one still being written removed."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

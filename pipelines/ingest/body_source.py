@@ -106,20 +106,28 @@ class FetchingBodySource:
         day = request.day
         pages: list[ArchivedBody] = []
         stem: str | None = None
+        # A paged dataset's fetch counts only once its listing is written (even with one page): a walk killed
+        # after page 1 must not read as a single-page answer.
+        paged = spec.next_page is not None
         for page in range(1, spec.max_pages + 1):
             fetched = self.fetcher.fetch(request)
-            archived = self.archive.write(fetched, page, stem)  # archived before any check: nothing is lost
+            archived = self.archive.write(fetched, page, stem, paged)  # archived before any check: nothing is lost
             stem = stem or archived.path.name.split(".")[0]
             pages.append(archived)
             # The body is in memory: check it and find the next page from it, without reading the archive back.
-            _raise_unless_data(spec, day, archived, fetched.body)
+            try:
+                _raise_unless_data(spec, day, archived, fetched.body)
+            except FetchError:
+                if page == 1:  # the whole answer is this error page: a complete (failed) fetch, read as such
+                    self.archive.seal(pages, paged)
+                raise  # after page 1, a walk stopped by an error page stays cut short (never read)
             following = spec.next_page(request, fetched.body) if spec.next_page else None
             if following is not None and request.last_day is not None:
                 # A range's days would then be spread over pages that each hold only some of them.
                 raise FetchError(spec.source, spec.dataset, day, f"the answer needs more than one page: lower "
                                  f"max_range_days ({spec.max_range_days}) (page 1 archived at {archived.path})")
             if following is None:
-                self.archive.seal(pages)
+                self.archive.seal(pages, paged)
                 return ArchivedFetch(stem, tuple(pages))
             request = following
         raise FetchError(spec.source, spec.dataset, day, f"still paging after {spec.max_pages} pages; stopped")
@@ -137,7 +145,8 @@ class ReplayBodySource:
         newest = self.archive.newest_fetch(spec.source, spec.dataset, day)
         if newest is None:
             where = self.archive.partition_dir(spec.source, spec.dataset, day)
-            raise MissingArchiveError(spec.source, spec.dataset, day, f"replay found no archived body in {where}")
+            raise MissingArchiveError(spec.source, spec.dataset, day, f"replay found no archived body in {where}"
+                                      f"{_cut_short_note(self.archive, spec, day)}")
         for page in newest.pages:
             _raise_unless_data(spec, day, page)
         return newest
@@ -156,11 +165,20 @@ def _archived_snapshot(archive: LandingArchive, spec: DatasetSpec, day: dt.date)
         raise FetchError(
             spec.source, spec.dataset, day,
             f"{spec.name} serves only the present ({spec.history or 'no history'}); "
-            f"no archived snapshot for {day.isoformat()}",
+            f"no archived snapshot for {day.isoformat()}{_cut_short_note(archive, spec, day)}",
         )
     for page in newest.pages:
         _raise_unless_data(spec, day, page)
     return newest
+
+
+def _cut_short_note(archive: LandingArchive, spec: DatasetSpec, day: dt.date) -> str:
+    """Why fetches that are archived do not answer: each was cut short (pages without their listing)."""
+    cut = archive.cut_short(spec.source, spec.dataset, day)
+    if not cut:
+        return ""
+    return (f"; {len(cut)} fetch(es) archived but cut short before their last page, never read: "
+            f"{', '.join(str(path) for path in cut[-3:])}")
 
 
 def _raise_unless_data(spec: DatasetSpec, day: dt.date, archived: ArchivedBody, body: bytes | None = None) -> None:
