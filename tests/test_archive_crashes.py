@@ -357,3 +357,50 @@ def test_writers_in_two_processes_share_a_folder_safely(tmp_path):
     assert [w.exitcode for w in writers] == [0, 0, 0, 0]
     assert len(LandingArchive(tmp_path).fetches("okx", "liquidation_orders", DAY)) == 40
     assert audit_archive(tmp_path) == []
+
+
+# --- a poll's walk killed midway --------------------------------------------------------------------------------
+
+
+class _StopsSecondPage:
+    """The demo API, until the second page of some poll: then the process dies (`status` None) or the source
+    refuses it with `status`."""
+
+    def __init__(self, status: int | None):
+        from pipelines.demo.fetcher import DemoFetcher
+
+        self.demo, self.status, self.pages, self.stopped_at = DemoFetcher(), status, {}, None
+
+    def __getattr__(self, name):
+        return getattr(self.demo, name)
+
+    def fetch(self, req):
+        self.pages[req.poll.at] = self.pages.get(req.poll.at, 0) + 1
+        if self.pages[req.poll.at] == 2 and self.stopped_at is None:
+            self.stopped_at = req.poll.at
+            if self.status is None:
+                raise KeyboardInterrupt("killed between pages")
+            return FetchedBody(req, self.status, b"<html>busy</html>", self.demo.fetch(req).fetched_at)
+        return self.demo.fetch(req)
+
+
+@pytest.mark.parametrize("status", [None, 503])
+def test_a_poll_walk_killed_midway_is_flagged_interrupted_one_refused_is_not(tmp_path, status):
+    from pipelines.ingest.polls import PollReader, PollRecord
+    from pipelines.polling.cadence import DEFAULT_POLL_CRON
+    from pipelines.polling.poller import simulate_schedule
+    from pipelines.sources.okx import LIQUIDATION_ORDERS
+
+    fetcher = _StopsSecondPage(status)
+    body_source = FetchingBodySource(fetcher, LandingArchive(tmp_path))
+    try:
+        simulate_schedule(body_source, LIQUIDATION_ORDERS, [dt.date(2025, 10, 11)], DEFAULT_POLL_CRON)
+    except KeyboardInterrupt:
+        pass
+    at = fetcher.stopped_at
+    reader = PollReader(LandingArchive(tmp_path), LIQUIDATION_ORDERS)
+    (record,) = [r for r in reader.sent_on(at.date()) if r.at == at]
+    assert not record.ok and "walk cut short" in record.reason
+    assert record.interrupted is (status is None)  # a kill is ours to redo; a refusal is the source's answer
+    reader.note(PollRecord(None, at, at, True))  # the walk sent again, complete this time
+    assert [r.ok for r in reader.sent_on(at.date()) if r.at == at] == ([True] if status is None else [False, True])

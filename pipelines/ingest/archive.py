@@ -399,6 +399,12 @@ class LandingArchive:
         firsts = sorted(directory.glob(f"*{BODY_SUFFIX}"))
         return [path for path in firsts if "." not in (stem := path.name[: -len(BODY_SUFFIX)]) and stem not in done]
 
+    def pages_of(self, directory: Path, stem: str) -> list[ArchivedBody]:
+        """The committed pages (those with their sidecar) archived under `stem` in `directory`, in page order:
+        what a walk cut short left, for saying why it stopped."""
+        paths = [directory / f"{stem}{BODY_SUFFIX}", *sorted(directory.glob(f"{stem}.p*{BODY_SUFFIX}"))]
+        return [page for page in map(self._load, paths) if page is not None and page.path.exists()]
+
     def _complete_fetches(self, directory: Path) -> list[ArchivedFetch]:
         if not directory.is_dir():
             return []

@@ -7,7 +7,9 @@ each poll is one of:
   the cap, older rows may have been dropped by the source: covered_from is the oldest row it saw, and the
   poll is flagged `capped`;
 - failed: an error status or error envelope on a page, a body that is not data, or a walk cut short (pages
-  without their listing). Its bodies stay archived; it covers nothing.
+  without their listing). Its bodies stay archived; it covers nothing. A walk cut short with every archived page
+  data was stopped by our side (a kill, a full disk), not by the source: it is flagged `interrupted`, and the
+  demo's schedule sends it again (the same pages, write-once, then the rest).
 
 A day's coverage (`DayCoverage`, written to raw.load_log and marts.fct_liquidations_daily):
 - polls: ok polls whose window reaches into the day; polls_failed: failed polls sent while the day was being
@@ -63,6 +65,7 @@ class PollRecord:
     covered_from: dt.datetime | None = None
     capped: bool = False
     rows: int = 0  # distinct rows served, any day
+    interrupted: bool = False  # a walk cut short though every page archived was data (a kill, a full disk)
 
     def reaches_into(self, start: dt.datetime, end: dt.datetime) -> bool:
         return self.ok and self.covered_from < end and self.at > start
@@ -165,15 +168,25 @@ class PollReader:
             for stem in cut:
                 at = dt.datetime.strptime(stem, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
                 records.append(PollRecord(None, at, at, False, f"walk cut short: pages of {folder / stem} "
-                                                               "without their listing"))
+                                                               "without their listing",
+                                          interrupted=self._all_data(self.archive.pages_of(folder, stem))))
             self._by_date[day] = sorted(records, key=lambda r: r.at)
         return self._by_date[day]
 
+    def _all_data(self, pages: list) -> bool:
+        """Whether every archived page of a walk is data (a 200 without error envelope): nothing refused it."""
+        try:
+            return all(p.status == 200 and not envelope_error(self.spec.source, p.read_body()) for p in pages)
+        except ArchiveError:
+            return False
+
     def note(self, record: PollRecord) -> None:
-        """A poll just sent (and archived): counted from now on without reading its folder again."""
+        """A poll just sent (and archived): counted from now on without reading its folder again (in place of an
+        interrupted walk sent again at the same moment)."""
         day = record.at.date()
         if day in self._by_date:
-            self._by_date[day] = sorted([*self._by_date[day], record], key=lambda r: r.at)
+            kept = [r for r in self._by_date[day] if not (r.interrupted and r.at == record.at)]
+            self._by_date[day] = sorted([*kept, record], key=lambda r: r.at)
 
     def newest_ok_before(self, at: dt.datetime, days_back: int = 2) -> PollRecord | None:
         """The newest ok poll sent strictly before `at` (looking back `days_back` dates at most)."""
