@@ -23,6 +23,19 @@ START ?=
 END ?=
 DATE ?=
 NIGHTS ?=
+WAREHOUSE ?=
+
+# The values a caller gives (make backfill START=… END=…) reach recipes only through the environment, as
+# "$$ARG_START" and so on, never pasted into a recipe's text: there the shell would run a value such as
+# '2025-10-21;touch x' as a command. $(value …) keeps the text as typed, and the originals are unexported because
+# make expands a variable it exports: a '$(shell …)' inside START would run while make set up the environment.
+# PYTHON is left as it is: it names the command to run, by design.
+export ARG_START := $(value START)
+export ARG_END := $(value END)
+export ARG_DATE := $(value DATE)
+export ARG_NIGHTS := $(value NIGHTS)
+export ARG_WAREHOUSE := $(value WAREHOUSE)
+unexport START END DATE NIGHTS WAREHOUSE
 
 .PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll
 
@@ -64,23 +77,29 @@ poll: $(STAMP)
 test: $(MANIFEST)
 	$(BIN)/python -m pytest
 
+# dagster.yaml takes its storage folders from these (absolute, so that the run history is one place whichever
+# directory a command starts in); pipelines.cli fills them in itself (pipelines/runs/instance.py), `dagster dev`
+# does not. Only here: a test's scratch DAGSTER_HOME must not inherit the project's folders. A caller's value wins.
+dev: export BTCW_DAGSTER_DIR ?= $(CURDIR)/warehouse/dagster
+dev: export BTCW_DAGSTER_STORAGE_DIR ?= $(CURDIR)/warehouse/dagster/storage
+dev: export BTCW_DAGSTER_COMPUTE_LOGS_DIR ?= $(CURDIR)/warehouse/dagster/compute_logs
 dev: $(MANIFEST)
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
 
 backfill: $(MANIFEST)
-	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
-	$(BIN)/python -m pipelines.cli backfill $(START) $(END)
+	@test -n "$$ARG_START" -a -n "$$ARG_END" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	$(BIN)/python -m pipelines.cli backfill -- "$$ARG_START" "$$ARG_END"
 
 # The nightly schedule's own run requests, night after night, against the demo APIs served locally (pipelines/soak).
 soak: $(MANIFEST)
-	@test -n "$(NIGHTS)" -a -n "$(START)" || { echo "usage: make soak NIGHTS=N START=YYYY-MM-DD [WAREHOUSE=DIR]"; exit 2; }
-	$(BIN)/python -m pipelines.soak --nights $(NIGHTS) --start $(START) $(if $(WAREHOUSE),--warehouse $(WAREHOUSE))
+	@test -n "$$ARG_NIGHTS" -a -n "$$ARG_START" || { echo "usage: make soak NIGHTS=N START=YYYY-MM-DD [WAREHOUSE=DIR]"; exit 2; }
+	$(BIN)/python -m pipelines.soak --nights="$$ARG_NIGHTS" --start="$$ARG_START" $${ARG_WAREHOUSE:+--warehouse="$$ARG_WAREHOUSE"}
 
 summary: $(STAMP)
 	$(BIN)/python -m pipelines.cli summary
 
 report: $(STAMP)
-	$(BIN)/python -m pipelines.reporting.cli $(if $(DATE),--date $(DATE),--all)
+	$(BIN)/python -m pipelines.reporting.cli $${ARG_DATE:+--date="$$ARG_DATE"} $$(test -n "$$ARG_DATE" || echo --all)
 
 # Speed and memory, measured side by side in one run (never as timed assertions in tests).
 bench: $(MANIFEST)
@@ -97,7 +116,7 @@ docs: $(MANIFEST)
 	@echo "open dbt/target/docs/index.html (or: cd dbt && ../$(BIN)/dbt docs serve --target-path target/docs --host 127.0.0.1)"
 
 quality-docs: $(STAMP)
-	$(BIN)/python -m pipelines.quality.data_docs $(if $(START),--start $(START)) $(if $(END),--end $(END))
+	$(BIN)/python -m pipelines.quality.data_docs $${ARG_START:+--start="$$ARG_START"} $${ARG_END:+--end="$$ARG_END"}
 
 clean-venv:
 	rm -rf $(VENV)
