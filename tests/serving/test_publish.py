@@ -14,9 +14,10 @@ from pipelines.serving.publish import (
     NothingToPublish,
     PublishError,
     check_parquet_names,
+    publication_consistent,
     publish_serving,
     serving_duckdb_path,
-    stale_temp_files,
+    sweep_leftovers,
 )
 
 CONFIG = {"threads": "2", "memory_limit": "1GB"}
@@ -68,7 +69,11 @@ def test_publish_copies_the_marts_tables_only(tmp_path):
     assert serving_rows(serving, "SELECT schema_name, table_name FROM duckdb_tables() ORDER BY 1, 2") == [
         ("marts", "events"),
         ("marts", "prices"),
+        ("serving", "publication"),  # the copy's record of its version, checked against the Parquet set
+        ("serving", "published_tables"),
     ]
+    assert report.version == 1 and report.version_dir == serving / "versions" / "000001"
+    assert serving_rows(serving, "SELECT version, tables, rows FROM serving.publication") == [(1, 2, 4)]
     assert serving_rows(serving, "SELECT count(*), max(tag) FROM marts.prices") == [(3, "v1")]
     assert sorted(p.name for p in (serving / "parquet").iterdir()) == ["events.parquet", "prices.parquet"]
     assert leftovers(serving) == []
@@ -181,11 +186,12 @@ def test_first_publish_failing_leaves_nothing(tmp_path, monkeypatch):
     def fail(*_args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(publish_module, "replace_publication_file", fail)
+    monkeypatch.setattr(publish_module, "switch_current", fail)
     with pytest.raises(RuntimeError, match="boom"):
         publish_serving(source, serving, duckdb_config=CONFIG)
     assert not (serving / SERVING_FILE).exists()
     assert leftovers(serving) == []
+    assert list((serving / "versions").iterdir()) == []  # the finished version that never became current
 
 
 def test_a_missing_schema_is_skipped_and_reported(tmp_path):
@@ -211,7 +217,9 @@ def test_no_table_to_publish_keeps_the_previous_copy_unless_empty_is_allowed(tmp
     report = publish_serving(empty, serving, duckdb_config=CONFIG, allow_empty=True)
     assert report.tables == ()
     assert serving_rows(serving, "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'marts'") == [(1,)]
-    assert serving_rows(serving, "SELECT count(*) FROM duckdb_tables()") == [(0,)]
+    assert serving_rows(serving, "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'marts'") == [(0,)]
+    assert serving_rows(serving, "SELECT tables, rows FROM serving.publication") == [(0, 0)]
+    assert publication_consistent(tmp_path) == []
     # The Parquet folder mirrors the copy: the tables that are gone lose their files.
     assert sorted(report.removed_parquet) == ["events.parquet", "prices.parquet"]
     assert list((serving / "parquet").iterdir()) == []
@@ -243,13 +251,25 @@ def test_parquet_names_must_not_collide_across_schemas():
         check_parquet_names([("marts", "a"), ("extra", "a")])
 
 
-def test_stale_temp_files_are_those_of_dead_processes(tmp_path):
-    names = [".warehouse.duckdb.111.tmp", ".warehouse.duckdb.111.tmp.wal", ".x.parquet.222.tmp", "warehouse.duckdb",
-             ".warehouse.duckdb.abc.tmp"]
-    for name in names:
-        (tmp_path / name).write_bytes(b"")
-    stale = stale_temp_files(tmp_path, is_alive=lambda pid: pid == 222)
-    assert [p.name for p in stale] == [".warehouse.duckdb.111.tmp", ".warehouse.duckdb.111.tmp.wal"]
+def test_the_sweep_removes_temporary_names_and_versions_never_made_current(tmp_path):
+    """Run under the publish lock, so a temporary name is a dead publisher's whatever its pid."""
+    serving = tmp_path / "serving"
+    publish_serving(make_source(tmp_path / "warehouse.duckdb"), serving, duckdb_config=CONFIG)
+    versions = serving / "versions"
+    for name in [".warehouse.duckdb.111.tmp", ".warehouse.duckdb.111.tmp.wal", f".x.parquet.{2**22 + 1}.tmp"]:
+        (serving / name).write_bytes(b"")
+    (versions / ".000002.111.tmp" / "parquet").mkdir(parents=True)  # a version being built
+    (versions / "000003").mkdir()  # built, renamed, never made current
+    kept = ["warehouse.duckdb.abc.tmp", ".warehouse.duckdb.abc.tmp", "notes.txt"]  # not ours: left alone
+    for name in kept:
+        (serving / name).write_bytes(b"")
+
+    swept = sweep_leftovers(serving)
+
+    assert swept == [".warehouse.duckdb.111.tmp", ".warehouse.duckdb.111.tmp.wal", f".x.parquet.{2**22 + 1}.tmp",
+                     "versions/.000002.111.tmp", "versions/000003"]
+    assert sorted(p.name for p in versions.iterdir()) == ["000001"]
+    assert all((serving / name).exists() for name in kept)
 
 
 def test_publish_sweeps_what_a_killed_publish_left(tmp_path):
