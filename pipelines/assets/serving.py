@@ -43,7 +43,8 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         description="Read-only copy of every mart for BI: <tree>/serving/warehouse.duckdb and serving/parquet/"
-                    "<table>.parquet, written aside then renamed; readers never wait for the pipeline.",
+                    "<table>.parquet, one version at a time (serving/versions/<id>, switched by one rename of "
+                    "serving/current); readers never wait for the pipeline.",
         check_specs=[dg.AssetCheckSpec(
             FRESHNESS_CHECK, asset=SERVING_KEY,
             description="every daily mart's newest day is at most one day behind (the nightly's date, or the "
@@ -53,10 +54,14 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
         settings = warehouse.settings
         _, end = window_dates(context)
         # No connection of this process is open on the pipeline's file here: publish attaches it read-only.
+        # The version records the run that built it and the run's clock (settings.now(), like loaded_at).
         report = publish_serving(settings.duckdb_path, serving_dir(settings.tree_dir),
-                                 duckdb_config=settings.duckdb_config())
-        context.log.info(f"published {len(report.tables)} marts ({sum(report.rows.values())} rows) "
-                         f"in {report.duration_s:.2f} s to {report.duckdb_path}")
+                                 duckdb_config=settings.duckdb_config(), source_run=context.run_id,
+                                 published_at=settings.now())
+        if report.swept:
+            context.log.info(f"swept what an interrupted publish left: {', '.join(report.swept)}")
+        context.log.info(f"published version {report.version} ({len(report.tables)} marts, "
+                         f"{sum(report.rows.values())} rows) in {report.duration_s:.2f} s to {report.version_dir}")
         yield dg.MaterializeResult(metadata=report.metadata())
         as_of = freshness_as_of(context.run.tags, end, settings.now().date())
         with warehouse.connect(read_only=True) as conn:
