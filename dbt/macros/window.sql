@@ -12,10 +12,20 @@
     SQL's shape (refs, configs), which the default bound gives. -#}
 {% macro window_bound(name, env_name, everything) -%}
     {%- set given = var(name, none) -%}
-    {%- if given is not none -%}{{ given }}
-    {%- elif execute -%}{{ env_var(env_name, everything) }}
+    {%- if given is not none -%}{{ iso_date(given, "var " ~ name) }}
+    {%- elif execute -%}{{ iso_date(env_var(env_name, everything), env_name) }}
     {%- else -%}{{ everything }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- `value` as text when it is a date written YYYY-MM-DD, else a compiler error naming `source` and the value: a
+    bound is pasted into the SQL between quotes, so anything else (a quote, a comment) must never reach it. -#}
+{% macro iso_date(value, source) -%}
+    {%- set text = value | string -%}
+    {%- if not modules.re.fullmatch("[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", text) -%}
+        {{ exceptions.raise_compiler_error(source ~ "='" ~ text ~ "' is not a date (YYYY-MM-DD): the run's window bound is refused before it reaches SQL") }}
+    {%- endif -%}
+    {{ text }}
 {%- endmacro %}
 {% macro window_start() -%} cast('{{ window_bound("min_date", "BTCW_DBT_MIN_DATE", "2009-01-03") }}' as date) {%- endmacro %}
 {% macro window_end() -%} cast('{{ window_bound("max_date", "BTCW_DBT_MAX_DATE", "2100-01-01") }}' as date) {%- endmacro %}
