@@ -6,13 +6,19 @@ Regenerate after an intended change: UPDATE_SNAPSHOTS=1 .venv/bin/python -m pyte
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
+from pipelines.assets.gamma_exposure import GAMMA_KEYS
+from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.definitions import build_definitions
+from pipelines.resources import WarehouseResource
 from pipelines.settings import Settings
+from pipelines.sources.registry import DATASETS
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.txt"
 
@@ -46,10 +52,54 @@ def test_asset_graph_matches_snapshot(tmp_path):
     assert text == SNAPSHOT.read_text()
 
 
-def test_definitions_validate(tmp_path):
-    defs = build_definitions(Settings(warehouse_dir=tmp_path))
-    defs.resolve_all_job_defs()
-    assert defs.resolve_job_def("nightly_all_assets") is not None
+def test_definitions_hold_every_asset_job_schedule_check_and_resource(tmp_path):
+    """What the code location must hold, each part derived from where it is declared (the source registry, the dbt
+    manifest), not from the definitions themselves."""
+    settings = Settings(warehouse_dir=tmp_path)
+    defs = build_definitions(settings)
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    models = {node["unique_id"]: node for node in manifest["nodes"].values()
+              if node["resource_type"] in ("model", "seed")}
+    raw = {f"raw/{spec.name.replace('/', '__')}" for spec in DATASETS}
+    # Each model and seed as [schema, name] (pipelines/assets/dbt_models.py): marts/… and staging/….
+    dbt_models = {f"{node['config']['schema']}/{node['name']}" for node in models.values()}
+    assert {key.split("/")[0] for key in dbt_models} == {"marts", "staging"} and len(dbt_models) == len(models)
+    gamma = {key.to_user_string() for key in GAMMA_KEYS}
+    assert keys == raw | dbt_models | gamma | {"serving/warehouse", "reports/daily_html"}
+    assert len(raw) == len(DATASETS) == 15 and len(gamma) == 5
+
+    # Jobs and schedules, by name: the nightly job materialises everything; the hourly one polls.
+    assert {job.name for job in defs.resolve_all_job_defs()} == {"__ASSET_JOB", "nightly_all_assets",
+                                                                  "rolling_source_polls"}
+    nightly = defs.resolve_job_def("nightly_all_assets")
+    assert {key.to_user_string() for key in nightly.asset_layer.executable_asset_keys} == keys
+    assert {(s.name, s.job_name, s.cron_schedule) for s in defs.schedules} == {
+        ("nightly", "nightly_all_assets", "30 0 * * *"), ("hourly_polls", "rolling_source_polls", settings.poll_cron)}
+
+    # Checks: every raw dataset's four, the sources' own, the serving copy's, and every dbt test of one model.
+    checks = {(check.asset_key.to_user_string(), check.name) for check in graph.asset_check_keys}
+    for key in raw:
+        assert {(key, name) for name in ("landing_bodies_parsed", "raw_expectations", "raw_rejects_within_threshold",
+                                         "raw_row_volume")} <= checks, key
+    assert {("raw/okx__liquidation_orders", "liquidation_polls_complete"),
+            ("raw/polymarket__markets", "prediction_markets_followed"), ("serving/warehouse", "marts_fresh"),
+            ("marts/fct_gamma_summary_daily", "gamma_tables_reconcile"),
+            ("marts/fct_gamma_summary_daily", "gex_totals_finite")} <= checks
+    one_model_tests = [(node, [models[p] for p in node["depends_on"]["nodes"] if p in models])
+                       for node in manifest["nodes"].values() if node["resource_type"] == "test"]
+    expected_dbt_checks = {(f"{parents[0]['config']['schema']}/{parents[0]['name']}", node["name"])
+                           for node, parents in one_model_tests if len(parents) == 1}
+    assert len(expected_dbt_checks) > 250 and expected_dbt_checks <= checks
+
+    # Resources: the warehouse carries these settings; dbt runs this project with the venv's dbt.
+    assert set(defs.resources) == {"warehouse", "dbt"}
+    warehouse, dbt = defs.resources["warehouse"], defs.resources["dbt"]
+    assert isinstance(warehouse, WarehouseResource) and warehouse.settings == settings
+    assert isinstance(dbt, DbtCliResource) and Path(dbt.project_dir) == DBT_PROJECT_DIR
+    assert Path(dbt.dbt_executable).name == "dbt"
 
 
 def test_nightly_schedule_reruns_the_last_three_days_in_one_run(tmp_path):
