@@ -110,9 +110,11 @@ bench: $(MANIFEST)
 bench-year: $(MANIFEST)
 	$(BIN)/python -m bench.backfill
 
+# The warehouse's path reaches dbt's profile through its environment (BTCW_DBT_DUCKDB_PATH, as in a run), not pasted
+# into --vars' YAML, where a quote in BTCW_WAREHOUSE_DIR would break it; a bad setting stops here in one line.
 docs: $(MANIFEST)
-	cd dbt && ../$(BIN)/dbt docs generate --target-path target/docs \
-		--vars "{duckdb_path: '$$(cd .. && $(BIN)/python -c 'from pipelines.settings import Settings; print(Settings.from_env().duckdb_path)')'}"
+	duckdb_path=$$($(BIN)/python -m pipelines.settings duckdb_path) && cd dbt && \
+		BTCW_DBT_DUCKDB_PATH="$$duckdb_path" ../$(BIN)/dbt docs generate --target-path target/docs
 	@echo "open dbt/target/docs/index.html (or: cd dbt && ../$(BIN)/dbt docs serve --target-path target/docs --host 127.0.0.1)"
 
 quality-docs: $(STAMP)

@@ -241,3 +241,23 @@ class Settings:
             "threads": str(self.duckdb_threads),
             "temp_directory": str(self.temp_dir),
         }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pipelines.settings duckdb_path`: one setting read from the environment, for a Makefile recipe;
+    a bad setting is its one line on stderr and exit 2, not a traceback inside a shell substitution."""
+    import sys
+
+    names = sys.argv[1:] if argv is None else argv
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    for name in names:
+        print(getattr(settings, name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

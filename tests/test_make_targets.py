@@ -57,3 +57,15 @@ def test_values_reach_the_program_whole(tmp_path):
 def test_missing_values_print_the_usage(tmp_path):
     done = make("backfill", tmp_path, START="2025-10-21")
     assert done.returncode != 0 and done.stdout.strip() == "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"
+
+
+def test_make_docs_stops_at_a_bad_setting_in_one_line(tmp_path):
+    """The warehouse path was read inside a $(…) substitution: a bad setting printed a traceback there and dbt still
+    ran with an empty path."""
+    env_bad = {"BTCW_DUCKDB_MEMORY_LIMIT": "lots"}
+    done = subprocess.run(["make", "--no-print-directory", "-C", str(PROJECT_ROOT), *AS_BUILT, "docs"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path,
+                          env={**os.environ, "BTCW_WAREHOUSE_DIR": str(tmp_path / "warehouse"), **env_bad})
+    assert done.returncode != 0
+    assert "BTCW_DUCKDB_MEMORY_LIMIT='lots' is not a DuckDB memory limit" in done.stderr
+    assert "Traceback" not in done.stderr and "Running with dbt" not in done.stdout + done.stderr
