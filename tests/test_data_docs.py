@@ -35,3 +35,12 @@ def test_data_docs_show_each_suite_and_its_failures(tmp_path):
     pages = list((tmp_path / "quality" / "validations").rglob("*.html"))
     assert len(pages) == 3 and any("expect_column_pair_values_a_to_be_greater_than_b" in p.read_text() or
                                    "greater than" in p.read_text() for p in pages)
+
+
+def test_a_bad_setting_is_one_line_and_exit_2(monkeypatch, capsys):
+    from pipelines.quality.data_docs import main
+
+    monkeypatch.setenv("BTCW_SOURCE_MODE", "bogus")
+    assert main([]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "quality-docs: BTCW_SOURCE_MODE='bogus' is not one of: demo, live, replay"]

@@ -161,7 +161,7 @@ def _simulated_since(spec: DatasetSpec, reader: PollReader, cron: str, at: dt.da
     when every earlier send was made, so a demo day's polls are the ones a live day gets."""
     previous = _previous_send(cron, at, nightly_time)
     while at - previous < spec.poll.retention and any(
-        record.at == previous and not record.ok for record in reader.sent_on(previous.date())
+        record.at == previous and not record.ok and not record.interrupted for record in reader.sent_on(previous.date())
     ):
         previous = _previous_send(cron, previous, nightly_time)
     return previous - spec.poll.overlap
@@ -178,7 +178,9 @@ def simulate_schedule(body_source: FetchingBodySource, spec: DatasetSpec, days: 
     reader = PollReader(body_source.archive, spec)
     outcomes = []
     for at in scheduled_times(cron, days, body_source.fetcher.request_time):
-        if any(record.at == at for record in reader.sent_on(at.date())):
+        # A poll cut short by a kill or a full disk (its pages all data, its listing never written) was not refused
+        # by the source: it is sent again, as the schedule's retry would, and replaces the cut one.
+        if any(record.at == at and not record.interrupted for record in reader.sent_on(at.date())):
             continue
         since = _simulated_since(spec, reader, cron, at, body_source.fetcher.request_time)
         outcomes.append(poll_once(body_source, spec, at, reader, since=since))

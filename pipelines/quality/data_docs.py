@@ -20,7 +20,7 @@ from pipelines.checks.raw_checks import daily_volumes, read_raw_window, schema_f
 from pipelines.quality.derived import with_derived_columns
 from pipelines.quality.suites import row_expectations, schema_expectations, volume_expectations
 from pipelines.quality.validation import to_frame
-from pipelines.settings import Settings
+from pipelines.settings import Settings, SettingsError
 from pipelines.sources.registry import DATASETS
 
 SITE = "quality"
@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=dt.date.fromisoformat, help="first day (default: 30 days before the newest)")
     parser.add_argument("--end", type=dt.date.fromisoformat, help="last day, inclusive (default: the newest)")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"quality-docs: {error}", file=sys.stderr)
+        return 2
     if not settings.duckdb_path.exists():
         raise SystemExit(f"no warehouse at {settings.duckdb_path}: run the pipeline first (make run)")
     out_dir = settings.tree_dir / "quality"
