@@ -23,6 +23,12 @@ FIXTURES = Path(__file__).parent / "fixtures" / "liquidation_streams"
 RECEIVED = dt.datetime(2026, 12, 2, 10, 0, 0, 123456)
 
 
+@pytest.fixture
+def usdm_sample(real_fixtures) -> str:
+    """Binance's USDⓈ-M `forceOrder` event: the workplace's recording (../shared/fixtures/real), never copied here."""
+    return (real_fixtures / "binance" / "ws_force_order_event.json").read_text(encoding="utf-8")
+
+
 def sample(venue: str, name: str) -> str:
     return (FIXTURES / venue / name).read_text(encoding="utf-8")
 
@@ -94,8 +100,8 @@ def test_instrument_symbols_of_a_venue_are_disjoint_across_markets():
 # ---- Binance -------------------------------------------------------------------------------------------
 
 
-def test_binance_usdm_recorded_sample_sell_is_a_long_liquidated_in_btc():
-    parsed = ls.parse_frame("binance", sample("binance", "force_order_usdm_BTCUSDT.json"), RECEIVED)
+def test_binance_usdm_recorded_sample_sell_is_a_long_liquidated_in_btc(usdm_sample):
+    parsed = ls.parse_frame("binance", usdm_sample, RECEIVED)
     assert parsed.frame == ls.FrameKind(ls.Kind.DATA) and parsed.skipped == {}
     (row,) = parsed.rows
     assert row == {
@@ -119,8 +125,8 @@ def test_binance_coinm_recorded_sample_is_inverse_contracts_of_100_usd():
     assert row["event_time"] == utc_ms(1591154240949)
 
 
-def test_binance_buy_is_a_short_and_other_coins_are_skipped_and_counted():
-    frame = json.loads(sample("binance", "force_order_usdm_BTCUSDT.json"))
+def test_binance_buy_is_a_short_and_other_coins_are_skipped_and_counted(usdm_sample):
+    frame = json.loads(usdm_sample)
     frame["o"]["S"] = "BUY"
     (row,) = ls.parse_frame("binance", json.dumps(frame), RECEIVED).rows
     assert row["side"] == "short"
@@ -128,14 +134,14 @@ def test_binance_buy_is_a_short_and_other_coins_are_skipped_and_counted():
     parsed = ls.parse_frame("binance", json.dumps(frame), RECEIVED)
     assert parsed.rows == () and parsed.skipped == {"not followed": 1}
     # A combined-stream wrapper and an array of events read the same.
-    btc = json.loads(sample("binance", "force_order_usdm_BTCUSDT.json"))
+    btc = json.loads(usdm_sample)
     wrapped = ls.parse_frame("binance", json.dumps({"stream": "!forceOrder@arr", "data": btc}), RECEIVED)
     listed = ls.parse_frame("binance", json.dumps([frame, btc]), RECEIVED)
     assert wrapped.rows == listed.rows and listed.skipped == {"not followed": 1}
 
 
-def test_binance_unfilled_order_holds_nothing_and_no_average_price_falls_back_to_the_order_price():
-    frame = json.loads(sample("binance", "force_order_usdm_BTCUSDT.json"))
+def test_binance_unfilled_order_holds_nothing_and_no_average_price_falls_back_to_the_order_price(usdm_sample):
+    frame = json.loads(usdm_sample)
     frame["o"].update({"ap": "0", "z": "0.014"})
     (row,) = ls.parse_frame("binance", json.dumps(frame), RECEIVED).rows
     assert row["price"] == 9910.0 and row["order_key"].endswith("|9910|0.014")
@@ -314,8 +320,8 @@ def test_a_frame_stamped_far_from_its_receipt_keeps_its_event_time():
         milliseconds=1)
 
 
-def test_rows_make_a_table_of_the_declared_schema():
-    rows = (ls.parse_frame("binance", sample("binance", "force_order_usdm_BTCUSDT.json"), RECEIVED).rows
+def test_rows_make_a_table_of_the_declared_schema(usdm_sample):
+    rows = (ls.parse_frame("binance", usdm_sample, RECEIVED).rows
             + ls.parse_frame("bybit", bybit_frame("BTCUSD", "Buy", "100", "50000"), RECEIVED).rows)
     table = ls.events_table(rows)
     assert table.schema == ls.LIQUIDATION_EVENT_SCHEMA and table.num_rows == 2
