@@ -467,3 +467,62 @@ def test_local_url_maps_the_venues_real_urls():
         assert server.local_url("wss://ws.okx.com:8443/ws/v5/public") == server.url_for("okx", "SWAP")
         with pytest.raises(ValueError, match="no demo liquidation endpoint for wss://example.com/x"):
             server.local_url("wss://example.com/x")
+
+
+# ---- what the collector's parsers read from them ---------------------------------------------------------------
+
+def test_the_stream_parsers_read_every_frame_back_to_the_pushed_orders():
+    """pipelines.sources.liquidation_streams (the parsers the warehouse uses) reads the break day's frames back to
+    exactly the orders each stream carries: sides, instruments, times, BTC and USD."""
+    from pipelines.sources import liquidation_streams as ls
+
+    topics = {"binance": [("binance-usdm", "!forceOrder@arr"), ("binance-coinm", "!forceOrder@arr")],
+              "bybit": [("bybit-linear", "allLiquidation.BTCUSDT"), ("bybit-inverse", "allLiquidation.BTCUSD")],
+              "okx": [("okx", "SWAP")]}
+    for venue, pairs in topics.items():
+        rows = []
+        for stream, topic in pairs:
+            for frame in FEEDS.frames(stream, topic, BREAK):
+                received = dt.datetime.fromtimestamp(frame.send_ms / 1000, dt.UTC)
+                parsed = ls.parse_frame(venue, frame.text, received)
+                assert parsed.frame.kind == ls.Kind.DATA and not parsed.skipped
+                rows.extend(parsed.rows)
+        truth = sorted(lf.pushed(venue, BREAK), key=lambda o: (o.symbol, o.time_ms))
+        rows.sort(key=lambda r: (r["instrument"], r["event_time"]))
+        assert len(rows) == len(truth) == len({r["order_key"] for r in rows})
+        for row, order in zip(rows, truth):
+            assert (row["instrument"], row["side"], row["quantity_unit"]) == (order.symbol, order.side,
+                                                                               order.quantity_unit)
+            assert row["event_time"] == dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=order.time_ms)
+            assert row["btc"] == pytest.approx(order.btc, rel=1e-12)
+            assert row["usd"] == pytest.approx(order.usd, rel=1e-12)
+
+
+def test_the_stream_parsers_classify_the_servers_acks_pongs_and_refusals():
+    from pipelines.sources import liquidation_streams as ls
+
+    async def run(server):
+        # max_queue=None: frames left unread must not stall the closing handshake
+        async with connect(server.url_for("bybit", "linear"), max_queue=None) as bybit, \
+                connect(server.url_for("okx", "SWAP"), max_queue=None) as okx:
+            await bybit.send(json.dumps({"op": "subscribe", "args": ["allLiquidation.ETHUSDT"]}))
+            await bybit.send(json.dumps({"op": "subscribe", "args": ["allLiquidation.BTCUSDT"]}))
+            await bybit.send(json.dumps({"op": "ping"}))
+            await okx.send(json.dumps({"op": "subscribe", "args": [{"channel": "liquidation-orders",
+                                                                     "instType": "OPTION2"}]}))
+            await okx.send(json.dumps({"op": "subscribe", "args": [{"channel": "liquidation-orders",
+                                                                     "instType": "SWAP"}]}))
+            await okx.send("ping")
+            await frames_for(bybit, 0.3)
+            await frames_for(okx, 0.3)
+
+    with streams() as server:
+        asyncio.run(run(server))
+        sent = server.sent()
+    expected = {"ack": ls.Kind.SUBSCRIBED, "pong": ls.Kind.HEARTBEAT, "error": ls.Kind.ERROR, "data": ls.Kind.DATA}
+    seen = collections.Counter()
+    for frame in sent:
+        venue = frame.stream.split("-")[0]
+        assert ls.classify(venue, frame.text).kind == expected[frame.kind], frame
+        seen[(venue, frame.kind)] += 1
+    assert all(seen[(v, k)] >= 1 for v in ("bybit", "okx") for k in ("ack", "pong", "error", "data")), seen
