@@ -108,6 +108,8 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     Instrument("okx", "BTC-USD-SWAP", "SWAP", "inverse", "contracts", 100.0, 0, 0.1, 1, 0.2, dt.date(2019, 12, 1),
                family="BTC-USD"),
 )
+# Topics the real venue serves that the demo carries no orders on (Bybit's USDC perpetual): subscribed, then quiet.
+BYBIT_QUIET_TOPICS = ("allLiquidation.BTCPERP",)
 STREAMS = ("binance-usdm", "binance-coinm", "bybit-linear", "bybit-inverse", "okx")
 
 
@@ -346,6 +348,8 @@ class LiquidationFeeds:
                 return tuple(on_stream)
             picked = [i for i in on_stream if topic == f"{i.symbol.lower()}@forceOrder"]
         elif venue == "bybit":
+            if topic in BYBIT_QUIET_TOPICS:
+                return ()
             picked = [i for i in on_stream if topic == f"allLiquidation.{i.symbol}"]
         else:
             if topic in ("FUTURES", "MARGIN", "OPTION"):  # the channel's other instTypes: no demo BTC contract

@@ -33,6 +33,10 @@ connection after N data frames, resend the last K data frames to a client that r
 HTTP 451, as Binance answers from a restricted location), and stop answering application pings. Every frame the
 server sends is recorded (`sent`) with the orders it carries, so a test can check what reached the warehouse.
 
+The collector reaches them with `--base-url ws://127.0.0.1:PORT`, which puts each real URL under `/<real host>`
+(`/fstream.binance.com/market/ws/!forceOrder@arr`, `/stream.bybit.com/v5/public/linear`, …): those paths are
+served too.
+
 Run by hand (e.g. the cascade of 2025-11-11 at 60x):
 
     .venv/bin/python -m pipelines.demo.ws_server --port 8788 --start 2025-11-11T00:00:00Z --speed 60
@@ -104,6 +108,18 @@ class SimClock:
 
     def real_seconds_until(self, sim_ms: int) -> float:
         return max(0.0, (sim_ms - self.now_ms()) / 1000 / self.speed)
+
+
+def _demo_path(path: str) -> str:
+    """A path under `/<real host>` (how the collector's --base-url redirects a venue's URL) as the demo's own:
+    `/fstream.binance.com/market/ws/!forceOrder@arr` → `/binance-usdm/ws/!forceOrder@arr` (Binance's USDⓈ-M
+    market streams moved under /market; the demo serves both)."""
+    for host, prefix in HOST_PREFIXES.items():
+        for head in (f"/{host}/", f"{prefix}/"):
+            if path.startswith(head):
+                rest = "/" + path[len(head):]
+                return prefix + (rest[len("/market"):] if rest.startswith("/market/ws/") else rest)
+    return path
 
 
 @dataclass(frozen=True)
@@ -217,7 +233,7 @@ class DemoLiquidationStreams:
         prefix = HOST_PREFIXES.get(parts.hostname or "")
         if prefix is None:
             raise ValueError(f"no demo liquidation endpoint for {real_url}: known hosts are {', '.join(HOST_PREFIXES)}")
-        return self.base_url + prefix + parts.path
+        return self.base_url + _demo_path(prefix + parts.path)
 
     # ---- controls and records ----------------------------------------------------------------------------
     def set_faults(self, stream: str, faults: Faults) -> None:
@@ -248,7 +264,7 @@ class DemoLiquidationStreams:
 
     # ---- websocket ---------------------------------------------------------------------------------------
     def _route(self, path: str) -> _Route | None:
-        path = path.split("?", 1)[0]
+        path = _demo_path(path.split("?", 1)[0])
         for (venue, _market), endpoint in ENDPOINTS.items():
             if venue == "binance":
                 prefix = endpoint.rsplit("/", 1)[0] + "/"
