@@ -6,7 +6,13 @@ file is created beside its target. A process that already has the old file open 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -62,3 +68,96 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+# ---- write-once files (the landing archive and the stream archive) -----------------------------------------
+# A file is written to a temporary `.incoming-<pid>-*` beside its name, flushed, then hard-linked into place:
+# link() never overwrites, so a name once taken keeps its bytes, and a reader never sees half a file.
+
+TEMP_PREFIX = ".incoming-"
+# `.incoming-<pid>-<random>`; older code named them `.incoming-<random>` (no pid): those are taken for a dead
+# writer's once older than any write could last.
+TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?:(?P<pid>\d+)-)?")
+LEGACY_TEMP_AGE_S = 3600
+
+
+def write_temp(directory: Path, data: bytes) -> str:
+    """`data` in a flushed, read-only temporary file of `directory` named after this process."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o444)  # archived bodies are never edited in place
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_exclusive(path: Path, data: bytes, flush_folder: bool = True) -> bool:
+    """Write `data` to `path` only if `path` does not exist. Returns False if it already existed.
+
+    The bytes go to a temporary file first and are then hard-linked into place: readers never see a
+    half-written file, and link() fails if the name is taken, so nothing is ever overwritten.
+    The folder is flushed after the link (a power cut cannot take the name back) unless the caller flushes it.
+    """
+    tmp = write_temp(path.parent, data)
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        if flush_folder:
+            fsync_dir(path.parent)
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def replace_with(path: Path, data: bytes) -> None:
+    """Put `data` at `path` whether or not the name is taken (only for a sidecar whose body was never linked)."""
+    tmp = write_temp(path.parent, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def folder_lock(directory: Path) -> Iterator[None]:
+    """One writer at a time in a folder, across processes: flock on the folder itself (no lock file to leave
+    behind; the kernel releases it when the holder dies, so a killed writer never blocks the next)."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def make_dirs_durably(directory: Path) -> None:
+    """mkdir -p, flushing each parent that gains a folder (else a power cut can lose the folder and its files)."""
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        directory = directory.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+        fsync_dir(folder.parent)
+
+
+def stale_temp(path: Path, now: float | None = None) -> bool:
+    """A temporary file whose writer is gone: its pid is dead, or (older code's name, no pid) it is an hour old."""
+    match = TEMP_NAME.match(path.name)
+    if match is None:
+        return False
+    if match["pid"] is None:
+        try:
+            return (now or time.time()) - path.lstat().st_mtime > LEGACY_TEMP_AGE_S
+        except FileNotFoundError:
+            return False
+    pid = int(match["pid"])
+    return pid != os.getpid() and not pid_alive(pid)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import pipelines.atomic_files as atomic_files
 import pipelines.ingest.archive as archive_module
 from pipelines.ingest.archive import ArchiveError, LandingArchive, audit_archive, gzip_deterministic
 from pipelines.ingest.body_source import FetchingBodySource, ReplayBodySource
@@ -117,8 +118,9 @@ def test_links_are_sidecar_then_body_and_the_folder_is_flushed_after_them(tmp_pa
     events = []
     real_link, real_fsync_dir = os.link, archive_module.fsync_dir
     monkeypatch.setattr(os, "link", lambda src, dst: (events.append(("link", Path(dst).name)), real_link(src, dst))[1])
-    monkeypatch.setattr(archive_module, "fsync_dir",
-                        lambda folder: (events.append(("fsync", Path(folder).name)), real_fsync_dir(folder))[1])
+    for module in (archive_module, atomic_files):  # the archive's own flushes and its write-once primitives'
+        monkeypatch.setattr(module, "fsync_dir",
+                            lambda folder: (events.append(("fsync", Path(folder).name)), real_fsync_dir(folder))[1])
     archive = LandingArchive(tmp_path)
     page = archive.write(fetched(b"[1]"), paged=True)
     archive.seal([page])

@@ -50,15 +50,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.atomic_files import fsync_dir
 # The landing archive's write-once primitives: the same temporaries (`.incoming-<pid>-`), folder lock and rules.
-from pipelines.ingest.archive import (
+from pipelines.atomic_files import (
     TEMP_PREFIX,
-    _folder_lock,
-    _make_dirs_durably,
-    _replace,
-    _stale_temp,
-    _write_exclusive,
+    folder_lock,
+    fsync_dir,
+    make_dirs_durably,
+    replace_with,
+    stale_temp,
+    write_exclusive,
 )
 from pipelines.sources.spec import validate_name
 
@@ -226,7 +226,7 @@ class StreamArchiveWriter:
         self._thread: threading.Thread | None = None
         self.sealed: list[SealedHourFile] = []  # what this writer sealed, oldest first
         try:
-            _make_dirs_durably(self.folder)
+            make_dirs_durably(self.folder)
         except OSError as exc:
             raise StreamArchiveError(f"stream archive {venue}: cannot create {self.folder}: {exc}") from exc
         self._venue_fd = self._lock_venue()
@@ -384,8 +384,8 @@ class StreamArchiveWriter:
         folder = hour_dir(self.landing_root, self.venue, hour)
         opened_at = now
         try:
-            _make_dirs_durably(folder)
-            with _folder_lock(folder):
+            make_dirs_durably(folder)
+            with folder_lock(folder):
                 while True:
                     stem = opened_at.strftime(OPENED_AT_FORMAT)
                     names = (f"{stem}{OPEN_SUFFIX}", f"{stem}{FRAMES_SUFFIX}", f"{stem}{META_SUFFIX}")
@@ -529,15 +529,15 @@ def _commit(folder: Path, stem: str, meta: dict, fd: int, folder_locked: bool = 
     final_path = folder / f"{stem}{FRAMES_SUFFIX}"
     meta_path = folder / f"{stem}{META_SUFFIX}"
     data = _sidecar_bytes(meta)
-    with contextlib.nullcontext() if folder_locked else _folder_lock(folder):
+    with contextlib.nullcontext() if folder_locked else folder_lock(folder):
         if final_path.exists():
             raise FileExistsError(errno.EEXIST, "a sealed file already has this name; the stream archive is "
                                                 "write-once", str(final_path))
         if meta_path.exists():  # a sidecar whose file never got its final name: never read, so replaceable
             if meta_path.read_bytes() != data:
-                _replace(meta_path, data)
+                replace_with(meta_path, data)
         else:
-            _write_exclusive(meta_path, data, flush_folder=False)
+            write_exclusive(meta_path, data, flush_folder=False)
         os.fchmod(fd, 0o444)
         os.link(open_path, final_path)
         os.unlink(open_path)
@@ -562,9 +562,9 @@ def recover(landing_root: Path, venue: str, now: dt.datetime) -> list[SealedHour
             continue
         if not any(hour_folder.glob(f"*{OPEN_SUFFIX}")) and not any(hour_folder.glob(f"{TEMP_PREFIX}*")):
             continue  # nothing a dead writer could have left (most folders): no need to lock it
-        with _folder_lock(hour_folder):
+        with folder_lock(hour_folder):
             for temp in hour_folder.glob(f"{TEMP_PREFIX}*"):
-                if _stale_temp(temp):
+                if stale_temp(temp):
                     temp.unlink(missing_ok=True)
             for open_path in sorted(hour_folder.glob(f"*{OPEN_SUFFIX}")):
                 sealed = _recover_one(venue, hour, open_path, now)
@@ -874,7 +874,7 @@ def audit_stream_archive(root: Path) -> list[str]:
         for name in sorted(files):
             path = folder / name
             if name.startswith(TEMP_PREFIX):
-                if _stale_temp(path, now):
+                if stale_temp(path, now):
                     problems.append(f"{path}: temporary file left by a writer that is gone")
             elif name.endswith(OPEN_SUFFIX):
                 if not _is_locked(path):

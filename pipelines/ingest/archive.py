@@ -35,22 +35,26 @@ A day's rows are read from every poll whose window reaches into it (pipelines.in
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import gzip
 import hashlib
 import json
 import os
-import re
-import tempfile
 import time
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.atomic_files import fsync_dir, pid_alive
+from pipelines.atomic_files import (
+    TEMP_NAME,
+    TEMP_PREFIX,
+    fsync_dir,
+    folder_lock,
+    make_dirs_durably,
+    replace_with,
+    stale_temp,
+    write_exclusive,
+)
 from pipelines.ingest.fetcher import FetchedBody, FetchRequest
 from pipelines.sources.spec import validate_name
 
@@ -60,12 +64,7 @@ PAGES_SUFFIX = ".pages.json"
 FETCHED_AT_FORMAT = "%Y%m%dT%H%M%SZ"
 RANGE_PREFIX = "range="
 POLL_PREFIX = "poll="
-TEMP_PREFIX = ".incoming-"
 ORPHANS_DIR = ".orphans"
-# `.incoming-<pid>-<random>`; older code named them `.incoming-<random>` (no pid): those are taken for a dead
-# writer's once older than any write could last.
-_TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}(?:(?P<pid>\d+)-)?")
-_LEGACY_TEMP_AGE_S = 3600
 
 
 class ArchiveError(Exception):
@@ -128,88 +127,6 @@ class ArchivedFetch:
         return self.pages[0]
 
 
-def _write_temp(directory: Path, data: bytes) -> str:
-    """`data` in a flushed, read-only temporary file of `directory` named after this process."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o444)  # archived bodies are never edited in place
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
-def _write_exclusive(path: Path, data: bytes, flush_folder: bool = True) -> bool:
-    """Write `data` to `path` only if `path` does not exist. Returns False if it already existed.
-
-    The bytes go to a temporary file first and are then hard-linked into place: readers never see a
-    half-written file, and link() fails if the name is taken, so nothing is ever overwritten.
-    The folder is flushed after the link (a power cut cannot take the name back) unless the caller flushes it.
-    """
-    tmp = _write_temp(path.parent, data)
-    try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        if flush_folder:
-            fsync_dir(path.parent)
-        return True
-    finally:
-        os.unlink(tmp)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Put `data` at `path` whether or not the name is taken (only for a sidecar whose body was never linked)."""
-    tmp = _write_temp(path.parent, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-@contextlib.contextmanager
-def _folder_lock(directory: Path) -> Iterator[None]:
-    """One writer at a time in a folder, across processes: flock on the folder itself (no lock file to leave
-    behind; the kernel releases it when the holder dies, so a killed writer never blocks the next)."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _make_dirs_durably(directory: Path) -> None:
-    """mkdir -p, flushing each parent that gains a folder (else a power cut can lose the folder and its files)."""
-    missing = []
-    while not directory.is_dir():
-        missing.append(directory)
-        directory = directory.parent
-    for folder in reversed(missing):
-        folder.mkdir(exist_ok=True)
-        fsync_dir(folder.parent)
-
-
-def _stale_temp(path: Path, now: float | None = None) -> bool:
-    """A temporary file whose writer is gone: its pid is dead, or (older code's name, no pid) it is an hour old."""
-    match = _TEMP_NAME.match(path.name)
-    if match is None:
-        return False
-    if match["pid"] is None:
-        try:
-            return (now or time.time()) - path.lstat().st_mtime > _LEGACY_TEMP_AGE_S
-        except FileNotFoundError:
-            return False
-    pid = int(match["pid"])
-    return pid != os.getpid() and not pid_alive(pid)
-
-
 def _body_sha256(path: Path) -> str | None:
     """The sha256 of an archived body's uncompressed bytes; None when the file is not whole gzip."""
     try:
@@ -260,7 +177,7 @@ class LandingArchive:
         """
         req = fetched.request
         directory = self.request_dir(req)
-        _make_dirs_durably(directory)
+        make_dirs_durably(directory)
         if page < 1 or (page > 1) != (stem is not None):
             raise ValueError("page 1 has no stem; pages after it pass the stem of page 1")
         stem = stem or fetched_at_stem(fetched.fetched_at)
@@ -284,7 +201,7 @@ class LandingArchive:
         }
         archived = ArchivedBody(body_path, meta)
         meta_bytes = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
-        with _folder_lock(directory):
+        with folder_lock(directory):
             self._sweep(directory)
             if body_path.exists():
                 existing = self._load(body_path)
@@ -298,7 +215,7 @@ class LandingArchive:
                 # before the sidecar). Never readable, so never read: the same bytes get their sidecar, others
                 # are moved aside for the new body.
                 if _body_sha256(body_path) == meta["sha256"]:
-                    _write_exclusive(archived.meta_path, meta_bytes)
+                    write_exclusive(archived.meta_path, meta_bytes)
                     return archived
                 self._set_aside(body_path)
             # Sidecar first, body last: until the body's link the entry does not exist for any reader. One flush
@@ -306,10 +223,10 @@ class LandingArchive:
             # the next write of the name heals it as above.
             if archived.meta_path.exists():  # a sidecar whose body never landed: never read, so replaceable
                 if archived.meta_path.read_bytes() != meta_bytes:
-                    _replace(archived.meta_path, meta_bytes)
+                    replace_with(archived.meta_path, meta_bytes)
             else:
-                _write_exclusive(archived.meta_path, meta_bytes, flush_folder=False)
-            if not _write_exclusive(body_path, gzip_deterministic(fetched.body)):
+                write_exclusive(archived.meta_path, meta_bytes, flush_folder=False)
+            if not write_exclusive(body_path, gzip_deterministic(fetched.body)):
                 raise ArchiveError(f"{body_path} appeared while its folder was locked: a writer that does not "
                                    "take the folder's lock (older code?) is writing the landing archive")
         return archived
@@ -319,7 +236,7 @@ class LandingArchive:
         if directory in self._swept:
             return
         for path in directory.glob(f"{TEMP_PREFIX}*"):
-            if _stale_temp(path):
+            if stale_temp(path):
                 path.unlink(missing_ok=True)
         self._swept.add(directory)
 
@@ -328,7 +245,7 @@ class LandingArchive:
         """Move a body without sidecar to `.orphans/` beside it, named by its bytes' sha256 (same bytes, same
         name: nothing is lost when it is moved there twice)."""
         orphans = body_path.parent / ORPHANS_DIR
-        _make_dirs_durably(orphans)
+        make_dirs_durably(orphans)
         digest = hashlib.sha256(body_path.read_bytes()).hexdigest()[:16]
         target = orphans / f"{body_path.name[: -len(BODY_SUFFIX)]}.orphan-{digest}{BODY_SUFFIX}"
         os.replace(body_path, target)
@@ -353,8 +270,8 @@ class LandingArchive:
         stem = first.path.name[: -len(BODY_SUFFIX)]
         data = (json.dumps({"pages": listing}, indent=2) + "\n").encode()
         listing_path = first.path.with_name(stem + PAGES_SUFFIX)
-        with _folder_lock(listing_path.parent):
-            if not _write_exclusive(listing_path, data) and json.loads(listing_path.read_text())["pages"] != listing:
+        with folder_lock(listing_path.parent):
+            if not write_exclusive(listing_path, data) and json.loads(listing_path.read_text())["pages"] != listing:
                 raise ArchiveError(f"{listing_path} already lists other pages; the landing archive is write-once")
 
     def fetches(self, source: str, dataset: str, day: dt.date) -> list[ArchivedFetch]:
@@ -452,8 +369,8 @@ def audit_archive(root: Path) -> list[str]:
         directory = Path(folder)
         for name in sorted(files):
             path = directory / name
-            if _TEMP_NAME.match(name):
-                if _stale_temp(path, now):
+            if TEMP_NAME.match(name):
+                if stale_temp(path, now):
                     problems.append(f"{path}: temporary file left by a writer that is gone")
                 continue
             if not name.endswith(BODY_SUFFIX):

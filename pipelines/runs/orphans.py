@@ -23,6 +23,8 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.events import DagsterEventType
 
+from pipelines.atomic_files import pid_alive
+
 HOST_TAG = "btcw/host"
 PID_TAG = "btcw/pid"
 PID_STARTED_TAG = "btcw/pid_started"
@@ -45,16 +47,6 @@ def process_started_at(pid: int) -> float | None:
         return None
     # Field 22 of stat (the 20th after the command's closing parenthesis): start time in clock ticks since boot.
     return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
 
 
 def process_tags() -> dict[str, str]:
