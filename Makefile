@@ -37,7 +37,7 @@ export ARG_NIGHTS := $(value NIGHTS)
 export ARG_WAREHOUSE := $(value WAREHOUSE)
 unexport START END DATE NIGHTS WAREHOUSE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll
+.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll collect
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -47,6 +47,7 @@ help:
 	@echo "make soak NIGHTS=N START=YYYY-MM-DD - N nightly runs in live mode against the demo APIs on 127.0.0.1 (simulated clock, polls), then compared with one backfill"
 	@echo "make summary   - rows per mart and the last day's headline"
 	@echo "make poll      - poll every rolling source now (OKX liquidation orders) into the landing archive"
+	@echo "make collect   - run the liquidation stream collector (Binance, Bybit, OKX websockets; BTCW_SOURCE_MODE=live) until stopped"
 	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
 	@echo "make docs      - dbt docs (catalog of the demo warehouse) into dbt/target/docs, offline"
 	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
@@ -69,6 +70,11 @@ manifest: $(MANIFEST)
 
 run: $(MANIFEST)
 	$(BIN)/python -m pipelines.cli run
+
+# The liquidation stream collector (pipelines/collector): long-running, one process for every venue; SIGTERM or Ctrl-C
+# stops it and seals its hourly files. A service manager restarts it (README › Liquidation streams).
+collect: $(STAMP)
+	$(BIN)/python -m pipelines.collector
 
 # What the hourly schedule does (BTCW_POLL_CRON), once: e.g. from cron when the Dagster daemon is not running.
 poll: $(STAMP)

@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.collector.service import main
+
+sys.exit(main())
