@@ -126,13 +126,44 @@ def replace_with(path: Path, data: bytes) -> None:
         raise
 
 
-@contextlib.contextmanager
-def folder_lock(directory: Path) -> Iterator[None]:
-    """One writer at a time in a folder, across processes: flock on the folder itself (no lock file to leave
-    behind; the kernel releases it when the holder dies, so a killed writer never blocks the next)."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+class LockBusy(Exception):
+    """Another process holds the lock (and did not let go within the wait asked)."""
+
+
+def flock_exclusive(path: Path, wait_s: float | None = None, create: bool = False) -> int:
+    """Open `path` (a folder, or a file: created with `create`) and take an exclusive flock on it; returns the
+    descriptor, whose closing releases the lock (and the kernel does when the holder dies, kill -9 included, so a
+    crash never leaves it held). `wait_s`: None waits as long as it takes, 0 not at all, else up to that many
+    seconds; LockBusy when it is still held."""
+    if create:
+        flags = os.O_RDWR | os.O_CREAT
+    else:
+        flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+    fd = os.open(path, flags, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if wait_s is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return fd
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockBusy(str(path)) from None
+                time.sleep(0.05)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextlib.contextmanager
+def folder_lock(directory: Path, wait_s: float | None = None) -> Iterator[None]:
+    """One writer at a time in a folder, across processes: flock on the folder itself (no lock file to leave
+    behind). LockBusy after `wait_s` (None: wait as long as it takes)."""
+    fd = flock_exclusive(directory, wait_s)
+    try:
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -53,6 +53,8 @@ from pathlib import Path
 # The landing archive's write-once primitives: the same temporaries (`.incoming-<pid>-`), folder lock and rules.
 from pipelines.atomic_files import (
     TEMP_PREFIX,
+    LockBusy,
+    flock_exclusive,
     folder_lock,
     fsync_dir,
     make_dirs_durably,
@@ -245,14 +247,11 @@ class StreamArchiveWriter:
             self._thread.start()
 
     def _lock_venue(self) -> int:
-        fd = os.open(self.folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            return flock_exclusive(self.folder, wait_s=0)
+        except LockBusy:
             raise StreamArchiveError(f"stream archive {self.venue}: another writer is already collecting into "
                                      f"{self.folder} (one writer per venue)") from None
-        return fd
 
     def _now(self) -> dt.datetime:
         return _aware(self.clock(), "the writer's clock")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from pipelines.atomic_files import LockBusy, flock_exclusive
 
 LOCK_NAME = ".writer.lock"
 
@@ -36,14 +37,13 @@ def writer_lock(tree_dir: Path, what: str) -> Iterator[None]:
     """Hold the tree's writer lock while the block runs; WarehouseBusyError (one line) when another run holds it."""
     tree_dir.mkdir(parents=True, exist_ok=True)
     path = tree_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WarehouseBusyError(
-                f"the warehouse {tree_dir} is being written by {_holder(path)}: wait for that run to end (or stop "
-                f"it), then run again") from None
+        fd = flock_exclusive(path, wait_s=0, create=True)
+    except LockBusy:
+        raise WarehouseBusyError(
+            f"the warehouse {tree_dir} is being written by {_holder(path)}: wait for that run to end (or stop "
+            f"it), then run again") from None
+    try:
         since = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "what": what, "since": since}).encode(), 0)

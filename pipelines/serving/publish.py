@@ -74,7 +74,6 @@ import contextlib
 import ctypes
 import datetime as dt
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -87,7 +86,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.atomic_files import fsync_dir, fsync_file
+from pipelines.atomic_files import LockBusy, flock_exclusive, fsync_dir, fsync_file
 
 SERVING_FILE = "warehouse.duckdb"
 PARQUET_DIR = "parquet"
@@ -501,21 +500,14 @@ def prune_versions(serving: Path, keep: int) -> list[str]:
 
 @contextlib.contextmanager
 def publish_lock(serving: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-    """One publisher at a time per serving folder: an exclusive flock on the folder itself (no lock file to
-    leave behind; the kernel drops the lock when its holder dies, kill -9 included)."""
-    fd = os.open(serving, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    """One publisher at a time per serving folder: an exclusive flock on the folder itself (atomic_files)."""
     try:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise PublishError(
-                        f"another process has been publishing into {serving} for over {wait_s:.0f} s (it holds "
-                        "the folder's lock); wait for it to finish or stop it, then publish again") from None
-                time.sleep(0.05)
+        fd = flock_exclusive(serving, wait_s)
+    except LockBusy:
+        raise PublishError(
+            f"another process has been publishing into {serving} for over {wait_s:.0f} s (it holds the folder's "
+            "lock); wait for it to finish or stop it, then publish again") from None
+    try:
         yield
     finally:
         os.close(fd)  # releases the lock
