@@ -95,6 +95,14 @@ class DemoApiServer:
         return Handler
 
 
+def wait_until_interrupted() -> None:
+    """Block the main thread while a server runs in its own, until Ctrl-C."""
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1, loopback only)")
@@ -104,10 +112,7 @@ def main() -> None:
     fixed = args.now.astimezone(dt.UTC) if args.now else None
     with DemoApiServer(lambda: fixed or dt.datetime.now(dt.UTC), host=args.host, port=args.port) as server:
         print(f"demo APIs on {server.base_url} (Ctrl-C to stop)")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_until_interrupted()
 
 
 if __name__ == "__main__":

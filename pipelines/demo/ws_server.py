@@ -62,6 +62,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from pipelines.demo.liquidation_feeds import STREAMS, LiquidationFeeds, Order, WireFrame, default_feeds
+from pipelines.demo.server import wait_until_interrupted
 
 BINANCE_MAX_CONNECTION_MS = 24 * 3_600_000  # "A single connection ... is only valid for 24 hours"
 OKX_CHANNELS = ("liquidation-orders",)
@@ -487,10 +488,7 @@ def main() -> None:
         for (venue, market) in ENDPOINTS:
             print(f"{venue}/{market}: {server.url_for(venue, market)}")
         print("(Ctrl-C to stop)")
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        wait_until_interrupted()
 
 
 if __name__ == "__main__":
