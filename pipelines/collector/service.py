@@ -182,6 +182,9 @@ class FeedCollector:
         lifetime = (feed.max_connection_s - self.lifetime_margin_s) if feed.max_connection_s else None
         last_ping = last_frame = time.monotonic()
         stopping = asyncio.ensure_future(stop.wait())
+        # One recv() outstanding at a time, kept across heartbeat and lifetime checks, never cancelled while the
+        # connection is read: a recv() cancelled as it completes would drop the frame it had just taken.
+        receiving: asyncio.Future | None = None
         try:
             while True:
                 now = time.monotonic()
@@ -199,23 +202,22 @@ class FeedCollector:
                     waits.append(interval - (now - last_ping))
                 if lifetime is not None:
                     waits.append(lifetime - (now - opened))
-                receiving = asyncio.ensure_future(ws.recv())
+                if receiving is None:
+                    receiving = asyncio.ensure_future(ws.recv())
                 done, _ = await asyncio.wait({receiving, stopping}, timeout=max(0.01, min(waits)),
                                              return_when=asyncio.FIRST_COMPLETED)
                 if receiving in done:  # a frame that came is archived, even as the collector stops
+                    frame, receiving = receiving.result(), None
                     last_frame = time.monotonic()
-                    self._received(receiving.result())
+                    self._received(frame)
                 if stopping in done:
-                    receiving.cancel()
                     # Frames still in flight are not read: the time from here to the writer's close is a gap.
                     self._down_since = self._last_frame_at or self.clock()
                     return
-                if receiving not in done:  # a heartbeat or lifetime check is due (cancelling recv() loses nothing)
-                    receiving.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                        await receiving
         finally:
             stopping.cancel()
+            if receiving is not None:
+                receiving.cancel()
 
     def _received(self, frame: str | bytes) -> None:
         at = self.clock()
