@@ -112,6 +112,7 @@ bench: $(MANIFEST)
 	$(BIN)/python -m bench.gamma_kernel
 	$(BIN)/python -m bench.backfill --quick
 	$(BIN)/python -m bench.gzip_bomb
+	$(BIN)/python -m bench.demo_bodies
 
 # The year: one run for 365 days against per-day runs (7 measured, extrapolated) and the nightly; an hour or more.
 bench-year: $(MANIFEST)

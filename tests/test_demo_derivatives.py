@@ -8,7 +8,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -191,19 +190,6 @@ def test_every_demo_body_parses_with_its_dataset_parser(api, day):
     assert [r["funding_time"].hour for r in funding] == [0, 8, 16]
     # Binance sends markPrice empty before 2023-10-31: null, never 0
     assert all((r["mark_price"] is None) == (day < dt.date(2023, 10, 31)) for r in funding)
-
-
-def test_bodies_are_built_fast(api):
-    days = [dt.date(2025, 9, 1) + dt.timedelta(days=i) for i in range(4)]
-    fetch_day(api, okx.LIQUIDATION_ORDERS, days[0] - dt.timedelta(days=1))  # warm the price model around them
-    start = time.perf_counter()
-    count = 0
-    for day in days:
-        now = scheduled_fetch_time(day)
-        for spec in SPECS:
-            count += len(walk(api, spec, spec.build_request(day), now))
-    per_body_ms = (time.perf_counter() - start) * 1000 / count
-    assert per_body_ms < 50, per_body_ms
 
 
 # ---- never after now; history limits ----------------------------------------------------------------------

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import statistics
 import struct
-import time
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -212,17 +211,6 @@ def test_miner_timestamps_cross_midnight_and_consecutive_days_stitch_without_gap
     assert any(heights != list(range(heights[0], heights[-1] + 1)) for heights in per_day)
     out_of_order = sum(truth[h] < truth[h - 1] for h in range(lo - 19, hi + 21))
     assert 0 < out_of_order / (hi - lo + 40) < 0.05
-
-
-def test_each_body_is_fast(api):
-    now = dt.datetime(2025, 11, 22, 0, 30, tzinfo=UTC)
-    for url, params in [(MEMPOOL + "blocks/924400", {}), (MEMPOOL + "mining/blocks/timestamp/1763769599", {}),
-                        (CHART, {"timespan": "all", "sampled": "false"}), (CHART, {"timespan": "3days",
-                                                                                    "start": "2025-11-20"})]:
-        respond(api, url, params, now)  # warm the models
-        t0 = time.perf_counter()
-        respond(api, url, params, now)
-        assert time.perf_counter() - t0 < 0.1, url
 
 
 # ---- blockchain.com -------------------------------------------------------------------------------------------

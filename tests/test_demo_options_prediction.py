@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import json
 import math
-import time
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -20,7 +19,6 @@ from pipelines.demo.market import MarketModel
 from pipelines.demo.mining import MiningModel
 from pipelines.demo.options import OptionChainModel
 from pipelines.demo.prediction import DEMO_MARKET, _ndtr, touch_probability
-from pipelines.ingest.errors import ParseError
 from pipelines.sources import deribit, deribit_reference, polymarket
 
 UTC = dt.timezone.utc
@@ -116,21 +114,6 @@ def test_demo_bodies_parse_with_the_parsers(api, day):
     assert market["volume_usd"] > 0 and market["liquidity_usd"] > 0 and not market["closed"]
     points = parsed(api, polymarket.PRICES_HISTORY, day)
     assert [p["point_time"] for p in points] == [dt.datetime.combine(day, dt.time(h)) for h in range(24)]
-
-
-def test_bodies_are_built_fast(api):
-    day = dt.date(2025, 11, 20)
-    for spec in SPECS:
-        fetch(api, spec, day)  # warm the shared models' caches for the day
-    for spec in SPECS:
-        started = time.perf_counter()
-        fetch(api, spec, day)
-        assert time.perf_counter() - started < 0.1, spec.name
-    started = time.perf_counter()  # a whole day at one-minute fidelity
-    status, body = call(api, "/prices-history", {"market": DEMO_MARKET.yes_token_id, "startTs": "1763596800",
-                                                 "endTs": "1763683200", "fidelity": "1"}, scheduled_fetch_time(day))
-    assert status == 200 and len(json.loads(body)["history"]) == 1441
-    assert time.perf_counter() - started < 0.1
 
 
 # ---- nothing after now -----------------------------------------------------------------------------------------

@@ -139,19 +139,21 @@ class FeedCollector:
             except FeedRefused as refused:
                 self.stats.refused = str(refused)
                 log.error("%s", refused)
+                self._went_down()
                 break
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status in (401, 403, 451):  # forbidden or region-blocked: the same answer every time
                     self.stats.refused = f"{self.name}: {self.url} refused the connection with HTTP {status}"
                     log.error("%s", self.stats.refused)
+                    self._went_down()
                     break
                 self._note_error(f"HTTP {status} on connecting")
             except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
                 self._note_error(f"{type(exc).__name__}: {exc}")
+            self._went_down()  # (when stopping, the session already marked the moment reading stopped)
             if stop.is_set():
                 break
-            self._went_down()
             attempt += 1
             self.stats.reconnects += 1
             delay = self.backoff.delay(attempt, self.rng)
@@ -159,7 +161,7 @@ class FeedCollector:
                         if self.stats.errors else "connection ended")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
-        if self._down_since is not None:  # stopped (or down): the gap ends with the collector
+        if self._down_since is not None:  # stopped, refused or down: nothing is read from then to the collector's end
             self.writer.record_disconnect(self._down_since, self.clock())
             self._down_since = None
         return self.stats
@@ -211,8 +213,10 @@ class FeedCollector:
                     last_frame = time.monotonic()
                     self._received(frame)
                 if stopping in done:
-                    # Frames still in flight are not read: the time from here to the writer's close is a gap.
-                    self._down_since = self._last_frame_at or self.clock()
+                    # Reading stops now: frames still in flight (sent up to their transit time ago) are lost with the
+                    # connection, and run() records the gap from here to the collector's end.
+                    self._down_since = self.clock()
+                    self.writer.record_disconnect(self._down_since)
                     return
         finally:
             stopping.cancel()
