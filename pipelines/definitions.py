@@ -19,6 +19,7 @@ from pipelines.assets.gamma_exposure import GAMMA_KEYS, build_gamma_asset
 from pipelines.assets.prediction_checks import build_prediction_check
 from pipelines.assets.reports import build_reports_asset
 from pipelines.assets.serving import build_serving_asset
+from pipelines.assets.stream_extracts import build_stream_asset
 from pipelines.dbt_project import dbt_project
 from pipelines.partitions import daily_partitions
 from pipelines.polling.jobs import build_poll_schedule, rolling_source_polls_job
@@ -40,7 +41,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     dbt_assets = build_dbt_assets(partitions_def)
     marts = [key for assets in dbt_assets for key in assets.keys if key.path[0] == "marts"] + list(GAMMA_KEYS)
     return dg.Definitions(
-        assets=[*extracts, *dbt_assets, build_gamma_asset(partitions_def),
+        assets=[*extracts, build_stream_asset(partitions_def), *dbt_assets, build_gamma_asset(partitions_def),
                 build_serving_asset(partitions_def, marts), build_reports_asset(partitions_def)],
         asset_checks=[build_prediction_check()],
         jobs=[rolling_source_polls_job],

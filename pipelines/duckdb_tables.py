@@ -12,6 +12,8 @@ import pyarrow as pa
 _DUCKDB_TYPES = {
     pa.date32(): "DATE",
     pa.timestamp("us"): "TIMESTAMP",
+    pa.timestamp("ms"): "TIMESTAMP_MS",
+    pa.int32(): "INTEGER",
     pa.float64(): "DOUBLE",
     pa.int64(): "BIGINT",
     pa.string(): "VARCHAR",

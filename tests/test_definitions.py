@@ -16,6 +16,7 @@ from dagster_dbt import DbtCliResource
 from pipelines.assets.gamma_exposure import GAMMA_KEYS
 from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.definitions import build_definitions
+from pipelines.ingest.stream_days import SCHEMAS as STREAM_TABLES
 from pipelines.resources import WarehouseResource
 from pipelines.settings import Settings
 from pipelines.sources.registry import DATASETS
@@ -68,7 +69,8 @@ def test_definitions_hold_every_asset_job_schedule_check_and_resource(tmp_path):
     dbt_models = {f"{node['config']['schema']}/{node['name']}" for node in models.values()}
     assert {key.split("/")[0] for key in dbt_models} == {"marts", "staging"} and len(dbt_models) == len(models)
     gamma = {key.to_user_string() for key in GAMMA_KEYS}
-    assert keys == raw | dbt_models | gamma | {"serving/warehouse", "reports/daily_html"}
+    streams = {f"raw/{table}" for table in STREAM_TABLES}  # the stream archive's daily load: one multi-asset
+    assert keys == raw | streams | dbt_models | gamma | {"serving/warehouse", "reports/daily_html"}
     assert len(raw) == len(DATASETS) == 15 and len(gamma) == 5
 
     # Jobs and schedules, by name: the nightly job materialises everything; the hourly one polls.

@@ -28,7 +28,8 @@ def test_the_coverage_view_depends_on_the_okx_extract_not_on_a_load_log_asset(ma
     assert LOAD_LOG_SOURCE in manifest["nodes"][COVERAGE]["depends_on"]["nodes"]
     assert deps(manifest, COVERAGE) == {"raw/okx__liquidation_orders"}
     assert deps(manifest, "model.btc_stress_warehouse.fct_liquidations_daily") == {
-        "staging/stg_okx__liquidation_coverage", "staging/stg_okx__liquidation_orders"}
+        "staging/stg_okx__liquidation_coverage", "staging/stg_liquidation_stream__coverage",
+        "marts/fct_liquidation_events"}
     # models that do not read the log are left as dagster-dbt made them
     assert deps(manifest, "model.btc_stress_warehouse.stg_okx__liquidation_orders") == {"raw/okx__liquidation_orders"}
 

@@ -413,6 +413,18 @@ class LiquidationFeeds:
                 best = frames[i]
         return best
 
+    def frames_sent_at(self, stream: str, topic: str, send_ms: int) -> list[WireFrame]:
+        """Every frame of `topic` sent at exactly `send_ms`, in send order (several orders may be pushed in the same
+        ms: a server that resumes after one of them must not skip the others)."""
+        day = date_of_ms(send_ms)
+        out: list[WireFrame] = []
+        for d in (day - dt.timedelta(days=1), day):
+            if d < self.derivatives.market.params.first_day:
+                continue
+            frames, sends = self._indexed(stream, topic, d)
+            out += frames[bisect.bisect_left(sends, send_ms):bisect.bisect_right(sends, send_ms)]
+        return out
+
     def _indexed(self, stream: str, topic: str, day: dt.date) -> tuple[tuple[WireFrame, ...], list[int]]:
         key = (stream, topic, day)
         with self._lock:

@@ -307,6 +307,7 @@ class _Session:
         self.stream = route.stream
         self.faults = server.faults(route.stream)
         self.topics: dict[str, int] = {}
+        self.pushed_at: dict[str, tuple[int, int]] = {}  # topic -> (send ms of its last push, frames pushed in that ms)
         self.changed = asyncio.Event()
         self.data_frames = 0
         self.opened_ms = server.clock.now_ms()
@@ -430,7 +431,7 @@ class _Session:
                     await self._resend()
                 self.changed.clear()
                 upcoming = [(frame, topic) for topic, cursor in self.topics.items()
-                            if (frame := feeds.next_frame(self.stream, topic, cursor)) is not None]
+                            if (frame := self._next(topic, cursor)) is not None]
                 if deadline is not None and (not upcoming or min(f.send_ms for f, _ in upcoming) > deadline):
                     await asyncio.sleep(clock.real_seconds_until(deadline))
                     await self.conn.close(1000, "connection lifetime (24 h) reached")
@@ -449,6 +450,9 @@ class _Session:
                 if topic not in self.topics:
                     continue
                 await self._push(frame, topic)
+                same_ms = self.pushed_at.get(topic)
+                self.pushed_at[topic] = (frame.send_ms, same_ms[1] + 1 if same_ms and same_ms[0] == frame.send_ms
+                                         else 1)
                 self.topics[topic] = frame.send_ms
                 if (self.faults.drop_after_frames is not None and self.number in self.faults.drop_connections
                         and self.data_frames >= self.faults.drop_after_frames):
@@ -456,6 +460,15 @@ class _Session:
                     return
         except ConnectionClosed:
             return
+
+    def _next(self, topic: str, cursor: int) -> WireFrame | None:
+        """The next frame of `topic` after the cursor: those sent in the cursor's very ms not pushed yet first."""
+        pushed = self.pushed_at.get(topic)
+        if pushed is not None and pushed[0] == cursor:
+            same = self.server.feeds.frames_sent_at(self.stream, topic, cursor)
+            if len(same) > pushed[1]:
+                return same[pushed[1]]
+        return self.server.feeds.next_frame(self.stream, topic, cursor)
 
     async def _push(self, frame: WireFrame, topic: str) -> None:
         self.data_frames += 1
