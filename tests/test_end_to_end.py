@@ -81,6 +81,22 @@ def test_every_mart_has_rows_for_every_day(demo):
         assert 1 <= days_in_avg <= 7
 
 
+def test_liquidations_are_market_wide_every_day_with_coverage_and_every_order_is_in_the_serving_copy(demo):
+    """The streams' three venues plus 'all' on every day, each with a whole day of stream coverage (the demo lands
+    the collector's files), and the event-level table published for BI with every order of the daily mart."""
+    settings, _, _ = demo
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+        daily = conn.execute("SELECT date, exchange, orders, stream_covered_s, throttled, long_share_pct "
+                             "FROM marts.fct_liquidations_daily ORDER BY ALL").fetchall()
+    assert {(d, e) for d, e, *_ in daily} == {(d, e) for d in DAYS for e in ("all", "binance", "bybit", "okx")}
+    assert all(covered == 86400 for _d, _e, _n, covered, _t, _l in daily)
+    assert {e: t for _d, e, _n, _c, t, _l in daily} == {"all": True, "binance": True, "bybit": False, "okx": True}
+    serving = settings.tree_dir / "serving" / "warehouse.duckdb"
+    with duckdb.connect(str(serving), read_only=True) as conn:
+        events = dict(conn.execute("SELECT date, count(*) FROM marts.fct_liquidation_events GROUP BY 1").fetchall())
+    assert events == {d: n for d, e, n, *_ in daily if e == "all"}
+
+
 def test_gamma_summary_is_finite_and_consistent_with_by_strike(demo):
     _, _, tables = demo
     by_strike = tables["marts.fct_gamma_exposure_by_strike"]

@@ -26,12 +26,14 @@ from pipelines.definitions import build_definitions
 from pipelines.demo.api import DemoApi
 from pipelines.demo.endpoints_derivatives import derivatives_model
 from pipelines.demo.fetcher import DemoFetcher, scheduled_fetch_time
+from pipelines.demo.liquidation_feeds import default_feeds
 from pipelines.demo.server import DemoApiServer
 from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.body_source import FetchingBodySource
 from pipelines.ingest.extract import load_window
 from pipelines.ingest.fetcher import FetchedBody, FetchRequest
 from pipelines.ingest.polls import PollReader
+from pipelines.ingest.stream_days import SCHEMAS as STREAM_TABLES
 from pipelines.live.fetcher import LiveFetcher
 from pipelines.live.http_client import HttpPolicy
 from pipelines.polling.cadence import DEFAULT_POLL_CRON
@@ -123,7 +125,12 @@ OUTAGE = (dt.datetime(2025, 10, 11, 11, 0, tzinfo=UTC), dt.datetime(2025, 10, 11
 LAST_BEFORE_OUTAGE = dt.datetime(2025, 10, 11, 10, 5, tzinfo=UTC)
 AFTER_OUTAGE = dt.datetime(2025, 10, 11, 23, 5, tzinfo=UTC)
 SELECTED = [dg.AssetKey(["raw", "okx__liquidation_orders"]), dg.AssetKey(["staging", "stg_okx__liquidation_orders"]),
-            dg.AssetKey(["staging", "stg_okx__liquidation_coverage"]), dg.AssetKey(["marts", "fct_liquidations_daily"])]
+            dg.AssetKey(["staging", "stg_okx__liquidation_coverage"]), dg.AssetKey(["marts", "fct_liquidations_daily"]),
+            # The streams' daily load (the demo lands the collector's files) and the events mart the daily one reads.
+            *(dg.AssetKey(["raw", table]) for table in STREAM_TABLES),
+            dg.AssetKey(["staging", "stg_liquidation_stream__orders"]),
+            dg.AssetKey(["staging", "stg_liquidation_stream__coverage"]),
+            dg.AssetKey(["marts", "fct_liquidation_events"])]
 
 
 class Unavailable:
@@ -195,14 +202,20 @@ def test_a_twelve_hour_outage_on_a_cascade_day_warns_and_the_mart_says_what_is_m
     assert 0 < len(lost) < 399  # part of the 12:00 hour's cascade (and the 10:00 hour's few orders)
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
         assert raw_stamps(conn, CASCADE) == [ts for ts in truth if ts not in set(lost)]
-        mart = conn.execute(
-            "SELECT exchange, orders, polls, polls_failed, first_event_at, last_event_at, longest_poll_gap_s, "
-            "uncovered_s, row_cap_hit FROM marts.fct_liquidations_daily WHERE date = ? ORDER BY exchange",
-            [CASCADE]).fetchall()
+        mart = {row[0]: row[1:] for row in conn.execute(
+            "SELECT exchange, orders, orders_from_poll, polls, polls_failed, first_event_at, last_event_at, "
+            "longest_poll_gap_s, uncovered_s, row_cap_hit FROM marts.fct_liquidations_daily WHERE date = ?",
+            [CASCADE]).fetchall()}
     uncovered = int((after.covered_from - LAST_BEFORE_OUTAGE).total_seconds())
     first, last = (dt.datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None) for ms in (truth[0], truth[-1]))
     # the previous night's fetch at 00:30, 00:05 … 10:05 (11), 23:05, then 00:05 and the nightly fetch at 00:30 the
     # day after: 15 ok polls
-    okx = ("okx", EMITTED_ON_CASCADE - len(lost), 15, 12, first, last, 13 * 3600, uncovered, True)
-    assert mart == [("all", *okx[1:]), okx]  # one exchange: the 'all' row carries OKX's coverage
+    polls = (15, 12, first, last, 13 * 3600, uncovered, True)
+    # The OKX stream (the demo's collector files) delivered every order of the day, those the polls lost included:
+    # the mart counts each once (orders_from_poll 0: no polled order the stream lacked), and the poll coverage
+    # still says what the polls alone missed.
+    streamed = default_feeds().totals("okx", CASCADE, pushed=True)["all"].orders
+    assert streamed > EMITTED_ON_CASCADE  # the stream carries the inverse swap too
+    assert mart["okx"] == (streamed, 0, *polls)
+    assert set(mart) == {"binance", "bybit", "okx", "all"} and mart["all"][2:] == polls  # only OKX is polled
     assert uncovered > 3600

@@ -3,7 +3,7 @@
 with orders as (
     -- One row per liquidation order of any exchange: the streams, and OKX's REST poll for what its stream missed
     -- (fct_liquidation_events). A new feed is one more `union all` there; the 'all' rows below add it up.
-    select date, exchange, liquidated_position, size_btc, notional_usd, via
+    select date, exchange, liquidated_position, size_btc, notional_usd, via, order_key
     from {{ ref('fct_liquidation_events') }}
     where {{ in_window('date') }}
 ),
@@ -29,16 +29,9 @@ per_exchange as (
     select
         date,
         exchange,
-        coalesce(sum(notional_usd) filter (where liquidated_position = 'long'), 0) as long_liquidated_usd,
-        coalesce(sum(notional_usd) filter (where liquidated_position = 'short'), 0) as short_liquidated_usd,
-        -- Added up over every order, not as long + short: the singular test then catches an order of neither side.
-        sum(notional_usd) as total_liquidated_usd,
-        coalesce(sum(size_btc) filter (where liquidated_position = 'long'), 0) as long_liquidated_btc,
-        coalesce(sum(size_btc) filter (where liquidated_position = 'short'), 0) as short_liquidated_btc,
-        count(*) as orders,
+{{ liquidation_sums() }},
         count(*) filter (where liquidated_position = 'long') as long_orders,
         count(*) filter (where liquidated_position = 'short') as short_orders,
-        max(notional_usd) as largest_order_usd,
         1 as exchanges,
         count(*) filter (where via = 'rest') as orders_from_poll
     from orders
@@ -61,15 +54,9 @@ all_exchanges as (
     select
         date,
         'all' as exchange,
-        sum(long_liquidated_usd) as long_liquidated_usd,
-        sum(short_liquidated_usd) as short_liquidated_usd,
-        sum(total_liquidated_usd) as total_liquidated_usd,
-        sum(long_liquidated_btc) as long_liquidated_btc,
-        sum(short_liquidated_btc) as short_liquidated_btc,
-        sum(orders) as orders,
+{{ liquidation_sums_over_exchanges() }},
         sum(long_orders) as long_orders,
         sum(short_orders) as short_orders,
-        max(largest_order_usd) as largest_order_usd,
         count(*) as exchanges,
         sum(orders_from_poll) as orders_from_poll,
         -- What can be said of all venues together, over those that report coverage (null when none does):

@@ -4,7 +4,8 @@
 -- of 24 rows here, or of fct_liquidation_events for any window.
 
 with events as (
-    select date, exchange, date_trunc('hour', liquidated_at) as hour, liquidated_position, size_btc, notional_usd
+    select date, exchange, date_trunc('hour', liquidated_at) as hour, liquidated_position, size_btc, notional_usd,
+           order_key
     from {{ ref('fct_liquidation_events') }}
     where {{ in_window('date') }}
 ),
@@ -20,13 +21,7 @@ per_exchange as (
         date,
         hour,
         exchange,
-        coalesce(sum(notional_usd) filter (where liquidated_position = 'long'), 0) as long_liquidated_usd,
-        coalesce(sum(notional_usd) filter (where liquidated_position = 'short'), 0) as short_liquidated_usd,
-        sum(notional_usd) as total_liquidated_usd,
-        coalesce(sum(size_btc) filter (where liquidated_position = 'long'), 0) as long_liquidated_btc,
-        coalesce(sum(size_btc) filter (where liquidated_position = 'short'), 0) as short_liquidated_btc,
-        count(*) as orders,
-        max(notional_usd) as largest_order_usd
+{{ liquidation_sums() }}
     from events
     group by date, hour, exchange
 ),
@@ -42,22 +37,16 @@ all_exchanges as (
         date,
         hour,
         'all' as exchange,
-        sum(long_liquidated_usd),
-        sum(short_liquidated_usd),
-        sum(total_liquidated_usd),
-        sum(long_liquidated_btc),
-        sum(short_liquidated_btc),
-        sum(orders),
-        max(largest_order_usd),
+{{ liquidation_sums_over_exchanges() }},
         -- The least covered venue's seconds: the total is only as complete as its least covered part.
-        min(stream_covered_s)
+        min(stream_covered_s) as stream_covered_s
     from with_coverage
     group by date, hour
 ),
 
 combined as (
     select * from with_coverage
-    union all
+    union all by name
     select * from all_exchanges
 )
 
