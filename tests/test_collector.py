@@ -20,12 +20,14 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.collector.hourly_files import hour_files, iter_frames, open_hour_files
 from pipelines.collector.service import Backoff, collect, redirected_url
 from pipelines.demo.ws_server import DemoLiquidationStreams, Faults, SimClock
 from pipelines.ingest.errors import ParseError
+from pipelines.ingest.stream_days import load_stream_window
 from pipelines.sources.liquidation_streams import FEEDS, parse_frame
 
 START = dt.datetime(2025, 11, 11, 10, 50, tzinfo=dt.UTC)
@@ -131,6 +133,28 @@ def test_orders_read_back_once_each_are_the_orders_the_frames_carried(collected)
         assert len(keys) == len(carried), venue  # de-duplicated: a resent frame's orders count once
         if venue == "bybit":
             assert any(n > 1 for n in keys.values()), "the duplicates after the reconnect were archived"
+
+
+def test_the_daily_load_puts_each_order_carried_in_the_warehouse_exactly_once(collected, tmp_path):
+    """The archive the faults left, loaded as the nightly run loads it: every order the frames the collector received
+    carried is in raw exactly once (the resent duplicates dropped, the torn frame quarantined), and the drops are
+    in the day's coverage as disconnections."""
+    landing, _stats, sent = collected
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        results = load_stream_window(conn, landing, landing.parent, [DAY], dt.datetime.now(dt.UTC), 0.05)
+        loaded = dict(conn.execute("SELECT venue, count(*) FROM raw.liquidation_stream__orders GROUP BY 1").fetchall())
+        keys = conn.execute("SELECT count(*), count(DISTINCT order_key) FROM raw.liquidation_stream__orders").fetchone()
+        quarantined = conn.execute("SELECT dataset, reason FROM raw.quarantine").fetchall()
+    assert keys[0] == keys[1]
+    by_venue = {r.venue: r for r in results}
+    for venue, streams in STREAMS_OF.items():
+        texts = {text for _at, text in archived(landing, venue)}
+        carried = {o for f in sent if f.stream in streams and f.kind in ("data", "resent") and f.text in texts
+                   for o in f.orders}
+        assert loaded.get(venue, 0) == len(carried), venue
+    assert by_venue["bybit"].duplicates > 0  # the frames resent after the reconnect
+    assert [d for d, _ in quarantined] == ["liquidation_stream__okx"]  # the torn frame, with its line
+    assert {g.reason for g in by_venue["binance"].cover.gaps} >= {"disconnected"}
 
 
 def test_hours_are_sealed_at_their_end(collected):
