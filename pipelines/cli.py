@@ -54,18 +54,23 @@ def main(argv: list[str] | None = None) -> int:
         return _poll(settings)
     if args.command in ("run", "backfill"):
         first, last = DEMO_WINDOW if args.command == "run" else (args.start, args.end)
-        print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run")
         try:
-            validate_range(settings, first, last, settings.now().date())
+            validate_range(settings, first, last, settings.now().date())  # refused before anything is announced
+        except RangeError as error:
+            print(f"{args.command}: {error}", file=sys.stderr)
+            return 2
+        print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run")
+        started = settings.now()
+        try:
             _announce_long_range(args.command, first, last)
             with writer_lock(settings.tree_dir, f"{args.command} {first} {last}"), open_instance() as instance:
                 for line in sweep_orphaned_runs(instance):
                     print(f"{args.command}: {line}", file=sys.stderr)
                 result, seconds = _materialize_with_progress(settings, first, last, instance)
-        except (RangeError, WarehouseBusyError) as error:
+        except WarehouseBusyError as error:
             print(f"{args.command}: {error}", file=sys.stderr)
             return 2
-        print(backfill_summary(settings.duckdb_path, first, last, result, seconds))
+        print(backfill_summary(settings.duckdb_path, first, last, result, seconds, since=started))
         if not result.success:
             print("Run failed: see the failed checks above, the errors logged during the run, and the run in "
                   "the Dagster UI (`make dev`); README › Data quality › Reading a failed check.", file=sys.stderr)

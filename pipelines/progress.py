@@ -63,8 +63,10 @@ def run_with_progress(
 
 
 def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.ExecuteInProcessResult,
-                     seconds: float) -> str:
-    """Days and rows per dataset from raw.load_log, failed checks, and the wall time."""
+                     seconds: float, since: dt.datetime | None = None) -> str:
+    """Days and rows per dataset from raw.load_log, failed checks, and the wall time. `since`: when the run started
+    (its clock, settings.now()): only the log rows this run wrote count, so a run that failed before loading a
+    dataset does not print an earlier run's figures as its own."""
     days = (last - first).days + 1
     lines = [f"{'succeeded' if result.success else 'FAILED'}: {first} … {last} ({days} days) in one run, "
              f"{seconds:,.1f} s ({seconds / days:,.2f} s per day)"]
@@ -73,12 +75,14 @@ def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.Exec
                                   "keeps its failing rows")
               for e in result.get_asset_check_evaluations() if not e.passed]
     try:
+        logged_since = (since.astimezone(dt.UTC).replace(tzinfo=None) if since is not None
+                        else dt.datetime(1970, 1, 1))
         with duckdb.connect(str(duckdb_path), read_only=True) as conn:
             rows = conn.execute(
                 "SELECT dataset, count(*) FILTER (status = 'loaded'), count(*) FILTER (status <> 'loaded'), "
                 "sum(rows_loaded), sum(rows_quarantined) FROM raw.load_log "
-                "WHERE partition_date BETWEEN ? AND ? GROUP BY dataset ORDER BY dataset",
-                [first, last],
+                "WHERE partition_date BETWEEN ? AND ? AND _logged_at >= ? GROUP BY dataset ORDER BY dataset",
+                [first, last, logged_since],
             ).fetchall()
     except duckdb.Error as error:
         # Another process holding the file (or a run that failed before raw.load_log existed): the run's own outcome
@@ -86,6 +90,8 @@ def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.Exec
         reason = str(error).splitlines()[0]
         lines.append(f"  rows per dataset unavailable: {duckdb_path} could not be read ({reason})")
         rows = []
+    if not rows and "unavailable" not in lines[-1]:
+        lines.append("  no dataset was loaded by this run (raw.load_log holds no row of it for these days)")
     if rows:
         lines.append(f"  {'dataset':<40} {'days ok':>8} {'not ok':>7} {'rows':>10} {'quarantined':>12}")
         lines += [f"  {d:<40} {ok:>8} {bad:>7} {n:>10,} {q:>12,}" for d, ok, bad, n, q in rows]

@@ -20,6 +20,7 @@ import pytest
 
 from pipelines.cli import LONG_RANGE_DAYS, _announce_long_range
 from pipelines.duckdb_tables import replace_date_windows
+from pipelines.ingest.load_log import ensure_load_log
 from pipelines.progress import backfill_summary
 from pipelines.runs.instance import instance_dirs
 from pipelines.runs.launcher import ProcessCheckingRunLauncher
@@ -190,6 +191,34 @@ def test_the_summary_of_a_run_says_why_it_cannot_read_the_warehouse_instead_of_c
         holder.wait(timeout=30)
     assert text.splitlines()[0].startswith("FAILED: 2025-10-01 … 2025-10-02")
     assert f"rows per dataset unavailable: {path} could not be read" in text
+
+
+def test_the_summary_counts_only_what_this_run_logged(tmp_path):
+    """A run that failed before loading a dataset must not print an earlier run's rows as its own."""
+    path = tmp_path / "warehouse.duckdb"
+    earlier, started = dt.datetime(2026, 12, 1, 0, 30), dt.datetime(2026, 12, 2, 0, 30, tzinfo=dt.UTC)
+    with duckdb.connect(str(path)) as conn:
+        ensure_load_log(conn)
+        for dataset, logged_at, rows in (("binance__spot_klines_1d", earlier, 1),
+                                         ("coinbase__spot_candles_1d", started.replace(tzinfo=None), 2)):
+            conn.execute("INSERT INTO raw.load_log (dataset, partition_date, status, rows_landed, rows_loaded, "
+                         "rows_quarantined, _logged_at) VALUES (?, ?, 'loaded', ?, ?, 0, ?)",
+                         [dataset, dt.date(2025, 10, 1), rows, rows, logged_at])
+    result = type("Result", (), {"success": False, "get_asset_check_evaluations": lambda self: []})()
+    text = backfill_summary(path, dt.date(2025, 10, 1), dt.date(2025, 10, 1), result, 3.0, since=started)
+    assert "coinbase__spot_candles_1d" in text and "binance__spot_klines_1d" not in text
+    later = backfill_summary(path, dt.date(2025, 10, 1), dt.date(2025, 10, 1), result, 3.0,
+                             since=started + dt.timedelta(hours=1))
+    assert "no dataset was loaded by this run" in later and "coinbase" not in later
+
+
+def test_an_end_before_the_start_is_refused_before_the_run_is_announced(tmp_path):
+    env = {**project_home(tmp_path), "BTCW_WAREHOUSE_DIR": str(tmp_path / "wh")}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "backfill", "2025-10-02", "2025-10-01"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("backfill: ") and "2025-10-02" in line
 
 
 def test_a_long_range_is_announced_before_it_starts(capsys):
