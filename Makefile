@@ -35,9 +35,10 @@ export ARG_END := $(value END)
 export ARG_DATE := $(value DATE)
 export ARG_NIGHTS := $(value NIGHTS)
 export ARG_WAREHOUSE := $(value WAREHOUSE)
+export ARG_CHECK := $(value CHECK)
 unexport START END DATE NIGHTS WAREHOUSE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll collect
+.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll collect failing-rows
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -46,6 +47,7 @@ help:
 	@echo "make backfill START=YYYY-MM-DD END=YYYY-MM-DD - one run for the range (honours BTCW_* settings)"
 	@echo "make soak NIGHTS=N START=YYYY-MM-DD - N nightly runs in live mode against the demo APIs on 127.0.0.1 (simulated clock, polls), then compared with one backfill"
 	@echo "make summary   - rows per mart and the last day's headline"
+	@echo "make failing-rows CHECK=<check> START=… END=… - rerun a failed dbt check and keep its failing rows (dbt_test__audit.<check>)"
 	@echo "make poll      - poll every rolling source now (OKX liquidation orders) into the landing archive"
 	@echo "make collect   - run the liquidation stream collector (Binance, Bybit, OKX websockets; BTCW_SOURCE_MODE=live) until stopped"
 	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
@@ -120,6 +122,11 @@ bench-year: $(MANIFEST)
 
 # The warehouse's path reaches dbt's profile through its environment (BTCW_DBT_DUCKDB_PATH, as in a run), not pasted
 # into --vars' YAML, where a quote in BTCW_WAREHOUSE_DIR would break it; a bad setting stops here in one line.
+# A failed dbt check's rows, kept in the warehouse (dbt_test__audit.<CHECK>): the command its failed-check line names.
+failing-rows: $(MANIFEST)
+	@test -n "$$ARG_CHECK" -a -n "$$ARG_START" -a -n "$$ARG_END" || { echo "usage: make failing-rows CHECK=<check> START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	$(BIN)/python -m pipelines.cli failing-rows -- "$$ARG_CHECK" "$$ARG_START" "$$ARG_END"
+
 docs: $(MANIFEST)
 	duckdb_path=$$($(BIN)/python -m pipelines.settings duckdb_path) && cd dbt && \
 		BTCW_DBT_DUCKDB_PATH="$$duckdb_path" ../$(BIN)/dbt docs generate --target-path target/docs

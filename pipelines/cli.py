@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     backfill = commands.add_parser("backfill", help="materialise START … END (inclusive) in one run")
     backfill.add_argument("start", type=dt.date.fromisoformat)
     backfill.add_argument("end", type=dt.date.fromisoformat)
+    failing = commands.add_parser(
+        "failing-rows", help="run one dbt test over a window and keep its failing rows in the warehouse "
+                             "(schema dbt_test__audit): the command a failed dbt check's line names")
+    failing.add_argument("check", help="the check's name, as the failed-check line prints it")
+    failing.add_argument("start", type=dt.date.fromisoformat)
+    failing.add_argument("end", type=dt.date.fromisoformat)
     commands.add_parser("summary", help="print rows per mart and the last day's headline")
     commands.add_parser("poll", help="poll every rolling source now (OKX liquidation orders): what the hourly "
                                      "schedule does, into the landing archive only")
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "poll":
         return _poll(settings)
+    if args.command == "failing-rows":
+        return _failing_rows(settings, args.check, args.start, args.end)
     if args.command in ("run", "backfill"):
         first, last = DEMO_WINDOW if args.command == "run" else (args.start, args.end)
         try:
@@ -85,6 +93,40 @@ def _announce_long_range(command: str, first: dt.date, last: dt.date) -> None:
         print(f"{command}: {days:,} days in one run ({first} … {last}): expect about "
               f"{days * SECONDS_PER_DAY_MEASURED / 3600:,.1f} h (~{SECONDS_PER_DAY_MEASURED} s per day measured); "
               "Ctrl-C stops it, and a rerun reads back what already landed", file=sys.stderr)
+
+
+def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date) -> int:
+    """`dbt test --select <check> --store-failures` over [first, last], with the warehouse and window a run gives
+    dbt (pipelines.dbt_project.dbt_env) and the writer lock (it writes dbt_test__audit.<check>). Exit: dbt's."""
+    import os
+    import re
+    import subprocess
+
+    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env
+    from pipelines.definitions import dbt_executable
+
+    if not re.fullmatch(r"[A-Za-z0-9_]+", check):
+        print(f"failing-rows: {check!r} is not a check name (letters, digits, underscores)", file=sys.stderr)
+        return 2
+    if last < first:
+        print(f"failing-rows: END {last} is before START {first}", file=sys.stderr)
+        return 2
+    if not settings.duckdb_path.exists():
+        print(f"failing-rows: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)",
+              file=sys.stderr)
+        return 2
+    env = {**os.environ, **dbt_env(settings, first.isoformat(), (last + dt.timedelta(days=1)).isoformat())}
+    try:
+        with writer_lock(settings.tree_dir, f"failing-rows {check}"):
+            done = subprocess.run([dbt_executable(), "test", "--select", check, "--store-failures"],
+                                  cwd=DBT_PROJECT_DIR, env=env)
+    except WarehouseBusyError as error:
+        print(f"failing-rows: {error}", file=sys.stderr)
+        return 2
+    if done.returncode:
+        print(f"failing-rows: the failing rows of {check} are in the table dbt_test__audit.{check} of "
+              f"{settings.duckdb_path} (see the query dbt printed above)", file=sys.stderr)
+    return done.returncode
 
 
 def _poll(settings: Settings) -> int:

@@ -71,8 +71,8 @@ def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.Exec
     lines = [f"{'succeeded' if result.success else 'FAILED'}: {first} … {last} ({days} days) in one run, "
              f"{seconds:,.1f} s ({seconds / days:,.2f} s per day)"]
     failed = [f"[{e.severity.value.lower()}] {e.asset_key.to_user_string()} › {e.check_name}: "
-              + (e.description or f"a dbt test: `cd dbt && dbt test --select {e.check_name} --store-failures` "
-                                  "keeps its failing rows")
+              + (e.description or f"a dbt test failed; its failing rows: `make failing-rows CHECK={e.check_name} "
+                                  f"START={first} END={last}`")
               for e in result.get_asset_check_evaluations() if not e.passed]
     try:
         logged_since = (since.astimezone(dt.UTC).replace(tzinfo=None) if since is not None

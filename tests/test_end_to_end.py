@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import shutil
+import subprocess
+import sys
 
 import dagster as dg
 import duckdb
@@ -264,6 +267,16 @@ def test_failing_dbt_test_blocks_the_marts_the_numpy_asset_and_the_publish(repla
     assert not {"marts/fct_btc_price_daily", "marts/fct_gamma_summary_daily", "serving/warehouse"} & materialized
     assert snapshot_tables(replay.duckdb_path, schemas=("marts",)) == marts_before
     assert _published(replay) == published
+    # The command the failed check's line names keeps the failing rows (here the day whose closes disagree).
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BTCW_")},
+           "BTCW_WAREHOUSE_DIR": str(replay.warehouse_dir), "BTCW_SOURCE_MODE": "replay"}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "failing-rows",
+                           "reconcile_binance_close_with_coinbase", FIRST.isoformat(), LAST.isoformat()],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    with duckdb.connect(str(replay.duckdb_path), read_only=True) as conn:
+        rows = conn.execute("SELECT * FROM dbt_test__audit.reconcile_binance_close_with_coinbase").fetchall()
+    assert [row[0] for row in rows] == [LAST]  # (date, value, reference, relative_difference, tolerance)
 
 
 def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_publish(replayed, tmp_path, monkeypatch):

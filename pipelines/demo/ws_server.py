@@ -417,7 +417,7 @@ class _Session:
 
     # ---- pushes ----------------------------------------------------------------------------------------------
     async def _write(self) -> None:
-        clock, feeds = self.server.clock, self.server.feeds
+        clock = self.server.clock
         resend_pending = self.number > 1 and self.faults.resend_on_reconnect > 0
         deadline = self.opened_ms + BINANCE_MAX_CONNECTION_MS if self.route.venue == "binance" else None
         try:
