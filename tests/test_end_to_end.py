@@ -94,6 +94,8 @@ def test_liquidations_are_market_wide_every_day_with_coverage_and_every_order_is
     assert {(d, e) for d, e, *_ in daily} == {(d, e) for d in DAYS for e in ("all", "binance", "bybit", "okx")}
     assert all(covered == 86400 for _d, _e, _n, covered, _t, _l in daily)
     assert {e: t for _d, e, _n, _c, t, _l in daily} == {"all": True, "binance": True, "bybit": False, "okx": True}
+    # The demo's report says on its page that the data is simulated.
+    assert "Simulated data: " in (settings.tree_dir / "reports" / f"{LAST}.html").read_text(encoding="utf-8")
     serving = settings.tree_dir / "serving" / "warehouse.duckdb"
     with duckdb.connect(str(serving), read_only=True) as conn:
         events = dict(conn.execute("SELECT date, count(*) FROM marts.fct_liquidation_events GROUP BY 1").fetchall())

@@ -10,6 +10,7 @@ from pipelines.analytics.gamma_plot import markdown_image
 from pipelines.reporting.daily_report import render_daily_report, report_sections
 from pipelines.resources import WarehouseResource
 from pipelines.serving.publish import serving_duckdb_path
+from pipelines.settings import SourceMode
 
 REPORTS_KEY = dg.AssetKey(["reports", "daily_html"])
 # A report takes ~2 s (five plots): a year's backfill renders its last days only; `make report` renders any day.
@@ -34,11 +35,12 @@ def build_reports_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         out_dir = settings.tree_dir / "reports"
         # The serving copy, like any BI reader: never the pipeline's file.
         with duckdb.connect(str(serving_duckdb_path(settings.tree_dir)), read_only=True) as conn:
-            paths = [render_daily_report(conn, day, out_dir) for day in days[:-1]]
+            simulated = settings.source_mode is SourceMode.DEMO
+            paths = [render_daily_report(conn, day, out_dir, simulated=simulated) for day in days[:-1]]
             # The last day's plots also go into the asset's metadata, to be seen in the Dagster UI.
             last_sections = report_sections(conn, days[-1]) if days else []
             if days:
-                paths.append(render_daily_report(conn, days[-1], out_dir, last_sections))
+                paths.append(render_daily_report(conn, days[-1], out_dir, last_sections, simulated=simulated))
         skipped = len(days_in_window(start, end)) - len(days)
         if skipped:
             context.log.info(f"rendered the last {len(days)} days; `make report` renders the {skipped} before them")

@@ -18,7 +18,7 @@ import duckdb
 from pipelines.reporting.daily_report import render_daily_report
 from pipelines.reporting.day_data import table_exists
 from pipelines.serving.publish import serving_duckdb_path
-from pipelines.settings import Settings, SettingsError
+from pipelines.settings import Settings, SettingsError, SourceMode
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Reading {source}")
         out_dir = reports_dir(settings)
         for day in days:
-            print(render_daily_report(conn, day, out_dir))
+            print(render_daily_report(conn, day, out_dir, simulated=settings.source_mode is SourceMode.DEMO))
     finally:
         conn.close()
     return 0

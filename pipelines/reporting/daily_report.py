@@ -106,16 +106,20 @@ def report_sections(conn: duckdb.DuckDBPyConnection, day: dt.date) -> list[Secti
     return [section(conn, day) for section in SECTIONS]
 
 
-def report_html(conn: duckdb.DuckDBPyConnection, day: dt.date, sections: list[Section] | None = None) -> str:
+def report_html(conn: duckdb.DuckDBPyConnection, day: dt.date, sections: list[Section] | None = None, *,
+                simulated: bool = False) -> str:
     head = day_data.load_headline(conn, day)
     rows, note = (None, no_data_note(day, head.reason)) if isinstance(head, Missing) else (headline_rows(head), None)
-    return render_page(day, rows, note, sections if sections is not None else report_sections(conn, day), LEDE)
+    return render_page(day, rows, note, sections if sections is not None else report_sections(conn, day), LEDE,
+                       simulated)
 
 
 def render_daily_report(
-    conn: duckdb.DuckDBPyConnection, day: dt.date, out_dir: Path, sections: list[Section] | None = None
+    conn: duckdb.DuckDBPyConnection, day: dt.date, out_dir: Path, sections: list[Section] | None = None, *,
+    simulated: bool = False,
 ) -> Path:
-    """Write `out_dir/<day>.html` (aside, then renamed: a browser never loads half a page) and return its path."""
+    """Write `out_dir/<day>.html` (aside, then renamed: a browser never loads half a page) and return its path.
+    `simulated`: the warehouse is the demo's (labelled on the page)."""
     path = report_path(out_dir, day)
-    write_bytes_atomic(path, report_html(conn, day, sections).encode("utf-8"))
+    write_bytes_atomic(path, report_html(conn, day, sections, simulated=simulated).encode("utf-8"))
     return path

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
+SIMULATED_NOTE = ("Simulated data: every figure on this page comes from the demo simulator's market "
+                  "(BTCW_SOURCE_MODE=demo), not from real exchanges, pools or options.")
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1d1d1d;
        max-width: 1040px; margin: 2em auto; padding: 0 1em; line-height: 1.45; }
 h1 { font-size: 1.5em; margin-bottom: 0.2em; }
 h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 p.lede, p.caption { color: #444; }
+p.simulated { background: #fff3cd; border: 1px solid #e0b000; padding: 0.5em 0.8em; font-weight: bold; }
 table.headline { border-collapse: collapse; }
 table.headline th { text-align: left; font-weight: 600; padding: 0.25em 1.5em 0.25em 0; vertical-align: top; }
 table.headline td { padding: 0.25em 0; font-variant-numeric: tabular-nums; }
@@ -73,9 +76,11 @@ def render_page(
     headline_note: str | None,
     sections: list[Section],
     lede: str,
+    simulated: bool = False,
 ) -> str:
-    """The whole page; the same arguments give the same text (no generation time in it)."""
-    title = f"Bitcoin market stress, {day.isoformat()}"
+    """The whole page; the same arguments give the same text (no generation time in it). `simulated`: the data is
+    the demo simulator's (BTCW_SOURCE_MODE=demo): said in the title and in a banner at the top of the page."""
+    title = f"Bitcoin market stress, {day.isoformat()}" + (" (simulated data)" if simulated else "")
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -89,6 +94,7 @@ def render_page(
             "</head>",
             "<body>",
             f"<h1>{e(title)}</h1>",
+            *([f'<p class="simulated" role="note">{e(SIMULATED_NOTE)}</p>'] if simulated else []),
             f'<p class="lede">{e(lede)}</p>',
             '<section id="headline">',
             "<h2>Headline numbers</h2>",

@@ -70,7 +70,7 @@ def test_main_renders_the_dates_into_the_tree_reports_folder(tree, capsys):
 
 def test_main_all_renders_every_dashboard_day(tree, capsys, monkeypatch):
     rendered = []
-    monkeypatch.setattr(cli, "render_daily_report", lambda conn, day, out: rendered.append(day) or out / "x")
+    monkeypatch.setattr(cli, "render_daily_report", lambda conn, day, out, simulated: rendered.append(day) or out / "x")
     assert cli.main(["--all"]) == 0
     assert rendered == DAYS
 

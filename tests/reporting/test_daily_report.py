@@ -95,6 +95,15 @@ def test_a_day_without_data_renders_a_note_in_every_section(report_conn, tmp_pat
     assert "<img " not in page
 
 
+def test_a_demo_page_says_it_is_simulated_data_and_a_live_one_does_not(report_conn, tmp_path):
+    day = DAYS[3]
+    demo = render_daily_report(report_conn, day, tmp_path / "demo", simulated=True).read_text(encoding="utf-8")
+    live = render_daily_report(report_conn, day, tmp_path / "live").read_text(encoding="utf-8")
+    assert f"<title>Bitcoin market stress, {day} (simulated data)</title>" in demo
+    assert demo.count('<p class="simulated" role="note">Simulated data: ') == 1
+    assert "Simulated data" not in live and "(simulated data)" not in live
+
+
 def test_a_day_with_prices_but_no_option_snapshot(report_conn, tmp_path):
     day = DAYS[3]
     page = render_daily_report(report_conn, day, tmp_path).read_text(encoding="utf-8")
