@@ -44,3 +44,26 @@ def test_a_bad_setting_is_one_line_and_exit_2(monkeypatch, capsys):
     assert main([]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "quality-docs: BTCW_SOURCE_MODE='bogus' is not one of: demo, live, replay"]
+
+
+def test_a_reversed_window_is_refused_and_an_empty_one_says_no_data(tmp_path, monkeypatch, capsys):
+    from pipelines.quality.data_docs import main
+    from pipelines.settings import Settings
+
+    monkeypatch.setenv("BTCW_WAREHOUSE_DIR", str(tmp_path))
+    monkeypatch.setenv("BTCW_SOURCE_MODE", "demo")
+    assert main(["--start", "2025-11-20", "--end", "2025-11-19"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "quality-docs: END 2025-11-19 is before START 2025-11-20"]
+    path = Settings.from_env().duckdb_path
+    path.parent.mkdir(parents=True)
+    with duckdb.connect(str(path)) as conn:
+        ensure_load_log(conn)
+        conn.execute("INSERT INTO raw.load_log (dataset, partition_date, status, rows_landed, rows_loaded, "
+                     "rows_quarantined, _logged_at) VALUES ('coinbase__spot_candles_1d', ?, 'loaded', 1, 1, 0, "
+                     "TIMESTAMP '2025-11-21')", [DAY])
+    assert main(["--start", "2024-01-01", "--end", "2024-01-31"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("quality-docs: no data: no day of [2024-01-01, 2024-02-01) was loaded (the warehouse holds "
+                    "2025-11-20 … 2025-11-20); nothing validated")
+    assert not (tmp_path / "demo" / "quality").exists()

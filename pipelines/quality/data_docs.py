@@ -70,10 +70,11 @@ def _validate(context: Any, source: Any, name: str, expectations: list[Any], tab
     return bool(definition.run(batch_parameters={"dataframe": to_frame(table)}).success)
 
 
-def default_window(conn: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
+def default_window(conn: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date] | None:
+    """The 30 days up to the newest day in raw.load_log, half-open; None when nothing was ever loaded."""
     newest = conn.execute("SELECT max(partition_date) FROM raw.load_log").fetchone()[0]
     if newest is None:
-        raise SystemExit("raw.load_log is empty: run the pipeline first (make run)")
+        return None
     return newest - dt.timedelta(days=DEFAULT_DAYS - 1), newest + dt.timedelta(days=1)
 
 
@@ -87,13 +88,32 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"quality-docs: {error}", file=sys.stderr)
         return 2
+    if args.start and args.end and args.end < args.start:
+        print(f"quality-docs: END {args.end} is before START {args.start}", file=sys.stderr)
+        return 2
     if not settings.duckdb_path.exists():
-        raise SystemExit(f"no warehouse at {settings.duckdb_path}: run the pipeline first (make run)")
+        print(f"quality-docs: no warehouse at {settings.duckdb_path}: run the pipeline first (make run)",
+              file=sys.stderr)
+        return 2
     out_dir = settings.tree_dir / "quality"
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
-        start, end = default_window(conn)
-        start = args.start or start
-        end = args.end + dt.timedelta(days=1) if args.end else end
+        window = default_window(conn)
+        if window is None:
+            print("quality-docs: raw.load_log is empty: run the pipeline first (make run)", file=sys.stderr)
+            return 1
+        start = args.start or window[0]
+        end = args.end + dt.timedelta(days=1) if args.end else window[1]
+        if end <= start:
+            print(f"quality-docs: the window [{start}, {end}) holds no day", file=sys.stderr)
+            return 2
+        loaded = conn.execute("SELECT count(*) FROM raw.load_log WHERE status = 'loaded' AND partition_date >= ? "
+                              "AND partition_date < ?", [start, end]).fetchone()[0]
+        if not loaded:
+            first, last = conn.execute("SELECT min(partition_date), max(partition_date) FROM raw.load_log "
+                                       "WHERE status = 'loaded'").fetchone()
+            print(f"quality-docs: no data: no day of [{start}, {end}) was loaded (the warehouse holds "
+                  f"{first} … {last}); nothing validated", file=sys.stderr)
+            return 1
         results = build_data_docs(conn, out_dir, start, end)
     failed = sorted(name for name, ok in results.items() if not ok)
     print(f"{len(results)} suites validated over [{start}, {end}): {len(failed)} failed {failed if failed else ''}")
