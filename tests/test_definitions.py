@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -123,3 +124,16 @@ def test_nightly_window_never_starts_before_the_first_partition():
 
     at = dt.datetime(2025, 10, 2, 0, 30, tzinfo=dt.UTC)
     assert nightly_window(at, dt.date(2025, 10, 1)) == (dt.date(2025, 10, 1), dt.date(2025, 10, 1))
+
+
+def test_descriptions_keep_their_placeholders_in_the_ui(tmp_path):
+    """The Dagster UI renders descriptions as Markdown, where a bare `<tree>` is an HTML tag and vanishes
+    ("/reports/.html"): every `<…>` placeholder of an asset's or check's description sits in a code span."""
+    defs = build_definitions(Settings(warehouse_dir=tmp_path))
+    graph = defs.resolve_asset_graph()
+    texts = {key.to_user_string(): graph.get(key).description or "" for key in graph.get_all_asset_keys()}
+    texts |= {f"{c.asset_key.to_user_string()} › {c.name}": c.description or ""
+              for key in graph.get_all_asset_keys() for c in graph.get(key).check_keys and
+              [spec for spec in defs.resolve_assets_def(key).check_specs if spec.asset_key == key]}
+    bare = {name: re.findall(r"<[^<>\s]+>", re.sub(r"`[^`]*`", "", text)) for name, text in texts.items()}
+    assert {name: tags for name, tags in bare.items() if tags} == {}

@@ -25,7 +25,7 @@ def build_reports_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         kinds={"html"},
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description="<tree>/reports/<date>.html: price with liquidations and level breaks, hash rate with its 7-day "
+        description="`<tree>/reports/<date>.html`: price with liquidations and level breaks, hash rate with its 7-day "
                     "average and drawdown, hashprice, gamma exposure by strike with the zero-gamma level.",
     )
     def daily_html(context: dg.AssetExecutionContext, warehouse: WarehouseResource):

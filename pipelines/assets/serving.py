@@ -42,9 +42,9 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
         kinds={"duckdb", "parquet"},
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        description="Read-only copy of every mart for BI: <tree>/serving/warehouse.duckdb and serving/parquet/"
-                    "<table>.parquet, one version at a time (serving/versions/<id>, switched by one rename of "
-                    "serving/current); readers never wait for the pipeline.",
+        description="Read-only copy of every mart for BI: `<tree>/serving/warehouse.duckdb` and "
+                    "`serving/parquet/<table>.parquet`, one version at a time (`serving/versions/<id>`, switched by "
+                    "one rename of `serving/current`); readers never wait for the pipeline.",
         check_specs=[dg.AssetCheckSpec(
             FRESHNESS_CHECK, asset=SERVING_KEY,
             description="every daily mart's newest day is at most one day behind (the nightly's date, or the "
