@@ -92,7 +92,8 @@ dev: export BTCW_DAGSTER_DIR ?= $(CURDIR)/warehouse/dagster
 dev: export BTCW_DAGSTER_STORAGE_DIR ?= $(CURDIR)/warehouse/dagster/storage
 dev: export BTCW_DAGSTER_COMPUTE_LOGS_DIR ?= $(CURDIR)/warehouse/dagster/compute_logs
 dev: $(MANIFEST)
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipelines.definitions
+	@echo "Schedules start stopped (Dagster's default): turn 'nightly' and 'hourly_polls' on in the UI (Automation)."
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 backfill: $(MANIFEST)
 	@test -n "$$ARG_START" -a -n "$$ARG_END" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }

@@ -26,13 +26,20 @@ def nightly_window(scheduled_at: dt.datetime, first_partition: dt.date, days: in
     return max(first_partition, yesterday - dt.timedelta(days=days - 1)), yesterday
 
 
+# Dagster creates every schedule stopped: say so where people look for it (the UI shows the description).
+SCHEDULE_OFF_NOTE = ("{what}. Off until turned on: in the Dagster UI (Automation › the schedule › toggle) or "
+                     "`dagster schedule start <name>`; the daemon must run (`make dev` starts it).")
+
+
 def build_nightly_schedule(partitions_def: dg.DailyPartitionsDefinition) -> dg.ScheduleDefinition:
     job = dg.define_asset_job(NIGHTLY_JOB, selection=dg.AssetSelection.all(), partitions_def=partitions_def,
                               op_retry_policy=NIGHTLY_RETRY, tags={RUN_LANE_TAG: WRITER_LANE})
     first_partition = partitions_def.start.date()
 
     # 00:30 UTC: daily candles close at 00:00 and mempool publishes the day's hash-rate row at midnight.
-    @dg.schedule(name="nightly", cron_schedule="30 0 * * *", execution_timezone="UTC", job=job)
+    @dg.schedule(name="nightly", cron_schedule="30 0 * * *", execution_timezone="UTC", job=job,
+                 description=SCHEDULE_OFF_NOTE.format(what="Every night at 00:30 UTC, one run of the last three "
+                                                           "days (the newest day and the two before it)"))
     def _nightly(context: dg.ScheduleEvaluationContext):
         first, last = nightly_window(context.scheduled_execution_time, first_partition)
         # One run for the range: the single-run backfill policy hands every asset the 3-day window, dbt runs once.

@@ -137,3 +137,15 @@ def test_descriptions_keep_their_placeholders_in_the_ui(tmp_path):
               [spec for spec in defs.resolve_assets_def(key).check_specs if spec.asset_key == key]}
     bare = {name: re.findall(r"<[^<>\s]+>", re.sub(r"`[^`]*`", "", text)) for name, text in texts.items()}
     assert {name: tags for name, tags in bare.items() if tags} == {}
+
+
+def test_the_code_location_is_named_for_the_project_and_the_schedules_say_they_start_off(tmp_path):
+    import tomllib
+
+    tool = tomllib.loads((DBT_PROJECT_DIR.parent / "pyproject.toml").read_text())["tool"]["dagster"]
+    assert tool == {"module_name": "pipelines.definitions", "code_location_name": "btc_stress_warehouse"}
+    makefile = (DBT_PROJECT_DIR.parent / "Makefile").read_text()
+    assert "dagster dev -h 127.0.0.1 -p 3000\n" in makefile  # no -m: the name above, not the module's
+    defs = build_definitions(Settings(warehouse_dir=tmp_path))
+    for schedule in defs.schedules:
+        assert "Off until turned on" in schedule.description, schedule.name

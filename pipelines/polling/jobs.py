@@ -10,7 +10,7 @@ import dagster as dg
 
 from pipelines.polling.poller import poll_now, rolling_datasets
 from pipelines.resources import WarehouseResource
-from pipelines.schedules import POLL_LANE, RUN_LANE_TAG
+from pipelines.schedules import POLL_LANE, RUN_LANE_TAG, SCHEDULE_OFF_NOTE
 from pipelines.settings import SourceMode
 
 POLL_JOB = "rolling_source_polls"
@@ -41,4 +41,5 @@ def rolling_source_polls_job():
 
 def build_poll_schedule(cron: str) -> dg.ScheduleDefinition:
     return dg.ScheduleDefinition(name=POLL_SCHEDULE, cron_schedule=cron, execution_timezone="UTC",
-                                 job=rolling_source_polls_job)
+                                 job=rolling_source_polls_job,
+                                 description=SCHEDULE_OFF_NOTE.format(what=f"Polls the rolling sources ({cron} UTC)"))
