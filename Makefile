@@ -53,6 +53,11 @@ help:
 	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
 	@echo "make docs      - dbt docs (catalog of the demo warehouse) into dbt/target/docs, offline"
 	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
+	@echo "make bench     - speed and memory benchmarks, side by side in one run, with the CPU they ran on"
+	@echo "make bench-year - a year backfilled in one run against per-day runs and the nightly (an hour or more)"
+	@echo "make install   - set up .venv from requirements.lock (every target does it first)"
+	@echo "make manifest  - parse the dbt project (dbt/target/manifest.json, read by the Dagster definitions)"
+	@echo "make clean-venv - remove .venv"
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
