@@ -20,7 +20,7 @@ from pipelines.progress import backfill_summary, run_with_progress
 from pipelines.runner import RangeError, materialize_range, range_job, validate_range
 from pipelines.runs.instance import open_instance
 from pipelines.runs.orphans import process_tags, sweep_orphaned_runs
-from pipelines.runs.writer_lock import WarehouseBusyError, writer_lock
+from pipelines.runs.writer_lock import WarehouseBusyError, ensure_duckdb_writable, writer_lock
 from pipelines.settings import Settings, SettingsError
 from pipelines.summary import format_summary
 
@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _announce_long_range(args.command, first, last)
             with writer_lock(settings.tree_dir, f"{args.command} {first} {last}"), open_instance() as instance:
+                ensure_duckdb_writable(settings.duckdb_path)
                 for line in sweep_orphaned_runs(instance):
                     print(f"{args.command}: {line}", file=sys.stderr)
                 result, seconds = _materialize_with_progress(settings, first, last, instance)
@@ -118,6 +119,7 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
     env = {**os.environ, **dbt_env(settings, first.isoformat(), (last + dt.timedelta(days=1)).isoformat())}
     try:
         with writer_lock(settings.tree_dir, f"failing-rows {check}"):
+            ensure_duckdb_writable(settings.duckdb_path)
             done = subprocess.run([dbt_executable(), "test", "--select", check, "--store-failures"],
                                   cwd=DBT_PROJECT_DIR, env=env)
     except WarehouseBusyError as error:

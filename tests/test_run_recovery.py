@@ -221,6 +221,28 @@ def test_an_end_before_the_start_is_refused_before_the_run_is_announced(tmp_path
     assert line.startswith("backfill: ") and "2025-10-02" in line
 
 
+def test_a_warehouse_open_in_another_program_is_one_line_naming_it_before_the_run_starts(tmp_path):
+    """A notebook holding the pipeline's DuckDB file: the run says who holds it and what to do, in one line, instead
+    of every step failing with DuckDB's lock error."""
+    env = {**project_home(tmp_path), "BTCW_WAREHOUSE_DIR": str(tmp_path / "wh")}
+    path = tmp_path / "wh" / "demo" / "warehouse.duckdb"
+    path.parent.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
+                               "print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = subprocess.run([sys.executable, "-m", "pipelines.cli", "backfill", "2025-10-01", "2025-10-01"],
+                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"backfill: the warehouse {path} is open in ") and f"(PID {holder.pid})" in line
+    assert "serving copy" in line
+
+
 def test_a_long_range_is_announced_before_it_starts(capsys):
     _announce_long_range("backfill", dt.date(2019, 1, 1), dt.date(2025, 12, 1))
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,3 +51,26 @@ def writer_lock(tree_dir: Path, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+_DUCKDB_HOLDER = re.compile(r"[Cc]onflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def ensure_duckdb_writable(duckdb_path: Path) -> None:
+    """Open the pipeline's DuckDB file for writing once, before a run starts: when another program holds it (a BI
+    tool or a notebook opened it read-write, or read-only while we need to write), WarehouseBusyError says so in
+    one line, instead of every step of the run failing with the same DuckDB lock error."""
+    import duckdb
+
+    try:
+        duckdb.connect(str(duckdb_path)).close()
+    except duckdb.IOException as error:
+        text = str(error)
+        found = _DUCKDB_HOLDER.search(text)
+        if found is None and "lock" not in text.lower():
+            raise
+        holder = f"{found['program']} (PID {found['pid']})" if found else "another program"
+        raise WarehouseBusyError(
+            f"the warehouse {duckdb_path} is open in {holder}: close it there (BI tools and notebooks should read the "
+            "serving copy, <tree>/serving/warehouse.duckdb: README › Querying the warehouse), then run "
+            "again") from None
