@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.collector.hourly_files import StreamArchiveWriter, hour_files
+from pipelines.collector.hourly_files import StreamArchiveError, StreamArchiveWriter, hour_files
 from pipelines.demo.liquidation_feeds import BREAK_DAY, default_feeds
 from pipelines.demo.stream_landing import land_demo_day, land_demo_window
 from pipelines.demo.ws_server import DemoLiquidationStreams, SimClock
@@ -95,6 +95,34 @@ def test_an_hour_already_in_the_archive_is_kept_and_the_others_land(tmp_path):
     assert all(p.read_bytes() == data for p, data in before.items())
     (result,) = load(tmp_path, [DAY], venues=("okx",))
     assert result.cover.covered_seconds == 86400 and result.duplicates == 0
+
+
+def test_a_landing_cut_short_by_a_full_disk_leaves_no_half_hour_and_the_next_run_lands_the_rest(tmp_path,
+                                                                                                 monkeypatch):
+    import errno
+
+    clean = tmp_path / "clean" / "landing"
+    land_demo_day(clean, "okx", DAY)
+    landing = tmp_path / "tree" / "landing"
+    real_link, links = os.link, [0]
+
+    def full_after_a_while(src, dst, *args, **kwargs):
+        links[0] += 1
+        if links[0] > 30:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", full_after_a_while)
+    with pytest.raises(StreamArchiveError, match="No space left on device"):
+        land_demo_day(landing, "okx", DAY)
+    monkeypatch.setattr(os, "link", real_link)
+    archived = sorted(p.relative_to(landing) for p in landing.rglob("*") if p.is_file())
+    assert not any(p.name.endswith(".open") for p in archived)  # only whole, sealed hours made it
+    assert len({p.parent for p in archived}) < 24
+    assert not list((tmp_path / "tree" / "tmp").glob("demo-streams-*"))  # its scratch is gone
+    again = land_demo_day(landing, "okx", DAY)
+    assert again.hours_kept == len({p.parent for p in archived}) and again.hours_landed == 24 - again.hours_kept
+    assert tree_digest(landing) == tree_digest(clean)  # the same files as a landing never cut short
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------

@@ -14,6 +14,11 @@ subscribe frames (Bybit, OKX) or the URL (Binance), so the demo lands what the c
 Write-once: an hour that already has a file in the archive (a collector ran then, or an earlier run landed it) is
 left as it is and not landed again, so a rerun changes nothing and a real collector's files are never mixed with
 simulated ones.
+
+All or nothing per hour: the writer writes into a scratch archive beside the landing folder (`<tree>/tmp/
+demo-streams-*`), and each hour's folder, its files sealed, is moved into the landing archive by one rename. A run
+killed or out of disk mid-way leaves no half-landed hour (a collector's crash leaves a gap; a simulation's must
+not, or the rerun could not land the hour again): the next run lands what is missing and sweeps the scratch.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.atomic_files import fsync_dir, make_dirs_durably
 from pipelines.collector.hourly_files import HOUR, StreamArchiveWriter, hour_dir
 from pipelines.demo.liquidation_feeds import LiquidationFeeds, default_feeds
 from pipelines.sources.liquidation_streams import FEEDS, VenueFeed
@@ -96,10 +105,51 @@ def land_demo_day(landing_root: Path, venue: str, day: dt.date, feeds: Liquidati
         hour = at.replace(minute=0, second=0, microsecond=0)
         if hour in by_hour:
             by_hour[hour].append((at, text))
-    written = 0
-    for run in _consecutive(todo):
-        written += _land_hours(landing_root, venue, run, by_hour)
+    scratch_parent = landing_root.parent / "tmp"
+    scratch_parent.mkdir(parents=True, exist_ok=True)
+    _sweep_scratch(scratch_parent)
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=scratch_parent))
+    try:
+        written = 0
+        for run in _consecutive(todo):
+            written += _land_hours(scratch, venue, run, by_hour)
+        for hour in todo:  # each hour's sealed files into the archive at once
+            _move_into_place(hour_dir(scratch, venue, hour), hour_dir(landing_root, venue, hour))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return LandedDay(venue, day, len(todo), len(taken), written)
+
+
+SCRATCH_PREFIX = "demo-streams-"
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    make_dirs_durably(target.parent)
+    if target.is_dir() and not any(target.iterdir()):
+        target.rmdir()  # an empty folder (a reader's mkdir, an earlier sweep) holds nothing to keep
+    os.rename(source, target)  # fails if the hour has files meanwhile: never merged into
+    fsync_dir(target.parent)
+
+
+def _sweep_scratch(parent: Path) -> None:
+    """Remove the scratch folders of landing processes that are gone (killed mid-way)."""
+    for folder in parent.glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            pid = int(folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _consecutive(hours: list[dt.datetime]) -> list[list[dt.datetime]]:
