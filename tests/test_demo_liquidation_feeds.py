@@ -382,7 +382,9 @@ def test_a_dropped_connection_then_duplicates_after_the_reconnect():
     assert second[:3] == first[-3:]  # the duplicates
     resumed = [json.loads(t)["ts"] for t in second[3:]]
     assert resumed and min(resumed) > json.loads(first[-1])["ts"] and resumed == sorted(resumed)
-    assert kinds == [(1, "data")] * 5 + [(2, "resent")] * 3 + [(2, "data")] * 9
+    read = [(1, "data")] * 5 + [(2, "resent")] * 3 + [(2, "data")] * 9
+    # What the client read, then perhaps a few more frames the server pushed while the client was closing.
+    assert kinds[:len(read)] == read and set(kinds[len(read):]) <= {(2, "data")}
 
 
 def test_a_malformed_frame_is_injected_before_the_real_one():
