@@ -32,7 +32,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.atomic_files import fsync_dir, make_dirs_durably
+from pipelines.atomic_files import fsync_dir, make_dirs_durably, pid_alive
 from pipelines.collector.hourly_files import HOUR, StreamArchiveWriter, hour_dir
 from pipelines.demo.liquidation_feeds import LiquidationFeeds, default_feeds
 from pipelines.sources.liquidation_streams import FEEDS, VenueFeed
@@ -138,18 +138,8 @@ def _sweep_scratch(parent: Path) -> None:
             pid = int(folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0])
         except ValueError:
             continue
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _consecutive(hours: list[dt.datetime]) -> list[list[dt.datetime]]:
