@@ -30,7 +30,8 @@ Writers and recover() take turns on each hour folder with the landing archive's 
 Known limit: a disconnection the writer was told of is kept in memory until its hour's file is sealed; a writer
 killed later in that hour loses it, and the recovered gap only starts at the file's last frame.
 
-Reading: hour_files (sealed files of a day, verified against their sidecars), open_hour_files (not yet sealed),
+Reading: hour_files (sealed files of a day, verified against their sidecars), sealed_files (of given hours, verified
+when read), open_hour_files (not yet sealed),
 iter_frames, coverage (seconds covered, gaps with their reason) and audit_stream_archive.
 """
 
@@ -739,14 +740,18 @@ def _day_hours(day: dt.date) -> list[dt.datetime]:
     return [start + i * HOUR for i in range(24)]
 
 
+def sealed_files(landing_root: Path, venue: str, hours: list[dt.datetime]) -> list[SealedHourFile]:
+    """The sealed files of `hours`, in hour then opened_at order, as their sidecars describe them (not verified:
+    reading one with iter_frames or read_bytes verifies it)."""
+    return [sealed for hour in hours for sealed in _sealed_in(hour_dir(landing_root, venue, hour))]
+
+
 def hour_files(landing_root: Path, venue: str, day: dt.date) -> list[SealedHourFile]:
     """The sealed files of the day's 24 hours, in hour then opened_at order, each verified against its sidecar
     (StreamArchiveError naming venue, hour and file when one does not match)."""
-    found = []
-    for hour in _day_hours(day):
-        for sealed in _sealed_in(hour_dir(landing_root, venue, hour)):
-            sealed.read_bytes()
-            found.append(sealed)
+    found = sealed_files(landing_root, venue, _day_hours(day))
+    for sealed in found:
+        sealed.read_bytes()
     return found
 
 
@@ -814,12 +819,16 @@ def _inside(moment: dt.datetime, spans: list[Span]) -> bool:
     return any(start <= moment < end for start, end in spans)
 
 
-def coverage(landing_root: Path, venue: str, day: dt.date) -> Coverage:
+def coverage(landing_root: Path, venue: str, day: dt.date, files: list[SealedHourFile] | None = None) -> Coverage:
     """What the day's sealed files say of the feed: each file covers its hour from opened_at to closed_at, less
-    the disconnections its sidecar records; the rest of the day is gaps, each with its reason."""
+    the disconnections its sidecar records; the rest of the day is gaps, each with its reason. `files`: the day's
+    sealed files when the caller has them (verified as it reads them), else hour_files (verified here)."""
     day_start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
     day_end = day_start + dt.timedelta(days=1)
-    files = hour_files(landing_root, venue, day)
+    if files is None:
+        files = hour_files(landing_root, venue, day)
+    else:
+        files = [f for f in files if day_start <= f.hour < day_end]
     up, down, interrupted = [], [], []
     for sealed in files:
         span = _clip((sealed.opened_at, sealed.closed_at), sealed.hour, sealed.hour + HOUR)

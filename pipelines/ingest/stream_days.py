@@ -39,9 +39,9 @@ from pipelines.collector.hourly_files import (
     SealedHourFile,
     StreamArchiveError,
     coverage,
-    hour_files,
     iter_frames,
     open_hour_files,
+    sealed_files,
 )
 from pipelines.duckdb_tables import column_definitions, transaction
 from pipelines.ingest.errors import ParseError
@@ -145,11 +145,9 @@ def read_venue_day(landing_root: Path, tree_dir: Path, venue: str, day: dt.date,
     result = VenueDay(venue, day)
     start, end = _aware(day), _aware(day) + dt.timedelta(days=1)
     try:
-        files = [*(f for f in hour_files(landing_root, venue, day - dt.timedelta(days=1))
-                   if f.hour == start - HOUR),
-                 *hour_files(landing_root, venue, day),
-                 *(f for f in hour_files(landing_root, venue, day + dt.timedelta(days=1)) if f.hour == end)]
-        result.cover = coverage(landing_root, venue, day)
+        # The day's hours and the one on each side; each file is verified once, as iter_frames reads it.
+        files = sealed_files(landing_root, venue, [start + i * HOUR for i in range(-1, 25)])
+        result.cover = coverage(landing_root, venue, day, files)
     except (StreamArchiveError, OSError, ValueError) as exc:
         result.status, result.reason = FAILED, f"the stream archive cannot be read: {exc}"
         return result
