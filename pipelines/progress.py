@@ -89,8 +89,8 @@ def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.Exec
         # above still stands; a traceback here would hide it.
         reason = str(error).splitlines()[0]
         lines.append(f"  rows per dataset unavailable: {duckdb_path} could not be read ({reason})")
-        rows = []
-    if not rows and "unavailable" not in lines[-1]:
+        rows = None
+    if rows == []:
         lines.append("  no dataset was loaded by this run (raw.load_log holds no row of it for these days)")
     if rows:
         lines.append(f"  {'dataset':<40} {'days ok':>8} {'not ok':>7} {'rows':>10} {'quarantined':>12}")
