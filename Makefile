@@ -38,7 +38,7 @@ export ARG_WAREHOUSE := $(value WAREHOUSE)
 export ARG_CHECK := $(value CHECK)
 unexport START END DATE NIGHTS WAREHOUSE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll collect failing-rows
+.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -55,6 +55,7 @@ help:
 	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
 	@echo "make bench     - speed and memory benchmarks, side by side in one run, with the CPU they ran on"
 	@echo "make bench-year - a year backfilled in one run against per-day runs and the nightly (an hour or more)"
+	@echo "make bi-clients - the DuckDB clients BI users have (Python 1.1-1.5, CLI, Node.js) into build/bi-clients, for the tests"
 	@echo "make install   - set up .venv from requirements.lock (every target does it first)"
 	@echo "make manifest  - parse the dbt project (dbt/target/manifest.json, read by the Dagster definitions)"
 	@echo "make clean-venv - remove .venv"
@@ -87,8 +88,24 @@ collect: $(STAMP)
 poll: $(STAMP)
 	$(BIN)/python -m pipelines.cli poll
 
-test: $(MANIFEST)
+test: $(MANIFEST) bi-clients
 	$(BIN)/python -m pytest
+
+# The DuckDB clients BI users have, for tests/test_bi_clients.py: the serving copy must open in each (README › BI).
+# Outside .venv, which holds the DuckDB the pipeline writes with: Python packages 1.1-1.5 (one folder each, pip
+# --target), the CLI from PyPI (duckdb-cli) and the Node.js client (tests/bi_clients/package.json, when npm exists).
+BI_PYTHON_DUCKDB := 1.1.3 1.2.2 1.3.2 1.4.4 1.5.6
+BI_DUCKDB_CLI := 1.5.6
+BI_CLIENTS := build/bi-clients
+bi-clients: $(STAMP)
+	@for v in $(BI_PYTHON_DUCKDB); do d=$(BI_CLIENTS)/python-duckdb-$$v; test -f $$d/.installed || { \
+	    $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $$d duckdb==$$v && touch $$d/.installed; } || exit 1; done
+	@for v in $(BI_DUCKDB_CLI); do d=$(BI_CLIENTS)/duckdb-cli-$$v; test -f $$d/.installed || { \
+	    $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $$d duckdb-cli==$$v && touch $$d/.installed; } || exit 1; done
+	@if command -v npm >/dev/null; then \
+	    test tests/bi_clients/node_modules/.package-lock.json -nt tests/bi_clients/package-lock.json || \
+	    npm ci --prefix tests/bi_clients --no-audit --no-fund --silent; \
+	else echo "bi-clients: no npm here: the Node.js client is not installed (its test is skipped)"; fi
 
 # dagster.yaml takes its storage folders from these (absolute, so that the run history is one place whichever
 # directory a command starts in); pipelines.cli fills them in itself (pipelines/runs/instance.py), `dagster dev`

@@ -55,6 +55,8 @@ Decisions:
     same tables give byte-identical files (tested). The DuckDB copy is not byte-identical between publishes:
     66 bytes of its first block differ (a random database identifier and the header checksums), and it holds
     its version and publication time; so does the manifest.
+  * The copy is written in DuckDB 1.0's storage format (SERVING_STORAGE_VERSION), which every DuckDB since 1.0
+    reads: BI tools bundle DuckDB 1.x and refuse a 2.0 file. Measured on the report's marts: the same size.
   * Links are relative, so the tree can be moved or mounted elsewhere; copy it with its links (`cp -a`). A copy
     that followed them (plain dirs and files) is adopted again like a folder from before versions.
   * One publisher at a time: an exclusive flock on the serving folder (released by the kernel if the publisher
@@ -97,6 +99,11 @@ MANIFEST = "manifest.json"
 PUBLICATION_SCHEMA = "serving"  # in the DuckDB copy: publication, published_tables
 KEEP_VERSIONS = 3  # the current one and two before it, for readers that resolved `current` a while ago
 LOCK_WAIT_S = 120.0
+# The DuckDB storage format of the copy: the oldest DuckDB 2.0 still writes, which every DuckDB since 1.0 reads. The
+# pipeline's DuckDB would otherwise write its own (2.0's), which the clients BI users have refuse ("version number
+# 69 ... can only read 64/68"): the CLI from PyPI, Node's @duckdb/node-api 1.5, Python packages 1.1-1.5 and the
+# drivers that bundle them (tests/test_bi_clients.py opens the copy with each). The Parquet files need nothing.
+SERVING_STORAGE_VERSION = "v1.0.0"
 # The names BI opens, each a fixed relative link through `current`.
 BI_LINKS = {SERVING_FILE: f"{CURRENT}/{SERVING_FILE}", PARQUET_DIR: f"{CURRENT}/{PARQUET_DIR}",
             CURRENT_MANIFEST: f"{CURRENT}/{MANIFEST}"}
@@ -323,7 +330,8 @@ def _build_copy(
     rows: dict[tuple[str, str], int] = {}
     parquet_files: dict[str, dict[str, object]] = {}
     (staging / PARQUET_DIR).mkdir()
-    conn = duckdb.connect(str(staging / SERVING_FILE), config=dict(duckdb_config))
+    conn = duckdb.connect(str(staging / SERVING_FILE),
+                          config={**duckdb_config, "storage_compatibility_version": SERVING_STORAGE_VERSION})
     try:
         conn.execute(f"ATTACH ? AS {_SOURCE_ALIAS} (READ_ONLY)", [str(source_db)])
         catalog = read_catalog(conn, _SOURCE_ALIAS, schemas)

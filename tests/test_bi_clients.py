@@ -1,0 +1,72 @@
+"""The serving copy opens read-only in the DuckDB clients BI users have installed, and each sees the same tables
+and Parquet files as the pipeline's own DuckDB: Python packages 1.1-1.5, the DuckDB CLI from PyPI and Node's
+@duckdb/node-api (tests/bi_clients/clients.py; `make bi-clients` installs them, `make test` does it first).
+
+The demo warehouse's own serving copy, every mart of a real run, is checked the same way in tests/test_end_to_end.py.
+Without the clients the tests skip, naming what is missing; BTCW_REQUIRE_BI_CLIENTS=1 (.ci/run) fails instead."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "reporting"))
+from bi_clients.clients import answer_in_process, ask, installed_clients, missing_clients, text_queries  # noqa: E402
+from report_warehouse import build_report_warehouse  # noqa: E402
+
+from pipelines.serving.publish import SERVING_STORAGE_VERSION, publish_serving  # noqa: E402
+
+MISSING = missing_clients()
+if MISSING and os.environ.get("BTCW_REQUIRE_BI_CLIENTS") == "1":
+    raise RuntimeError(f"BTCW_REQUIRE_BI_CLIENTS=1 but {', '.join(MISSING)} not installed: run `make bi-clients`")
+CLIENTS = installed_clients()
+
+
+def assert_every_client_reads_the_copy(serving: Path, work: Path) -> list[str]:
+    """Each installed client opens `serving`/warehouse.duckdb read-only and reads its Parquet set: the same rows,
+    as text, as the pipeline's DuckDB reads. Returns the clients' names."""
+    copy = serving / "warehouse.duckdb"
+    with duckdb.connect(str(copy), read_only=True) as conn:
+        queries = text_queries(conn, serving / "parquet")
+    assert any(name.startswith("marts.") for name in queries) and any(name.startswith("parquet/") for name in queries)
+    expected = answer_in_process(copy, queries)
+    for client in CLIENTS:
+        got = ask(client, copy, queries, work)
+        wrong = sorted(name for name in expected if got.get(name) != expected[name])
+        assert not wrong, f"{client.name} reads {len(wrong)} tables differently from DuckDB {duckdb.__version__}: {wrong}"
+    return [client.name for client in CLIENTS]
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed: run `make bi-clients`")
+def test_every_client_opens_the_published_copy_and_reads_the_same_tables(tmp_path):
+    """The report's marts (gamma tables with their pipeline schemas, prices, mining, the dashboard row: DATE,
+    TIMESTAMP, DOUBLE, BIGINT, VARCHAR, BOOLEAN, NULLs) plus a table of the other types DuckDB marts may hold."""
+    source = build_report_warehouse(tmp_path / "pipeline.duckdb")
+    with duckdb.connect(str(source)) as conn:
+        conn.execute("CREATE TABLE marts.other_types AS SELECT i::INTEGER AS i, (i * 1e12)::HUGEINT AS big, "
+                     "(i / 7)::DECIMAL(18, 6) AS dec, TIMESTAMPTZ '2025-11-21 12:00:00+00' + i * INTERVAL 1 HOUR "
+                     "AS at, [i, i + 1] AS list, {'a': i, 'b': 'x' || i} AS struct, i % 2 = 0 AS even, "
+                     "CASE WHEN i = 2 THEN NULL ELSE 0.1 * i END AS maybe FROM range(5) r(i)")
+    serving = tmp_path / "serving"
+    publish_serving(source, serving)
+    names = assert_every_client_reads_the_copy(serving, tmp_path)
+    assert any(name.startswith("duckdb CLI") for name in names) and any(name.startswith("python duckdb 1.1") for name
+                                                                        in names), names
+
+
+def test_the_copy_is_written_in_the_storage_format_of_duckdb_1_0(tmp_path):
+    """What makes the copy readable by every DuckDB since 1.0 (the pipeline's own file is in 2.0's format)."""
+    source = build_report_warehouse(tmp_path / "pipeline.duckdb", with_gamma=False)
+    publish_serving(source, tmp_path / "serving")
+
+    def storage_version(path: Path) -> str:
+        with duckdb.connect(str(path), read_only=True) as conn:
+            ((tags,),) = conn.execute("SELECT tags FROM duckdb_databases() WHERE path = ?", [str(path)]).fetchall()
+        return tags["storage_version"]
+
+    assert storage_version((tmp_path / "serving" / "warehouse.duckdb").resolve()) == f"{SERVING_STORAGE_VERSION}+"
+    assert storage_version(source) != f"{SERVING_STORAGE_VERSION}+"
