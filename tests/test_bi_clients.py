@@ -7,41 +7,18 @@ Without the clients the tests skip, naming what is missing; BTCW_REQUIRE_BI_CLIE
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "reporting"))
-from bi_clients.clients import answer_in_process, ask, installed_clients, missing_clients, text_queries  # noqa: E402
+from bi_clients.clients import assert_every_client_reads_the_copy  # noqa: E402
 from report_warehouse import build_report_warehouse  # noqa: E402
 
 from pipelines.serving.publish import SERVING_STORAGE_VERSION, publish_serving  # noqa: E402
 
-MISSING = missing_clients()
-if MISSING and os.environ.get("BTCW_REQUIRE_BI_CLIENTS") == "1":
-    raise RuntimeError(f"BTCW_REQUIRE_BI_CLIENTS=1 but {', '.join(MISSING)} not installed: run `make bi-clients`")
-CLIENTS = installed_clients()
 
-
-def assert_every_client_reads_the_copy(serving: Path, work: Path) -> list[str]:
-    """Each installed client opens `serving`/warehouse.duckdb read-only and reads its Parquet set: the same rows,
-    as text, as the pipeline's DuckDB reads. Returns the clients' names."""
-    copy = serving / "warehouse.duckdb"
-    with duckdb.connect(str(copy), read_only=True) as conn:
-        queries = text_queries(conn, serving / "parquet")
-    assert any(name.startswith("marts.") for name in queries) and any(name.startswith("parquet/") for name in queries)
-    expected = answer_in_process(copy, queries)
-    for client in CLIENTS:
-        got = ask(client, copy, queries, work)
-        wrong = sorted(name for name in expected if got.get(name) != expected[name])
-        assert not wrong, f"{client.name} reads {len(wrong)} tables differently from DuckDB {duckdb.__version__}: {wrong}"
-    return [client.name for client in CLIENTS]
-
-
-@pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed: run `make bi-clients`")
 def test_every_client_opens_the_published_copy_and_reads_the_same_tables(tmp_path):
     """The report's marts (gamma tables with their pipeline schemas, prices, mining, the dashboard row: DATE,
     TIMESTAMP, DOUBLE, BIGINT, VARCHAR, BOOLEAN, NULLs) plus a table of the other types DuckDB marts may hold."""

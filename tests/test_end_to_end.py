@@ -12,6 +12,7 @@ import sys
 import dagster as dg
 import duckdb
 import pytest
+from bi_clients.clients import assert_every_client_reads_the_copy
 
 from pipelines.runner import materialize_range
 from pipelines.settings import Settings, SourceMode
@@ -100,6 +101,14 @@ def test_liquidations_are_market_wide_every_day_with_coverage_and_every_order_is
     with duckdb.connect(str(serving), read_only=True) as conn:
         events = dict(conn.execute("SELECT date, count(*) FROM marts.fct_liquidation_events GROUP BY 1").fetchall())
     assert events == {d: n for d, e, n, *_ in daily if e == "all"}
+
+
+def test_the_serving_copy_opens_in_the_clients_bi_users_have(demo, tmp_path):
+    """Every mart of a real run, published, read by DuckDB's Python packages 1.1-1.5, its CLI and its Node.js client
+    (tests/test_bi_clients.py, README › Clients tested): the same rows as the pipeline's DuckDB reads."""
+    settings, _, _ = demo
+    names = assert_every_client_reads_the_copy(settings.tree_dir / "serving", tmp_path)
+    assert len(names) >= 6, names
 
 
 def test_gamma_summary_is_finite_and_consistent_with_by_strike(demo):

@@ -56,7 +56,7 @@ Decisions:
     66 bytes of its first block differ (a random database identifier and the header checksums), and it holds
     its version and publication time; so does the manifest.
   * The copy is written in DuckDB 1.0's storage format (SERVING_STORAGE_VERSION), which every DuckDB since 1.0
-    reads: BI tools bundle DuckDB 1.x and refuse a 2.0 file. Measured on the report's marts: the same size.
+    reads: BI tools bundle DuckDB 1.x and refuse a 2.0 file (tests/test_bi_clients.py).
   * Links are relative, so the tree can be moved or mounted elsewhere; copy it with its links (`cp -a`). A copy
     that followed them (plain dirs and files) is adopted again like a folder from before versions.
   * One publisher at a time: an exclusive flock on the serving folder (released by the kernel if the publisher

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pytest
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -113,3 +114,31 @@ def _ask_cli(client: Client, path: Path, sql: str) -> list[list[str | None]]:
         raise AssertionError(f"{client.name} could not read {path}: {(done.stderr or done.stdout).strip()[-800:]}")
     rows = json.loads(done.stdout) if done.stdout.strip() else []
     return [[row[f"c{i}"] for i in range(len(row))] for row in rows]
+
+
+def clients_or_skip() -> list[Client]:
+    """The installed clients; a test without them skips naming what is missing, or fails under
+    BTCW_REQUIRE_BI_CLIENTS=1 (.ci/run), where `make test` has installed them."""
+    missing = missing_clients()
+    if missing:
+        message = f"{', '.join(missing)} not installed: run `make bi-clients`"
+        if os.environ.get("BTCW_REQUIRE_BI_CLIENTS") == "1":
+            pytest.fail(f"BTCW_REQUIRE_BI_CLIENTS=1 but {message}")
+        pytest.skip(message)
+    return installed_clients()
+
+
+def assert_every_client_reads_the_copy(serving: Path, work: Path) -> list[str]:
+    """Each installed client opens `serving`/warehouse.duckdb read-only and reads its Parquet set: the same rows,
+    as text, as the pipeline's DuckDB reads. Returns the clients' names."""
+    clients = clients_or_skip()
+    copy = serving / "warehouse.duckdb"
+    with duckdb.connect(str(copy), read_only=True) as conn:
+        queries = text_queries(conn, serving / "parquet")
+    assert any(name.startswith("marts.") for name in queries) and any(name.startswith("parquet/") for name in queries)
+    expected = answer_in_process(copy, queries)
+    for client in clients:
+        got = ask(client, copy, queries, work)
+        wrong = sorted(name for name in expected if got.get(name) != expected[name])
+        assert not wrong, f"{client.name} reads {len(wrong)} tables differently from DuckDB {duckdb.__version__}: {wrong}"
+    return [client.name for client in clients]
