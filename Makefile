@@ -6,6 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MANIFEST := dbt/target/manifest.json
+WEB := pipelines/quality/web
+WEB_STAMP := $(WEB)/node_modules/.installed
 DBT_SOURCES := $(shell find dbt -path dbt/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' \) -print)
 
 # The Dagster instance (dagster.yaml) lives at the project root; its storage goes under warehouse/.
@@ -38,7 +40,7 @@ export ARG_WAREHOUSE := $(value WAREHOUSE)
 export ARG_CHECK := $(value CHECK)
 unexport START END DATE NIGHTS WAREHOUSE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients
+.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -53,6 +55,7 @@ help:
 	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
 	@echo "make docs      - dbt docs (catalog of the demo warehouse) into dbt/target/docs, offline"
 	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
+	@echo "make quality-web-assets - the CSS/JS the Data Docs load, from npm (pipelines/quality/web, needs npm), so that they render offline"
 	@echo "make bench     - speed and memory benchmarks, side by side in one run, with the CPU they ran on"
 	@echo "make bench-year - a year backfilled in one run against per-day runs and the nightly (an hour or more)"
 	@echo "make bi-clients - the DuckDB clients BI users have (Python 1.1-1.5, CLI, Node.js) into build/bi-clients, for the tests"
@@ -88,7 +91,7 @@ collect: $(STAMP)
 poll: $(STAMP)
 	$(BIN)/python -m pipelines.cli poll
 
-test: $(MANIFEST) bi-clients
+test: $(MANIFEST) bi-clients $(WEB_STAMP)
 	$(BIN)/python -m pytest
 
 # The DuckDB clients BI users have, for tests/test_bi_clients.py: the serving copy must open in each (README › BI).
@@ -155,7 +158,18 @@ docs: $(MANIFEST)
 		BTCW_DBT_DUCKDB_PATH="$$duckdb_path" ../$(BIN)/dbt docs generate --target-path target/docs
 	@echo "open dbt/target/docs/index.html (or: cd dbt && ../$(BIN)/dbt docs serve --target-path target/docs --host 127.0.0.1)"
 
-quality-docs: $(STAMP)
+# The CSS/JS the Data Docs pages load from CDNs, installed from npm at the exact versions the URLs name (the lock file
+# pins them, the newest 5.x/6.x where a URL names only a major) and copied into the site, so that it renders offline.
+# Reinstalled only when the lock file changes (the stamp is inside node_modules: deleting the folder reinstalls).
+# --omit=optional: vega-tooltip's optional native rollup binary; --ignore-scripts: only files are used, nothing runs.
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "quality-web-assets: npm is not installed (Debian: apt-get install nodejs npm)" >&2; exit 2; }
+	cd $(WEB) && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
+	touch $@
+
+quality-web-assets: $(WEB_STAMP)
+
+quality-docs: $(STAMP) $(WEB_STAMP)
 	$(BIN)/python -m pipelines.quality.data_docs $${ARG_START:+--start="$$ARG_START"} $${ARG_END:+--end="$$ARG_END"}
 
 clean-venv:
