@@ -83,3 +83,13 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         except duckdb.Error as rollback_error:
             error.add_note(f"(the ROLLBACK after it failed too: {rollback_error})")
         raise
+
+
+def path_literal(path: object) -> str:
+    """A file path as a SQL string literal, for the statements whose path DuckDB cannot take as a parameter: ATTACH
+    and COPY … TO (DuckDB 1.5 refuses `?` there; 2.0 accepts it). Quotes are doubled; a NUL, which no path holds
+    and which would end the string early, is refused."""
+    text = str(path)
+    if "\x00" in text:
+        raise ValueError(f"a path with a NUL byte cannot be given to DuckDB: {text!r}")
+    return "'" + text.replace("'", "''") + "'"

@@ -285,3 +285,17 @@ def test_publish_sweeps_what_a_killed_publish_left(tmp_path):
 
 def test_serving_path_of_a_tree(tmp_path):
     assert serving_duckdb_path(tmp_path / "demo") == tmp_path / "demo" / "serving" / "warehouse.duckdb"
+
+
+def test_a_path_with_quotes_and_spaces_is_attached_and_exported(tmp_path):
+    """ATTACH and COPY … TO take the paths as literals (DuckDB 1.5 has no parameter there): a quote in a folder's
+    name must neither break nor change the statement."""
+    folder = tmp_path / "it's a \"warehouse\"; DROP TABLE x"
+    folder.mkdir()
+    source = folder / "pipeline.duckdb"
+    with duckdb.connect(str(source)) as conn:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE TABLE marts.t AS SELECT 1 AS a")
+    report = publish_serving(source, folder / "serving")
+    assert report.rows == {"marts.t": 1}
+    assert pq.read_table(folder / "serving" / "parquet" / "t.parquet").to_pylist() == [{"a": 1}]
