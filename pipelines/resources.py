@@ -25,7 +25,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     source_mode: str = SourceMode.DEMO.value
     warehouse_dir: str = "warehouse"
-    start_date: str = "2020-01-01"
+    start_date: str = ""  # "" = the mode's first partition (pipelines/settings.py default_start_date)
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
     reject_threshold: float = 0.02
@@ -53,7 +53,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return Settings(
             source_mode=SourceMode(self.source_mode),
             warehouse_dir=Path(self.warehouse_dir),
-            start_date=dt.date.fromisoformat(self.start_date),
+            start_date=dt.date.fromisoformat(self.start_date) if self.start_date else None,
             duckdb_memory_limit=self.duckdb_memory_limit,
             duckdb_threads=self.duckdb_threads,
             reject_threshold=self.reject_threshold,

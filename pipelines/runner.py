@@ -8,8 +8,7 @@ import os
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from pipelines.definitions import build_definitions
-from pipelines.settings import Settings
+from pipelines.settings import START_DATE_ENV, Settings
 
 # A ranged run's planned materializations: one event per asset carrying the window's partition subset, instead
 # of Dagster's default one event per asset per partition (49 assets x 202 days = 9,898 events, each a SQLite
@@ -34,12 +33,17 @@ def validate_range(settings: Settings, first: dt.date, last: dt.date, today: dt.
     if last < first:
         raise RangeError(f"END {last} is before START {first}")
     if first < settings.start_date:
-        raise RangeError(f"START {first} is before the first partition (BTCW_START_DATE={settings.start_date})")
+        raise RangeError(f"START {first} is before the first partition, {settings.start_date} "
+                         f"({settings.source_mode.value} mode): set {START_DATE_ENV}={first} (or earlier) to "
+                         "backfill it")
     if last >= today:
         raise RangeError(f"END {last} has not closed yet (UTC today is {today}); the last partition is yesterday")
 
 
 def range_job(settings: Settings) -> dg.JobDefinition:
+    # Imported here, not at the top: the CLI checks a range (validate_range) before the pipeline's code is loaded.
+    from pipelines.definitions import build_definitions
+
     return build_definitions(settings).resolve_implicit_global_asset_job_def()
 
 

@@ -25,7 +25,40 @@ class SourceMode(StrEnum):
         return "demo" if self is SourceMode.DEMO else "live"
 
 
-DEFAULT_START_DATE = dt.date(2020, 1, 1)
+# The first daily partition, per mode (BTCW_START_DATE overrides it). The UI counts a partition set's "% filled"
+# and "Materialize all" backfills from here, so it is where the mode's data starts:
+# - demo: the first day of the demo window `make run` materialises (pipelines/cli.py DEMO_WINDOW). The simulator
+#   answers for any day since 2020, but a demo warehouse holds this window; an earlier backfill sets the variable.
+# - live and replay (which reads the live tree): the first day every source with a history serves. The latest of
+#   the sources' history starts is Bybit's open interest, from the BTCUSDT contract's launch (2020-03-25; Binance
+#   futures 2019-09-10, Binance spot 2017-08-17, Coinbase 2015, mempool.space and blockchain.com 2009). Sources
+#   that serve only the present (Deribit's chain, Polymarket's markets) or a rolling window (Binance's ratios: 30
+#   days; OKX's liquidations: ~24 h) have days only from the night a deployment began archiving them: a deployment
+#   sets BTCW_START_DATE to that night, as the soak does, and an earlier day fails its landing check by name.
+DEMO_START_DATE = dt.date(2025, 10, 1)
+LIVE_START_DATE = dt.date(2020, 3, 25)
+# No source has a day before Bitcoin's first block.
+EARLIEST_START_DATE = dt.date(2009, 1, 3)
+START_DATE_ENV = "BTCW_START_DATE"
+
+
+def default_start_date(mode: SourceMode) -> dt.date:
+    return DEMO_START_DATE if mode is SourceMode.DEMO else LIVE_START_DATE
+
+
+def parse_start_date(raw: str, today: dt.date, variable: str = START_DATE_ENV) -> dt.date:
+    """The first daily partition: a date from Bitcoin's first block to today (UTC); else a one-line SettingsError."""
+    try:
+        start = dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{variable}={raw!r} is not a date (YYYY-MM-DD)") from None
+    if start < EARLIEST_START_DATE:
+        raise SettingsError(f"{variable}={raw!r} is before Bitcoin's first block ({EARLIEST_START_DATE}): no source "
+                            "has a day before it")
+    if start > today:
+        raise SettingsError(f"{variable}={raw!r} is after today ({today} UTC): no day would be a partition; the "
+                            "last partition is yesterday")
+    return start
 
 
 class SettingsError(ValueError):
@@ -139,7 +172,8 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 class Settings:
     source_mode: SourceMode = SourceMode.DEMO
     warehouse_dir: Path = Path("warehouse")
-    start_date: dt.date = DEFAULT_START_DATE
+    # The first daily partition; None: the mode's own (default_start_date), filled in when the object is made.
+    start_date: dt.date | None = None
     # DuckDB limits, shared by the Dagster resource and the dbt profile (passed as dbt vars).
     duckdb_memory_limit: str = "4GB"
     duckdb_threads: int = 2
@@ -156,6 +190,8 @@ class Settings:
     simulated_now: dt.datetime | None = None
 
     def __post_init__(self) -> None:
+        if self.start_date is None:
+            object.__setattr__(self, "start_date", default_start_date(self.source_mode))
         if self.simulated_now is not None and self.simulated_now.tzinfo is None:
             raise SettingsError(f"simulated_now={self.simulated_now.isoformat()!r} has no UTC offset")
         if self.live_base_url is not None and self.source_mode is not SourceMode.LIVE:
@@ -180,11 +216,6 @@ class Settings:
         except ValueError:
             choices = ", ".join(m.value for m in SourceMode)
             raise SettingsError(f"BTCW_SOURCE_MODE={raw_mode!r} is not one of: {choices}") from None
-        raw_start = env.get("BTCW_START_DATE", DEFAULT_START_DATE.isoformat())
-        try:
-            start = dt.date.fromisoformat(raw_start)
-        except ValueError:
-            raise SettingsError(f"BTCW_START_DATE={raw_start!r} is not a date (YYYY-MM-DD)") from None
         threads = _positive_int(env, "BTCW_DUCKDB_THREADS", cls.duckdb_threads)
         memory_limit = parse_memory_limit(env.get("BTCW_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit))
         threshold_raw = env.get("BTCW_REJECT_THRESHOLD", str(cls.reject_threshold))
@@ -199,6 +230,9 @@ class Settings:
                     if raw_base_url.strip() else None)
         raw_now = env.get("BTCW_SIMULATED_NOW", "")
         simulated_now = parse_simulated_now(raw_now) if raw_now.strip() else None
+        raw_start = env.get(START_DATE_ENV, "")
+        today = (simulated_now or dt.datetime.now(dt.UTC)).date()
+        start = parse_start_date(raw_start, today) if raw_start.strip() else None
         poll_cron = " ".join(env.get("BTCW_POLL_CRON", cls.poll_cron).split())
         from pipelines.polling.cadence import valid_cron  # dagster's cron parser, loaded only when settings are read
 

@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ def test_defaults_are_demo_mode_under_warehouse():
     settings = Settings.from_env({})
     assert settings.source_mode is SourceMode.DEMO
     assert settings.warehouse_dir == Path("warehouse").resolve()
-    assert settings.start_date == dt.date(2020, 1, 1)
+    assert settings.start_date == dt.date(2025, 10, 1)  # the demo window's first day (`make run`)
     assert settings.duckdb_path == Path("warehouse").resolve() / "demo" / "warehouse.duckdb"
     assert settings.landing_dir == Path("warehouse").resolve() / "demo" / "landing"
 
@@ -29,12 +30,45 @@ def test_replay_reads_and_writes_the_live_tree(tmp_path):
     [
         ({"BTCW_SOURCE_MODE": "prod"}, "BTCW_SOURCE_MODE='prod' is not one of: demo, live, replay"),
         ({"BTCW_START_DATE": "2020-13-01"}, "BTCW_START_DATE='2020-13-01' is not a date"),
+        ({"BTCW_START_DATE": "2008-12-31"}, "BTCW_START_DATE='2008-12-31' is before Bitcoin's first block (2009-01-03)"),
+        ({"BTCW_START_DATE": "2026-01-02", "BTCW_SIMULATED_NOW": "2026-01-01T00:30:00Z"},
+         "BTCW_START_DATE='2026-01-02' is after today (2026-01-01 UTC): no day would be a partition"),
         ({"BTCW_DUCKDB_THREADS": "0"}, "BTCW_DUCKDB_THREADS='0' is not a positive integer"),
     ],
 )
 def test_bad_settings_name_the_variable(env, message):
-    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+    with pytest.raises(SettingsError, match=re.escape(message)):
         Settings.from_env(env)
+
+
+def test_the_first_partition_is_where_the_modes_data_starts_unless_set():
+    """Demo: the demo window's first day; live and replay (the live tree): the first day every source with a history
+    serves (pipelines/settings.py says why); BTCW_START_DATE wins in every mode, and a Settings made in code
+    without one takes its mode's."""
+    from pipelines.cli import DEMO_WINDOW
+    from pipelines.sources.registry import DATASETS
+
+    assert Settings.from_env({}).start_date == DEMO_WINDOW[0] == dt.date(2025, 10, 1)
+    dated = {spec.name: spec.available_from for spec in DATASETS
+             if spec.available_from is not None and spec.source != "polymarket"}  # markets: followed from a listing
+    for mode in ("live", "replay"):
+        assert Settings.from_env({"BTCW_SOURCE_MODE": mode}).start_date == max(dated.values()) == dt.date(2020, 3, 25)
+        assert Settings.from_env({"BTCW_SOURCE_MODE": mode, "BTCW_START_DATE": " 2025-12-15 "}).start_date == \
+            dt.date(2025, 12, 15)
+    assert Settings.from_env({"BTCW_START_DATE": "2020-01-01"}).start_date == dt.date(2020, 1, 1)
+    assert Settings(source_mode=SourceMode.LIVE).start_date == dt.date(2020, 3, 25)
+    assert Settings(start_date=dt.date(2024, 1, 1)).start_date == dt.date(2024, 1, 1)
+
+
+def test_a_range_before_the_first_partition_names_the_setting_to_change(tmp_path):
+    from pipelines.runner import RangeError, validate_range
+
+    settings = Settings(warehouse_dir=tmp_path)
+    with pytest.raises(RangeError) as caught:
+        validate_range(settings, dt.date(2025, 9, 30), dt.date(2025, 10, 2), dt.date(2025, 11, 1))
+    assert str(caught.value) == ("START 2025-09-30 is before the first partition, 2025-10-01 (demo mode): set "
+                                 "BTCW_START_DATE=2025-09-30 (or earlier) to backfill it")
+    validate_range(settings, dt.date(2025, 10, 1), dt.date(2025, 10, 2), dt.date(2025, 11, 1))  # from the first day: fine
 
 
 def test_duckdb_config_is_explicit(tmp_path):
@@ -229,3 +263,12 @@ def test_the_cli_reports_a_bad_setting_in_one_line_and_exits_2(tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"backfill: {variable}={bad!r} ") and done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "warehouse").exists()
+    # A window before the mode's first partition: one line naming the setting, before any run is created.
+    env = {**os.environ, "BTCW_WAREHOUSE_DIR": str(tmp_path / "warehouse"), "DAGSTER_HOME": str(tmp_path)}
+    env.pop("BTCW_START_DATE", None)
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "backfill", "2025-09-29", "2025-10-02"],
+                          capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=120)
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    assert done.stderr == ("backfill: START 2025-09-29 is before the first partition, 2025-10-01 (demo mode): set "
+                           "BTCW_START_DATE=2025-09-29 (or earlier) to backfill it\n")
+    assert not (tmp_path / "warehouse").exists()  # neither the warehouse nor the run history (DAGSTER_HOME's)
