@@ -2,6 +2,9 @@
 
 Each materialises every asset for a date range in ONE Dagster run (single-run backfill policy), so dbt is
 invoked once for the whole window.
+
+Dagster, dbt and the assets are imported where they are needed, not here: `run` and `backfill` show what they are
+doing (pipelines/progress.py) from their first second on a terminal, before those imports.
 """
 
 from __future__ import annotations
@@ -12,19 +15,17 @@ import datetime as dt
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING
 
-import dagster as dg
-from dagster._core.utils import make_new_run_id
-
-from pipelines.progress import backfill_summary, run_with_progress
-from pipelines.runner import RangeError, materialize_range, range_job, validate_range
-from pipelines.runs.instance import open_instance
-from pipelines.runs.orphans import process_tags, sweep_orphaned_runs
+from pipelines.progress import ProgressLine
 from pipelines.runs.writer_lock import WarehouseBusyError, ensure_duckdb_writable, writer_lock
-from pipelines.settings import Settings, SettingsError
-from pipelines.summary import format_summary
+from pipelines.settings import DEMO_START_DATE, Settings, SettingsError
 
-DEMO_WINDOW = (dt.date(2025, 10, 1), dt.date(2025, 11, 21))
+if TYPE_CHECKING:
+    import dagster as dg
+
+# `make run`'s window; its first day is demo mode's first partition (pipelines/settings.py).
+DEMO_WINDOW = (DEMO_START_DATE, dt.date(2025, 11, 21))
 # Past this many days a range is announced with what it will cost before it starts (README › Performance: a year's
 # single run is measured there); nothing stops it: a long backfill is legitimate, a typo in START should be visible.
 LONG_RANGE_DAYS = 400
@@ -49,43 +50,71 @@ def main(argv: list[str] | None = None) -> int:
                                      "schedule does, into the landing archive only")
     args = parser.parse_args(argv)
 
+    # The run's line, from now: on a terminal it says what is loading at once (and is erased if a setting or the
+    # range is refused); a log gets its first line once they are accepted, so a refusal stays its one line.
+    progress = ProgressLine(sys.stderr) if args.command in ("run", "backfill") else None
+    if progress is not None and progress.tty:
+        progress.phase("starting: loading Dagster, reading the settings")
+    import dagster as dg
+
     # BackfillPolicy.single_run() is marked beta in this Dagster release; the warning is noise for make users.
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     try:
         settings = Settings.from_env()
     except SettingsError as error:
-        print(f"{args.command}: {error}", file=sys.stderr)
+        _refuse(progress, f"{args.command}: {error}")
         return 2
     if args.command == "poll":
         return _poll(settings)
     if args.command == "failing-rows":
         return _failing_rows(settings, args.check, args.start, args.end)
     if args.command in ("run", "backfill"):
+        from pipelines.progress import backfill_summary
+        from pipelines.runner import RangeError, validate_range
+        from pipelines.runs.instance import open_instance
+        from pipelines.runs.orphans import sweep_orphaned_runs
+
         first, last = DEMO_WINDOW if args.command == "run" else (args.start, args.end)
         try:
             validate_range(settings, first, last, settings.now().date())  # refused before anything is announced
         except RangeError as error:
-            print(f"{args.command}: {error}", file=sys.stderr)
+            _refuse(progress, f"{args.command}: {error}")
             return 2
-        print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run")
+        progress.erase()
+        print(f"Materialising every asset for {first} … {last} ({settings.source_mode.value} mode) in one run",
+              flush=True)
         started = settings.now()
         try:
             _announce_long_range(args.command, first, last)
-            with writer_lock(settings.tree_dir, f"{args.command} {first} {last}"), open_instance() as instance:
-                ensure_duckdb_writable(settings.duckdb_path)
-                for line in sweep_orphaned_runs(instance):
-                    print(f"{args.command}: {line}", file=sys.stderr)
-                result, seconds = _materialize_with_progress(settings, first, last, instance)
+            with writer_lock(settings.tree_dir, f"{args.command} {first} {last}"):
+                ensure_duckdb_writable(settings.duckdb_path)  # a refusal stays its one line: before any phase's
+                progress.phase("opening the run history (the Dagster instance)")
+                with open_instance() as instance:
+                    for line in sweep_orphaned_runs(instance):
+                        progress.message(f"{args.command}: {line}")
+                    result, seconds = _materialize_with_progress(settings, first, last, instance, progress)
         except WarehouseBusyError as error:
-            print(f"{args.command}: {error}", file=sys.stderr)
+            _refuse(progress, f"{args.command}: {error}")
             return 2
+        finally:
+            progress.close()
         print(backfill_summary(settings.duckdb_path, first, last, result, seconds, since=started))
         if not result.success:
             print("Run failed: see the failed checks above, the errors logged during the run, and the run in "
                   "the Dagster UI (`make dev`); README › Data quality › Reading a failed check.", file=sys.stderr)
             return 1
+    from pipelines.summary import format_summary
+
     print(format_summary(settings.duckdb_path))
     return 0
+
+
+def _refuse(progress: ProgressLine | None, line: str) -> None:
+    """A refused setting or range: its one line on stderr (the terminal's progress line erased first)."""
+    if progress is not None:
+        progress.erase()
+        progress.close()
+    print(line, file=sys.stderr)
 
 
 def _announce_long_range(command: str, first: dt.date, last: dt.date) -> None:
@@ -146,9 +175,33 @@ def _poll(settings: Settings) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
+def planned_events(job: dg.JobDefinition, days: int) -> int:
+    """The planned events a run of `days` days writes before its first step: one per check, and one per asset, or
+    one per asset and day without DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS (pipelines/runner.py)."""
+    import os
+
+    from dagster._utils.tags import get_boolean_tag_value
+
+    from pipelines.runner import PLANNED_EVENTS_ENV
+
+    graph = job.asset_layer.asset_graph
+    per_asset = 1 if get_boolean_tag_value(os.environ.get(PLANNED_EVENTS_ENV)) else days
+    return len(graph.materializable_asset_keys) * per_asset + len(graph.asset_check_keys)
+
+
 def _materialize_with_progress(
-    settings: Settings, first: dt.date, last: dt.date, instance: dg.DagsterInstance
+    settings: Settings, first: dt.date, last: dt.date, instance: dg.DagsterInstance, progress: ProgressLine
 ) -> tuple[dg.ExecuteInProcessResult, float]:
+    from dagster._core.utils import make_new_run_id
+
+    from pipelines.progress import run_with_progress
+    from pipelines.runner import materialize_range, range_job
+    from pipelines.runs.orphans import process_tags
+
+    progress.phase("loading the pipeline's code (dagster-dbt, dbt, the assets)")
+    import pipelines.definitions  # noqa: F401 — the slow import, shown as its own phase (range_job uses it)
+
+    progress.phase("building the definitions (assets, checks, the dbt manifest)")
     job = range_job(settings)
     run_id = make_new_run_id()
     started = time.perf_counter()
@@ -160,8 +213,10 @@ def _materialize_with_progress(
         result = run_with_progress(
             lambda: materialize_range(settings, first, last, instance, log_level="WARNING", run_id=run_id, job=job,
                                       tags=process_tags()),
-            instance, run_id, total_steps=len(job.graph.nodes), out=sys.stderr,
+            instance, run_id, total_steps=len(job.graph.nodes), line=progress,
+            planned=planned_events(job, (last - first).days + 1),
         )
+    progress.close()
     print(f"dbt output: {log}")
     return result, time.perf_counter() - started
 

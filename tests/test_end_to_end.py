@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
+import re
 import os
 import shutil
 import subprocess
@@ -12,10 +14,15 @@ import sys
 import dagster as dg
 import duckdb
 import pytest
+from dagster._core.utils import make_new_run_id
 from bi_clients.clients import assert_every_client_reads_the_copy
 
-from pipelines.runner import materialize_range
+from pipelines.cli import planned_events
+from pipelines.metadata import round_float
+from pipelines.progress import run_with_progress
+from pipelines.runner import materialize_range, range_job
 from pipelines.settings import Settings, SourceMode
+from pipelines.sources.registry import DATASETS
 
 pytestmark = pytest.mark.e2e
 
@@ -58,11 +65,21 @@ def run(settings: Settings) -> dg.ExecuteInProcessResult:
     return result
 
 
+PROGRESS: dict[str, str] = {}  # the demo run's progress lines, as a CI log shows them (not a terminal)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
+    """The demo's three days in one real run, followed by the CLI's progress line (pipelines/progress.py)."""
     settings = Settings(source_mode=SourceMode.DEMO, warehouse_dir=tmp_path_factory.mktemp("wh"),
                         start_date=dt.date(2025, 10, 1))
-    result = run(settings)
+    job, run_id, out = range_job(settings), make_new_run_id(), io.StringIO()
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = run_with_progress(lambda: materialize_range(settings, FIRST, LAST, instance, run_id=run_id, job=job),
+                                   instance, run_id, total_steps=len(job.graph.nodes), out=out,
+                                   planned=planned_events(job, len(DAYS)))
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    PROGRESS["demo"] = out.getvalue()
     return settings, result, snapshot_tables(settings.duckdb_path)
 
 
@@ -155,6 +172,131 @@ def test_every_check_ran_and_passed(demo):
     assert any(e.asset_key.path[0] == "marts" and e.check_name.startswith("unique_combination") for e in evaluations)
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert failed == []
+
+
+def materializations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], list[dict]]:
+    """{(asset, day): [each materialization's metadata, as plain values]}."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for event in result.get_asset_materialization_events():
+        m = event.materialization
+        out.setdefault((m.asset_key.to_user_string(), m.partition), []).append(
+            {k: v.value for k, v in m.metadata.items()})
+    return out
+
+
+def rows_by_day(conn, relation: str, column: str) -> dict[str, int]:
+    return {d.isoformat(): n for d, n in conn.execute(
+        f'SELECT {column}, count(*) FROM {relation} WHERE {column} BETWEEN ? AND ? GROUP BY 1', [FIRST, LAST]).fetchall()}
+
+
+def test_each_day_has_one_materialization_with_that_days_own_figures(demo):
+    """A ranged run: every asset has exactly one materialization per day, whose metadata is that day's, equal to
+    what the warehouse holds for the day; the window's totals are on none of them (the step's log has them)."""
+    settings, result, _ = demo
+    mats = materializations(result)
+    asset_keys = result.job_def.asset_layer.asset_graph.materializable_asset_keys
+    assert set(mats) == {(k.to_user_string(), d.isoformat()) for k in asset_keys for d in DAYS}
+    assert {len(events) for events in mats.values()} == {1}
+    md = {key: events[0] for key, events in mats.items()}
+    window_totals = {"days", "days_by_status", "days_with_nothing_to_ask", "rows_per_table", "duckdb_bytes",
+                     "last_day", "last_total_net_gex_usd", "Execution Duration"}
+    assert not [key for key, figures in md.items() if window_totals & set(figures)]
+    days = [d.isoformat() for d in DAYS]
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+        for spec in DATASETS:  # the extracts: the day's rows in its raw table and its load_log status
+            held = rows_by_day(conn, f'raw."{spec.raw_table}"', "partition_date")
+            assert {d: md[(f"raw/{spec.raw_table}", d)]["rows_loaded"] for d in days} == {d: held.get(d, 0)
+                                                                                         for d in days}, spec.name
+            assert {md[(f"raw/{spec.raw_table}", d)]["status"] for d in days} == {"loaded"}, spec.name
+        for table, figure in (("liquidation_stream__orders", "orders_loaded"), ("liquidation_stream__coverage",
+                                                                                "venue_days"),
+                              ("liquidation_stream__hours", "hours")):
+            assert {d: md[(f"raw/{table}", d)][figure] for d in days} == rows_by_day(conn, f"raw.{table}",
+                                                                                      "partition_date"), table
+        day_columns = dict(conn.execute(
+            "SELECT table_schema || '/' || table_name, min(column_name) FROM information_schema.columns "
+            "WHERE table_schema IN ('staging', 'marts') AND column_name IN ('date', 'snapshot_date') GROUP BY 1"
+        ).fetchall())
+        models = {key for key, _ in md if key.split("/")[0] in ("staging", "marts")}
+        counted = [key for key in models if key in day_columns]
+        assert len(counted) >= 30  # dbt's models and the gamma tables: each day's rows in the model
+        for key in counted:
+            schema, name = key.split("/")
+            held = rows_by_day(conn, f'{schema}."{name}"', day_columns[key])
+            assert {d: md[(key, d)]["rows"] for d in days} == {d: held.get(d, 0) for d in days}, key
+        summary = {row[0].isoformat(): row for row in conn.execute(
+            "SELECT snapshot_date, spot_usd, total_net_gex_usd, zero_gamma_usd FROM marts.fct_gamma_summary_daily "
+            "WHERE snapshot_date BETWEEN ? AND ?", [FIRST, LAST]).fetchall()}
+    for d in days:
+        figures = md[("marts/fct_gamma_summary_daily", d)]
+        _, spot, total, zero_gamma = summary[d]
+        assert (figures["spot_usd"], figures["total_net_gex_usd"]) == (round(spot, 2), round(total, 2))
+        assert figures["zero_gamma_usd"] == (None if zero_gamma is None else round(zero_gamma, 2))
+        assert figures["picture_file"] == str(settings.tree_dir / "reports" / "gamma" / f"{d}.png")
+        assert ("picture" in figures) == (d == days[-1])  # the picture itself on the last day only
+        report = md[("reports/daily_html", d)]
+        assert report["rendered"] and report["report"] == str(settings.tree_dir / "reports" / f"{d}.html")
+        assert any(k.startswith("plot_") for k in report) == (d == days[-1])
+    with duckdb.connect(str(settings.tree_dir / "serving" / "warehouse.duckdb"), read_only=True) as conn:
+        published = {d: 0 for d in days}
+        for schema, table, column in conn.execute(
+                "SELECT table_schema, table_name, min(column_name) FROM information_schema.columns WHERE "
+                "column_name IN ('date', 'snapshot_date') GROUP BY ALL").fetchall():
+            for d, n in rows_by_day(conn, f'{schema}."{table}"', column).items():
+                published[d] += n
+    assert {d: md[("serving/warehouse", d)]["rows_published"] for d in days} == published
+    # The days differ, and so do their figures: a series per day in the UI's Plots tab, not a flat line.
+    for key, figure in (("raw/deribit__option_book_summary", "rows_loaded"), ("raw/mempool__blocks", "rows_loaded"),
+                        ("raw/liquidation_stream__orders", "orders_loaded"), ("marts/fct_option_chain_snapshot", "rows"),
+                        ("marts/fct_gamma_summary_daily", "total_net_gex_usd"), ("serving/warehouse", "rows_published")):
+        assert len({md[(key, d)][figure] for d in days}) == len(days), (key, [md[(key, d)][figure] for d in days])
+
+
+def test_every_float_in_the_metadata_is_rounded_for_reading(demo):
+    """Money to the cent, anything else to 6 significant digits (pipelines/metadata.py), in every materialization
+    and check of the run: nothing like 0.30000000000000004 or 672412345.1234567 reaches the UI."""
+    _, result, _ = demo
+    floats: list[tuple[str, float]] = []
+
+    def collect(key: str, value) -> None:
+        value = getattr(value, "value", value) if isinstance(value, dg.MetadataValue) else value
+        value = value.data if isinstance(value, dg.JsonMetadataValue) else value
+        if isinstance(value, float):
+            floats.append((key, value))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                collect(str(k), v)
+        elif isinstance(value, list):
+            for v in value:
+                collect(key, v)
+
+    for event in result.get_asset_materialization_events():
+        for key, value in event.materialization.metadata.items():
+            collect(key, value)
+    for evaluation in result.get_asset_check_evaluations():
+        for key, value in evaluation.metadata.items():
+            collect(key, value)
+    money = [(k, v) for k, v in floats if k.endswith("_usd")]
+    assert len(money) >= 3 * 5 and len(floats) > len(money)  # the gamma summary's money, and dbt's check timings
+    assert [(k, v) for k, v in money if not math.isfinite(v) or round(v, 2) != v] == []
+    assert [(k, v) for k, v in floats if (k, v) not in money and float(f"{v:.6g}") != v] == []
+    assert all(round_float(v, k.endswith("_usd")) == v for k, v in floats)
+
+
+def test_the_progress_line_said_what_ran_and_followed_dbts_nodes(demo):
+    """The demo run as the CLI's line showed it in a log (not a terminal): the run's creation, every step started,
+    and in each dbt step dbt's own count, one line per tenth of its nodes, up to all of them."""
+    lines = [re.sub(r"^\d+:\d\d ", "", line) for line in PROGRESS["demo"].splitlines()]
+    steps = len(range_job(demo[0]).graph.nodes)
+    assert lines[0].startswith("creating the run") and lines[-1] == f"[{steps}/{steps}] done"
+    started = [line.split("] ")[1] for line in lines if re.fullmatch(rf"\[\d+/{steps}\] [a-z_]+", line)]
+    assert {"liquidation_streams", "dbt_models", "gamma_exposure", "dbt_dashboard", "serving__warehouse"} <= set(started)
+    for step in ("dbt_models", "dbt_dashboard"):
+        counts = [tuple(map(int, m.groups())) for line in lines
+                  if (m := re.search(rf"\] {step}: dbt (\d+)/(\d+)", line))]
+        done, total = zip(*counts)
+        assert len(set(total)) == 1 and done[-1] == total[0] and list(done) == sorted(done), counts
+        assert {n * 10 // total[0] for n in done} == set(range(11)) or total[0] < 10, counts
 
 
 def test_materialising_the_same_partitions_again_leaves_identical_tables(demo):

@@ -1,14 +1,19 @@
 """The dbt models as Dagster assets: staging views and incremental marts, built once per run window."""
 
 
-from collections.abc import Mapping
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipelines.dbt_project import DBT_BUILD_ARGS, dbt_env, dbt_project, dbt_target_path, environ
+from pipelines.ingest.extract import days_in_window
+from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
+from pipelines.progress import DbtProgress, report_detail
 from pipelines.resources import WarehouseResource
 
 
@@ -69,6 +74,61 @@ def _raw_keys(manifest: Mapping[str, Any]) -> list[dg.AssetKey]:
             if source["source_name"] == "raw" and uid != LOAD_LOG_SOURCE]
 
 
+# dagster-dbt's metadata that describes the whole invocation, not a day: kept in the step's log, off the partitions.
+WINDOW_METADATA = ("Execution Duration",)
+# The line macros/rows_per_day.sql logs for each model (a post-hook): its rows on each day of the window.
+ROWS_PER_DAY = "btcw_rows_per_day "
+
+
+def per_partition_events(context: dg.AssetExecutionContext, invocation, start: dt.date,
+                         end: dt.date) -> Iterator[Any]:
+    """dagster-dbt's events for the invocation, as dbt streams them, each model's output carrying per-partition
+    metadata: its rows on each day of the window, which the model's post-hook logged just before it finished
+    (macros/rows_per_day.sql). dbt's own progress (nodes done of the total, the node running) goes to the CLI's
+    progress line. Metadata floats are rounded; the invocation's timings stay in the step's log."""
+    progress = DbtProgress()
+    step = context.op_execution_context.op.name
+    rows_per_day: dict[str, dict[str, int]] = {}  # unique_id -> {day: rows}
+    durations: list[tuple[float, str]] = []
+    days = days_in_window(start, end)
+    report_detail(context.run_id, step, progress)
+    try:
+        # stream() is stream_raw_events() turned into Dagster events; taken apart here to see each raw event.
+        for raw in invocation.stream_raw_events():
+            event = raw.raw_event
+            if progress.see(event):
+                report_detail(context.run_id, step, progress)
+            message = (event.get("info") or {}).get("msg") or ""
+            if message.startswith(ROWS_PER_DAY):
+                unique_id = ((event.get("data") or {}).get("node_info") or {}).get("unique_id")
+                rows_per_day[unique_id] = json.loads(message[len(ROWS_PER_DAY):])["rows"]
+            for out in raw.to_default_asset_events(
+                    manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
+                    context=invocation.context, target_path=invocation.target_path, project=invocation.project):
+                if isinstance(out, dg.Output):
+                    key = context.assets_def.keys_by_output_name[out.output_name]
+                    counted = rows_per_day.get(_plain(out.metadata.get("unique_id")))
+                    if counted is not None:
+                        record_partitions(context, {day: {"rows": counted.get(day.isoformat(), 0)} for day in days},
+                                          key)
+                    durations.append((_plain(out.metadata.get("Execution Duration")) or 0.0, key.to_user_string()))
+                    out = out.with_metadata({k: v for k, v in out.metadata.items() if k not in WINDOW_METADATA})
+                yield out.with_metadata(tidy(out.metadata))
+    finally:
+        report_detail(context.run_id, step, None)
+        if durations:
+            durations.sort(reverse=True)
+            context.log.info(f"dbt built {len(durations)} model(s) for [{start}, {end}) in "
+                             f"{sum(d for d, _ in durations):,.1f} s; slowest: "
+                             + ", ".join(f"{name} {d:,.2f} s" for d, name in durations[:3])
+                             + " (each node's time: dbt's log)")
+
+
+def _plain(value: Any) -> Any:
+    """A metadata entry's plain value (dagster-dbt's Output metadata may hold MetadataValue objects)."""
+    return getattr(value, "value", value)
+
+
 # Models that read the numpy asset's tables (the dashboard mart) run in a second dbt invocation, after it:
 # dbt → numpy → dbt would otherwise be a cycle inside one Dagster step.
 AFTER_GAMMA_TAG = "after_gamma"
@@ -96,7 +156,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             # warehouse's own, so dbt reuses its partial parse (both: pipelines/dbt_project.py).
             with environ(dbt_env(settings, start.isoformat(), end.isoformat())):
                 invocation = dbt.cli(list(DBT_BUILD_ARGS), context=context, target_path=dbt_target_path(settings))
-            yield from invocation.stream()
+            yield from per_partition_events(context, invocation, start, end)
 
         return _models
 

@@ -2,6 +2,7 @@
 
 
 import datetime as dt
+from collections import Counter
 
 import dagster as dg
 
@@ -10,6 +11,7 @@ from pipelines.checks.outcome import CheckOutcome
 from pipelines.checks.raw_checks import raw_expectations, raw_volume_in_band
 from pipelines.ingest.extract import days_in_window, load_window
 from pipelines.ingest.load_log import LOADED
+from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.polling.cadence import DEFAULT_POLL_CRON, max_expected_gap
 from pipelines.polling.poller import poll_once, simulate_schedule
@@ -36,7 +38,7 @@ def to_check_result(outcome: CheckOutcome, asset_key: dg.AssetKey, name: str) ->
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.ERROR,
         description=outcome.description,
-        metadata=outcome.metadata,
+        metadata=tidy(outcome.metadata),
     )
 
 
@@ -121,19 +123,15 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         for outcome in (landing, rejects, expectations, volume):
             if not outcome.passed:
                 context.log.error(outcome.description)
-        context.log.info(f"{spec.name}: loaded {load.rows_loaded} rows over {len(load.days)} day(s), "
-                         f"quarantined {load.quarantined.num_rows}")
-        yield dg.MaterializeResult(
-            metadata={
-                "rows_loaded": load.rows_loaded,
-                "rows_quarantined": load.quarantined.num_rows,
-                "days": len(load.days),
-                "days_by_status": {s: sum(d.status == s for d in load.days) for s in {d.status for d in load.days}},
-                "days_with_nothing_to_ask": len(days) - len(covered),  # before its history, or no market alive
-                "window": f"[{start}, {end})",
-                "source_mode": settings.source_mode.value,
-            }
-        )
+        # The window's totals are the step's (its log); each day's own figures go on that day's materialization.
+        statuses = Counter(d.status for d in load.days)
+        if len(covered) < len(days):
+            statuses[NOTHING_TO_ASK] = len(days) - len(covered)
+        context.log.info(f"{spec.name}: loaded {load.rows_loaded} rows over {len(load.days)} day(s), quarantined "
+                         f"{load.quarantined.num_rows}; days: "
+                         + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())))
+        record_partitions(context, extract_day_metadata(load, days, start, end, settings.source_mode), key)
+        yield dg.MaterializeResult()
         yield to_check_result(landing, key, LANDING_CHECK)
         yield to_check_result(rejects, key, REJECTS_CHECK)
         yield to_check_result(expectations, key, EXPECTATIONS_CHECK)
@@ -144,9 +142,33 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
                 context.log.warning(polls.description)
             yield dg.AssetCheckResult(asset_key=key, check_name=POLLS_CHECK, passed=polls.passed,
                                       severity=dg.AssetCheckSeverity.WARN, description=polls.description,
-                                      metadata=polls.metadata)
+                                      metadata=tidy(polls.metadata))
 
     return _extract
+
+
+NOTHING_TO_ASK = "nothing to ask"  # a day before the source's history, or with no followed market alive
+
+
+def extract_day_metadata(load, days: list[dt.date], start: dt.date, end: dt.date,
+                         mode: SourceMode) -> dict[dt.date, dict[str, object]]:
+    """Each day's own figures: its status in raw.load_log and the rows it landed, loaded and quarantined."""
+    by_day = {d.day: d for d in load.days}
+    out: dict[dt.date, dict[str, object]] = {}
+    for day in days:
+        d = by_day.get(day)
+        figures: dict[str, object] = {
+            "status": d.status if d else NOTHING_TO_ASK,
+            "rows_landed": d.rows_landed if d else 0,
+            "rows_loaded": d.rows_loaded if d else 0,
+            "rows_quarantined": d.rows_quarantined if d else 0,
+        }
+        if d is not None and d.landing_file:
+            figures["landing_file"] = d.landing_file
+        if d is not None and d.reason:
+            figures["reason"] = d.reason
+        out[day] = {**figures, "window": f"[{start}, {end})", "source_mode": mode.value}
+    return out
 
 
 def _send_polls(context, spec: DatasetSpec, days: list[dt.date], body_source, mode: SourceMode, cron: str) -> None:

@@ -3,7 +3,8 @@
 One step reads the run's window of marts.fct_option_chain_snapshot in one query, computes for every day the
 tables of pipelines/analytics/gamma_daily.py, audits them, replaces the window's rows of all five tables in one
 DuckDB transaction (a reader never sees a day's summary without its profile), then writes one PNG per day to
-<tree>/reports/gamma/<YYYY-MM-DD>.png and shows the last day's in the materialisation's metadata.
+<tree>/reports/gamma/<YYYY-MM-DD>.png; each day's materialisation carries its own figures and picture file, and the
+window's last day shows its picture.
 
 Where a backfill's time goes: the pictures were ~90% of this step (82 days profiled, 0.7-1 s of CPU a day in
 matplotlib: two draws for constrained layout, a Rectangle artist per bar).  render_gamma_png now draws once with
@@ -40,6 +41,7 @@ from pipelines.analytics.gamma_plot import markdown_image, render_gamma_png
 from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
 from pipelines.duckdb_tables import column_definitions, replace_date_windows
 from pipelines.ingest.extract import days_in_window
+from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.resources import WarehouseResource
 
@@ -174,28 +176,20 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             replace_windows(conn, tables, start, end)
 
         folder = reports_dir(warehouse.settings.tree_dir)
-        last_png, last_path = None, None
+        pictures: dict[dt.date, Path] = {}
+        last_png = b""  # the last day's, shown in its metadata (only its bytes are kept: a year's would be ~36 MB)
         for day, result in results:
             last_png = render_gamma_png(result.by_strike, result.profile, result.regime_bands, result.summary)
-            last_path = folder / f"{day.isoformat()}.png"
-            write_bytes_atomic(last_path, last_png)
+            pictures[day] = folder / f"{day.isoformat()}.png"
+            write_bytes_atomic(pictures[day], last_png)
 
-        last = summary_all.slice(summary_all.num_rows - 1).to_pylist()[0] if summary_all.num_rows else {}
-        for key in GAMMA_KEYS:
-            if key != SUMMARY_KEY:
-                yield dg.MaterializeResult(asset_key=key, metadata={"rows": tables[TABLE_OF_KEY[key]].num_rows})
-        metadata: dict[str, object] = {
-            "rows": summary_all.num_rows,
-            "last_day": str(last.get("snapshot_date", "")),
-            "last_total_net_gex_usd": _finite_or_none(last.get("total_net_gex_usd")),
-            "last_zero_gamma_usd": _finite_or_none(last.get("zero_gamma_usd")),
-            "pictures": dg.MetadataValue.path(str(folder)),
-        }
-        if last_png is not None and last_path is not None:
-            metadata["last_day_picture"] = dg.MetadataValue.md(
-                markdown_image(last_png, f"Dealer gamma exposure {last_path.stem}")
-            )
-        yield dg.MaterializeResult(asset_key=SUMMARY_KEY, metadata=metadata)
+        # The window's totals are the step's (its log); each day's own figures go on that day's materialization.
+        context.log.info(f"gamma exposure for {len(results)} day(s) [{start}, {end}): "
+                         + ", ".join(f"{tables[TABLE_OF_KEY[k]].num_rows} rows of {k.path[1]}" for k in GAMMA_KEYS)
+                         + f"; pictures in {folder}")
+        for key, per_day in gamma_day_metadata(results, pictures, last_png).items():
+            record_partitions(context, per_day, key)
+            yield dg.MaterializeResult(asset_key=key)
         yield from _check_results(checks)
 
     return gamma_exposure
@@ -205,11 +199,34 @@ class GammaAuditError(Exception):
     """The computed gamma tables failed their checks and were not written."""
 
 
+def gamma_day_metadata(results: list[tuple[dt.date, GammaDay]], pictures: dict[dt.date, Path],
+                       last_png: bytes) -> dict[dg.AssetKey, dict[dt.date, dict]]:
+    """{asset key: {day: that day's figures}}: each table's rows of the day; the summary's row of the day and its
+    picture's file. The picture itself is shown on the window's last day only: one PNG per day in the run's events
+    would weigh ~100 KB a day (a year's backfill: ~36 MB of event log); `picture_file` names every day's."""
+    out: dict[dg.AssetKey, dict[dt.date, dict]] = {key: {} for key in GAMMA_KEYS}
+    last = results[-1][0] if results else None
+    for day, result in results:
+        for key in GAMMA_KEYS:
+            out[key][day] = {"rows": getattr(result, _FIELD[TABLE_OF_KEY[key]]).num_rows}
+        row = result.summary.to_pylist()[0] if result.summary.num_rows else {}
+        summary = out[SUMMARY_KEY][day]
+        for column in ("spot_usd", "total_net_gex_usd", "zero_gamma_usd", "call_wall_usd", "put_wall_usd",
+                       "gex_within_2pct_of_spot_usd"):
+            summary[column] = _finite_or_none(row.get(column))
+        summary.update(regime=row.get("regime"), rows_used=row.get("rows_used"),
+                       rows_excluded=row.get("rows_excluded"))
+        summary["picture_file"] = dg.MetadataValue.path(str(pictures[day]))
+        if day == last:
+            summary["picture"] = dg.MetadataValue.md(markdown_image(last_png, f"Dealer gamma exposure {day.isoformat()}"))
+    return out
+
+
 def _check_results(checks):
     for name, outcome in checks:
         yield dg.AssetCheckResult(
             asset_key=SUMMARY_KEY, check_name=name, passed=outcome.passed,
-            severity=dg.AssetCheckSeverity.ERROR, description=outcome.description, metadata=outcome.metadata,
+            severity=dg.AssetCheckSeverity.ERROR, description=outcome.description, metadata=tidy(outcome.metadata),
         )
 
 

@@ -15,6 +15,7 @@ from dagster._core.storage.tags import (
 from pipelines.assets.extracts import raw_asset_key
 from pipelines.checks.prediction_checks import markets_followed
 from pipelines.ingest.extract import days_in_window
+from pipelines.metadata import tidy
 from pipelines.resources import WarehouseResource
 from pipelines.sources.polymarket import CONFIG, MARKETS
 
@@ -47,6 +48,6 @@ def build_prediction_check() -> dg.AssetChecksDefinition:
         if not outcome.passed:
             context.log.warning(outcome.description)
         return dg.AssetCheckResult(passed=outcome.passed, severity=dg.AssetCheckSeverity.WARN,
-                                   description=outcome.description, metadata=outcome.metadata)
+                                   description=outcome.description, metadata=tidy(outcome.metadata))
 
     return prediction_markets_followed

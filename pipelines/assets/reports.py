@@ -5,6 +5,7 @@ import duckdb
 
 from pipelines.assets.serving import SERVING_KEY
 from pipelines.ingest.extract import days_in_window
+from pipelines.metadata import record_partitions
 from pipelines.partitions import window_dates
 from pipelines.analytics.gamma_plot import markdown_image
 from pipelines.reporting.daily_report import render_daily_report, report_sections
@@ -30,26 +31,33 @@ def build_reports_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
     )
     def daily_html(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         start, end = window_dates(context)
-        days = days_in_window(start, end)[-MAX_REPORTS_PER_RUN:]
+        window = days_in_window(start, end)
+        days = window[-MAX_REPORTS_PER_RUN:]
         settings = warehouse.settings
         out_dir = settings.tree_dir / "reports"
         # The serving copy, like any BI reader: never the pipeline's file.
         with duckdb.connect(str(serving_duckdb_path(settings.tree_dir)), read_only=True) as conn:
             simulated = settings.source_mode is SourceMode.DEMO
-            paths = [render_daily_report(conn, day, out_dir, simulated=simulated) for day in days[:-1]]
-            # The last day's plots also go into the asset's metadata, to be seen in the Dagster UI.
+            paths = {day: render_daily_report(conn, day, out_dir, simulated=simulated) for day in days[:-1]}
+            # The last day's plots also go into its metadata, to be seen in the Dagster UI.
             last_sections = report_sections(conn, days[-1]) if days else []
             if days:
-                paths.append(render_daily_report(conn, days[-1], out_dir, last_sections, simulated=simulated))
-        skipped = len(days_in_window(start, end)) - len(days)
-        if skipped:
-            context.log.info(f"rendered the last {len(days)} days; `make report` renders the {skipped} before them")
-        metadata: dict[str, object] = {"reports": len(paths), "folder": dg.MetadataValue.path(str(out_dir))}
-        if paths:
-            metadata["last_report"] = dg.MetadataValue.path(str(paths[-1]))
+                paths[days[-1]] = render_daily_report(conn, days[-1], out_dir, last_sections, simulated=simulated)
+        skipped = len(window) - len(days)
+        context.log.info(f"rendered {len(paths)} report(s) into {out_dir}"
+                         + (f"; `make report` renders the {skipped} day(s) before them" if skipped else ""))
+        per_day: dict[object, dict[str, object]] = {}
+        for day in window:
+            if day in paths:
+                per_day[day] = {"report": dg.MetadataValue.path(str(paths[day])), "rendered": True}
+            else:  # a long window renders its last days only
+                per_day[day] = {"report": f"not rendered by this run: make report DATE={day.isoformat()}",
+                                "rendered": False}
         for section in last_sections:
             if section.png is not None:
-                metadata[f"plot_{section.anchor}"] = dg.MetadataValue.md(markdown_image(section.png, section.alt))
-        return dg.MaterializeResult(metadata=metadata)
+                per_day[days[-1]][f"plot_{section.anchor}"] = dg.MetadataValue.md(
+                    markdown_image(section.png, section.alt))
+        record_partitions(context, per_day)
+        return dg.MaterializeResult()
 
     return daily_html

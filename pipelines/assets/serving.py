@@ -5,15 +5,19 @@ audit) skips it and BI keeps reading the previous publication.
 """
 
 import datetime as dt
+import json
 
 import dagster as dg
+import duckdb
 
 from pipelines.assets.extracts import to_check_result
 from pipelines.checks.freshness import mart_freshness
 from pipelines.checks.outcome import CheckOutcome
+from pipelines.ingest.extract import days_in_window
+from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.resources import WarehouseResource
-from pipelines.serving.publish import publish_serving, serving_dir
+from pipelines.serving.publish import publish_serving, serving_dir, serving_duckdb_path
 
 SERVING_KEY = dg.AssetKey(["serving", "warehouse"])
 FRESHNESS_CHECK = "marts_fresh"
@@ -52,7 +56,7 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
     )
     def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         settings = warehouse.settings
-        _, end = window_dates(context)
+        start, end = window_dates(context)
         # No connection of this process is open on the pipeline's file here: publish attaches it read-only.
         # The version records the run that built it and the run's clock (settings.now(), like loaded_at).
         report = publish_serving(settings.duckdb_path, serving_dir(settings.tree_dir),
@@ -62,7 +66,16 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
             context.log.info(f"swept what an interrupted publish left: {', '.join(report.swept)}")
         context.log.info(f"published version {report.version} ({len(report.tables)} marts, "
                          f"{sum(report.rows.values())} rows) in {report.duration_s:.2f} s to {report.version_dir}")
-        yield dg.MaterializeResult(metadata=report.metadata())
+        # The publication's totals (bytes, tables, rows, time) are the step's: its log. Each day's materialization
+        # says what of that day was published, and in which version.
+        context.log.info(f"publication: {json.dumps(tidy(report.metadata()), default=str)}")
+        path = serving_duckdb_path(settings.tree_dir)
+        published = published_rows_per_day(path, start, end)
+        record_partitions(context, {day: {"rows_published": sum(published.get(day, {}).values()),
+                                          "tables_with_rows": len(published.get(day, {})),
+                                          "version": report.version, "serving_duckdb": dg.MetadataValue.path(str(path))}
+                                    for day in days_in_window(start, end)})
+        yield dg.MaterializeResult()
         as_of = freshness_as_of(context.run.tags, end, settings.now().date())
         with warehouse.connect(read_only=True) as conn:
             followed = [m for m, raw in FOLLOWED_MARTS.items() if _followed_on(conn, raw, as_of - dt.timedelta(days=1))]
@@ -76,6 +89,25 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
         yield to_check_result(outcome, SERVING_KEY, FRESHNESS_CHECK)
 
     return serving_warehouse
+
+
+DAY_COLUMNS = ("date", "snapshot_date")  # the marts' day column (dbt's unique keys, the gamma tables')
+
+
+def published_rows_per_day(serving_path, start: dt.date, end: dt.date) -> dict[dt.date, dict[str, int]]:
+    """{day: {table: rows of that day}} in the serving copy for the days of [start, end), read as a BI reader reads
+    it (read-only): every published table with a day column, one GROUP BY each."""
+    out: dict[dt.date, dict[str, int]] = {}
+    with duckdb.connect(str(serving_path), read_only=True) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name, min(column_name) FROM information_schema.columns "
+            "WHERE column_name IN (SELECT unnest(?)) GROUP BY ALL ORDER BY ALL", [list(DAY_COLUMNS)]).fetchall()
+        for schema, table, column in tables:
+            # Names from the copy's own catalogue, quoted; the bounds are parameters.
+            for day, rows in conn.execute(f'SELECT "{column}", count(*) FROM "{schema}"."{table}" WHERE "{column}" '
+                                          f'>= ? AND "{column}" < ? GROUP BY 1', [start, end]).fetchall():
+                out.setdefault(day, {})[f"{schema}.{table}"] = rows
+    return out
 
 
 def _followed_on(conn, raw_table: str, day: dt.date) -> bool:

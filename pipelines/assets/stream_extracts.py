@@ -11,6 +11,7 @@ import dagster as dg
 from pipelines.ingest.extract import days_in_window
 from pipelines.ingest.load_log import FAILED, LOADED
 from pipelines.ingest.stream_days import COVERAGE_TABLE, HOURS_TABLE, ORDERS_TABLE, VenueDay, load_stream_window
+from pipelines.metadata import record_partitions
 from pipelines.partitions import window_dates
 from pipelines.resources import WarehouseResource
 from pipelines.settings import SourceMode
@@ -34,13 +35,18 @@ def parsed_outcome(results: list[VenueDay]) -> tuple[bool, str]:
                   "(raw.quarantine, dataset liquidation_stream__<venue>)")
 
 
+def uncovered_s(v: VenueDay) -> float | None:
+    """Seconds of the venue's day the stream archive did not cover; None when the day was not read."""
+    return None if v.status == FAILED or v.cover is None else 86400 - v.cover.covered_seconds
+
+
 def coverage_outcome(results: list[VenueDay]) -> tuple[list[str], str]:
     """The venue-days with more than MAX_UNCOVERED_S uncovered, one line each, and the check's description."""
     lines = []
     for v in results:
-        if v.status == FAILED or v.cover is None:
+        uncovered = uncovered_s(v)
+        if uncovered is None:
             continue
-        uncovered = 86400 - v.cover.covered_seconds
         if uncovered > MAX_UNCOVERED_S:
             reasons = sorted({g.reason for g in v.cover.gaps})
             lines.append(f"{v.venue} {v.day}: {uncovered:,.0f} s uncovered ({', '.join(reasons)}; longest gap "
@@ -95,18 +101,37 @@ def build_stream_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         if not covered_ok:
             context.log.warning(covered_text)
         loaded = [v for v in results if v.status == LOADED]
-        common = {"days": len(days), "window": f"[{start}, {end})", "source_mode": settings.source_mode.value}
-        yield dg.MaterializeResult(asset_key=ORDERS_KEY, metadata={
-            **common, "orders_loaded": sum(len(v.orders) for v in loaded),
-            "duplicates_dropped": sum(v.duplicates for v in loaded),
-            "quarantined": sum(len(v.quarantined) for v in results)})
-        yield dg.MaterializeResult(asset_key=COVERAGE_KEY, metadata={
-            **common, "venue_days": len(results),
-            "venue_days_incomplete": len(incomplete)})
-        yield dg.MaterializeResult(asset_key=HOURS_KEY, metadata={**common, "hours": 24 * len(loaded)})
+        # The window's totals are the step's (its log); each day's own figures go on that day's materialization.
+        context.log.info(f"{len(days)} day(s): {sum(len(v.orders) for v in loaded)} orders from {len(loaded)} of "
+                         f"{len(results)} venue-day(s) loaded, {sum(v.duplicates for v in loaded)} duplicates dropped, "
+                         f"{sum(len(v.quarantined) for v in results)} quarantined, {len(incomplete)} venue-day(s) "
+                         f"with over {MAX_UNCOVERED_S} s uncovered")
+        for key, per_day in stream_day_metadata(results, days, f"[{start}, {end})", settings.source_mode).items():
+            record_partitions(context, per_day, key)
+            yield dg.MaterializeResult(asset_key=key)
         yield dg.AssetCheckResult(asset_key=ORDERS_KEY, check_name=PARSED_CHECK, passed=parsed_ok,
                                   severity=dg.AssetCheckSeverity.ERROR, description=parsed_text)
         yield dg.AssetCheckResult(asset_key=ORDERS_KEY, check_name=COVERAGE_CHECK, passed=covered_ok,
                                   severity=dg.AssetCheckSeverity.WARN, description=covered_text)
 
     return _streams
+
+
+def stream_day_metadata(results: list[VenueDay], days, window: str, mode: SourceMode) -> dict[dg.AssetKey, dict]:
+    """{asset key: {day: that day's figures}}: what each of the three raw tables holds of the day, and how the
+    stream archive covered it."""
+    out: dict[dg.AssetKey, dict] = {ORDERS_KEY: {}, COVERAGE_KEY: {}, HOURS_KEY: {}}
+    for day in days:
+        venues = [v for v in results if v.day == day]
+        loaded = [v for v in venues if v.status == LOADED]
+        gaps = [s for s in map(uncovered_s, venues) if s is not None]
+        common = {"window": window, "source_mode": mode.value}
+        out[ORDERS_KEY][day] = {"orders_loaded": sum(len(v.orders) for v in loaded),
+                                "duplicates_dropped": sum(v.duplicates for v in loaded),
+                                "quarantined": sum(len(v.quarantined) for v in venues),
+                                "venues_loaded": len(loaded), "venues_not_loaded": len(venues) - len(loaded), **common}
+        out[COVERAGE_KEY][day] = {"venue_days": len(venues),
+                                  "venue_days_incomplete": sum(s > MAX_UNCOVERED_S for s in gaps),
+                                  "uncovered_s": sum(gaps), **common}
+        out[HOURS_KEY][day] = {"hours": 24 * len(loaded), **common}
+    return out
