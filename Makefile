@@ -26,6 +26,7 @@ END ?=
 DATE ?=
 NIGHTS ?=
 WAREHOUSE ?=
+PURGE ?=
 
 # The values a caller gives (make backfill START=… END=…) reach recipes only through the environment, as
 # "$$ARG_START" and so on, never pasted into a recipe's text: there the shell would run a value such as
@@ -38,9 +39,10 @@ export ARG_DATE := $(value DATE)
 export ARG_NIGHTS := $(value NIGHTS)
 export ARG_WAREHOUSE := $(value WAREHOUSE)
 export ARG_CHECK := $(value CHECK)
-unexport START END DATE NIGHTS WAREHOUSE
+export ARG_PURGE := $(value PURGE)
+unexport START END DATE NIGHTS WAREHOUSE PURGE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients
+.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients lake-up lake-down lake-status
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -58,6 +60,9 @@ help:
 	@echo "make quality-web-assets - the CSS/JS the Data Docs load, from npm (pipelines/quality/web, needs npm), so that they render offline"
 	@echo "make bench     - speed and memory benchmarks, side by side in one run, with the CPU they ran on"
 	@echo "make bench-year - a year backfilled in one run against per-day runs and the nightly (an hour or more)"
+	@echo "make lake-up   - start the lake's local PostgreSQL (catalog) and SeaweedFS S3 server on 127.0.0.1, under <warehouse>/lake"
+	@echo "make lake-down [PURGE=1] - stop them (PURGE=1 also deletes the lake: data, logs, state, credentials)"
+	@echo "make lake-status - whether the lake's servers run, their ports and folders"
 	@echo "make bi-clients - the DuckDB clients BI users have (Python 1.1-1.5, CLI, Node.js) into build/bi-clients, for the tests"
 	@echo "make install   - set up .venv from requirements.lock (every target does it first)"
 	@echo "make manifest  - parse the dbt project (dbt/target/manifest.json, read by the Dagster definitions)"
@@ -109,6 +114,19 @@ bi-clients: $(STAMP)
 	    test tests/bi_clients/node_modules/.package-lock.json -nt tests/bi_clients/package-lock.json || \
 	    npm ci --prefix tests/bi_clients --no-audit --no-fund --silent; \
 	else echo "bi-clients: no npm here: the Node.js client is not installed (its test is skipped)"; fi
+
+# The DuckLake warehouse's local servers (issue 16, pipelines/lake): PostgreSQL for the catalog and SeaweedFS for
+# the S3 storage, every port on 127.0.0.1, data, logs and state (ports, PIDs, credentials; mode 0600) under
+# <warehouse>/lake. Up twice is fine; down leaves the data unless PURGE=1.
+lake-up: $(STAMP)
+	$(BIN)/python -m pipelines.lake up
+
+lake-down: $(STAMP)
+	@case "$$ARG_PURGE" in "" | 0) set -- ;; 1) set -- --purge ;; *) echo "usage: make lake-down [PURGE=1]" >&2; exit 2 ;; esac; \
+	$(BIN)/python -m pipelines.lake down "$$@"
+
+lake-status: $(STAMP)
+	$(BIN)/python -m pipelines.lake status
 
 # dagster.yaml takes its storage folders from these (absolute, so that the run history is one place whichever
 # directory a command starts in); pipelines.cli fills them in itself (pipelines/runs/instance.py), `dagster dev`

@@ -1,0 +1,46 @@
+"""`python -m pipelines.lake up|down [--purge]|status|env`: the lake's local PostgreSQL and SeaweedFS S3 servers
+(pipelines.lake.services; `make lake-up`, `make lake-down [PURGE=1]`, `make lake-status`).
+
+up      start both (each only when not running), wait until they accept requests, print ports, folders and logs
+down    stop both; --purge also deletes <warehouse>/lake: data, logs, state and credentials
+status  whether each runs (exit 0 when both do, 3 otherwise)
+env     `export` lines for a shell: eval "$(.venv/bin/python -m pipelines.lake env)" (credentials included)"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from pipelines.lake.services import LakeError, client_env, down, status, up
+from pipelines.settings import SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.lake", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start the servers")
+    stop = commands.add_parser("down", help="stop the servers")
+    stop.add_argument("--purge", action="store_true", help="also delete the lake's data, logs, state and credentials")
+    commands.add_parser("status", help="whether the servers run")
+    commands.add_parser("env", help="export lines for a shell (credentials included)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "up":
+            up()
+        elif args.command == "down":
+            down(purge=args.purge)
+        elif args.command == "status":
+            return 0 if status() else 3
+        else:
+            for name, value in client_env().items():
+                print(f"export {name}={shlex.quote(value)}")
+    except (LakeError, SettingsError) as error:
+        print(f"lake {args.command}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

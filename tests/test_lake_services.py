@@ -1,0 +1,208 @@
+"""The lake's local servers for real (pipelines.lake.services): PostgreSQL and SeaweedFS started once for the module in
+a scratch warehouse, checked with real clients (psql; pyarrow's S3 filesystem, the AWS SDK's SigV4 signing), stopped
+at the end even when a test fails. Skipped when PostgreSQL or `weed` is not installed, unless BTCW_REQUIRE_LAKE=1
+(.ci/run sets it): then that is a failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pipelines.lake import services
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRE = os.environ.get("BTCW_REQUIRE_LAKE", "").strip().lower() in ("1", "true", "yes")
+AS_BUILT = ("-o", "dbt/target/manifest.json", "-o", ".venv/.installed",
+            "-o", "pipelines/quality/web/node_modules/.installed")
+
+
+def lake_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipelines.lake", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def _absent() -> str | None:
+    try:
+        services.pg_bindir(os.environ)
+        services.weed_binary()
+    except services.LakeError as error:
+        return str(error)
+    return None
+
+
+@pytest.fixture(scope="module")
+def lake():
+    absent = _absent()
+    if absent:
+        if REQUIRE:
+            pytest.fail(f"BTCW_REQUIRE_LAKE=1 but {absent}", pytrace=False)
+        pytest.skip(absent)
+    # Not pytest's tmp_path: its /tmp/pytest-of-<user> is mode 0700, where the `postgres` user (PostgreSQL's, when
+    # the tests run as root) cannot reach the data folder.
+    scratch = Path(tempfile.mkdtemp(prefix="btcw-lake-"))
+    os.chmod(scratch, 0o755)
+    env = {**os.environ, "BTCW_WAREHOUSE_DIR": str(scratch / "warehouse")}
+    for variable in services.CREDENTIAL_ENV.values():
+        env.pop(variable, None)
+    paths = services.LakePaths(scratch / "warehouse" / "lake")
+    pids: list[int] = []
+    try:
+        first = lake_cli(env, "up")
+        state = services.read_state(paths)
+        pids = [pid for pid in ((state.get("postgres") or {}).get("pid"), (state.get("s3") or {}).get("pid")) if pid]
+        assert first.returncode == 0, first.stdout + first.stderr
+        yield SimpleNamespace(env=env, paths=paths, first=first, state=state)
+    finally:
+        lake_cli(env, "down", "--purge")
+        for pid in pids:  # whatever `down` left: never a server outliving the tests
+            for member in services.process_tree(pid):
+                os.kill(member, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _psql(lake, sql: str, password: str | None = None, database: str | None = None) -> subprocess.CompletedProcess:
+    pg = lake.state["postgres"]
+    password = lake.state["credentials"]["pg_password"] if password is None else password
+    return subprocess.run([str(services.pg_bindir(os.environ) / "psql"), "-h", "127.0.0.1", "-p", str(pg["port"]),
+                           "-U", pg["user"], "-d", database or pg["database"], "-X", "-Atq", "-c", sql],
+                          capture_output=True, text=True, timeout=30,
+                          env={"PATH": os.environ["PATH"], "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"})
+
+
+def _s3(lake, secret: str | None = None, anonymous: bool = False):
+    from pyarrow import fs
+
+    s3, credentials = lake.state["s3"], lake.state["credentials"]
+    if anonymous:
+        return fs.S3FileSystem(anonymous=True, endpoint_override=s3["endpoint"], scheme="http", region=s3["region"])
+    return fs.S3FileSystem(access_key=credentials["s3_access_key_id"],
+                           secret_key=credentials["s3_secret_access_key"] if secret is None else secret,
+                           endpoint_override=s3["endpoint"], scheme="http", region=s3["region"])
+
+
+def test_up_starts_both_and_says_where(lake):
+    out = lake.first.stdout
+    pg, s3 = lake.state["postgres"], lake.state["s3"]
+    assert f"PostgreSQL on 127.0.0.1:{pg['port']}" in out and f"S3 on http://127.0.0.1:{s3['port']}" in out, out
+    assert str(lake.paths.pg_log) in out and str(lake.paths.s3_log) in out and str(lake.paths.state) in out
+    assert out.count("lake: started in ") == 2
+    assert len(set(s3["ports"].values()) | {pg["port"]}) == len(services.WEED_PORTS) + 1  # all distinct
+    # The state file and SeaweedFS's identities hold credentials: this user's only.
+    for private in (lake.paths.state, lake.paths.s3_config):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
+    assert not list(lake.paths.pg_dir.glob(".initdb-password*"))
+    if os.geteuid() == 0:  # PostgreSQL refuses root: it runs as the postgres system user, who owns its data
+        assert lake.paths.pg_data.stat().st_uid == services.pwd.getpwnam("postgres").pw_uid
+        assert Path(f"/proc/{pg['pid']}").stat().st_uid == lake.paths.pg_data.stat().st_uid
+
+
+def test_postgres_accepts_the_credentials_and_has_the_catalog_database(lake):
+    done = _psql(lake, "SELECT current_user || ' ' || current_database() || ' ' || host(inet_server_addr())")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "btcw btcw_lake 127.0.0.1"
+    refused = _psql(lake, "SELECT 1", password="not-the-password")
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+
+
+def test_s3_signed_put_get_list_and_unsigned_refused(lake):
+    from pyarrow import fs
+
+    bucket = lake.state["s3"]["bucket"]
+    client = _s3(lake)
+    with client.open_output_stream(f"{bucket}/probe/one.txt") as out:
+        out.write(b"lake probe")
+    assert client.open_input_stream(f"{bucket}/probe/one.txt").read() == b"lake probe"
+    listed = client.get_file_info(fs.FileSelector(f"{bucket}/probe", recursive=True))
+    assert [(info.path, info.size) for info in listed] == [(f"{bucket}/probe/one.txt", 10)]
+    for stranger in (_s3(lake, secret="wrong-secret"), _s3(lake, anonymous=True)):
+        with pytest.raises(OSError, match="ACCESS_DENIED|AccessDenied|403"):
+            stranger.open_input_stream(f"{bucket}/probe/one.txt").read()
+
+
+def _listening(pids: set[int]) -> dict[int, list[tuple[str, str]]]:
+    """pid → the (protocol, local address) of every socket it listens on (TCP) or has bound (UDP), from /proc."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:["):
+                inodes[target[8:-1]] = pid
+    found: dict[int, list[tuple[str, str]]] = {pid: [] for pid in pids}
+    for protocol in ("tcp", "tcp6", "udp", "udp6"):
+        for line in Path(f"/proc/net/{protocol}").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if inode in inodes and (protocol.startswith("udp") or state == "0A"):  # 0A: LISTEN
+                address, port = local.split(":")
+                if len(address) == 8:  # IPv4, little-endian hex
+                    address = ".".join(str(int(address[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                found[inodes[inode]].append((protocol, f"{address}:{int(port, 16)}"))
+    return found
+
+
+def test_every_listening_socket_is_on_loopback(lake):
+    pg, s3 = lake.state["postgres"], lake.state["s3"]
+    members = set(services.process_tree(pg["pid"])) | set(services.process_tree(s3["pid"]))
+    sockets = _listening(members)
+    everything = [address for found in sockets.values() for _, address in found]
+    assert everything and all(address.startswith("127.0.0.1:") for address in everything), sockets
+    assert sorted(address for _, address in sockets[pg["pid"]]) == [f"127.0.0.1:{pg['port']}"]
+    assert sorted(int(address.split(":")[1]) for _, address in sockets[s3["pid"]]) == sorted(s3["ports"].values())
+
+
+def test_up_again_is_idempotent_and_a_changed_credential_is_refused(lake):
+    again = lake_cli(lake.env, "up")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("lake: already running: ") == 2, again.stdout
+    state = services.read_state(lake.paths)
+    assert state["postgres"]["pid"] == lake.state["postgres"]["pid"] and state["s3"]["pid"] == lake.state["s3"]["pid"]
+    changed = lake_cli({**lake.env, "BTCW_LAKE_PG_PASSWORD": "another-one"}, "up")
+    assert changed.returncode == 1 and changed.stderr.count("\n") == 1, changed.stderr
+    assert "BTCW_LAKE_PG_PASSWORD differs from the value this lake was created with" in changed.stderr
+    exported = lake_cli(lake.env, "env")
+    assert f"export BTCW_LAKE_S3_ENDPOINT=127.0.0.1:{state['s3']['port']}\n" in exported.stdout
+
+
+def test_no_credential_is_in_the_repository(lake):
+    """The generated credentials live only in the warehouse's state (outside the repository, and /warehouse/* is
+    ignored); no file git sees, tracked or not, holds one."""
+    for credential in lake.state["credentials"].values():
+        found = subprocess.run(["git", "grep", "--untracked", "-l", "-F", "-e", credential], cwd=ROOT,
+                               capture_output=True, text=True)
+        assert found.returncode == 1 and not found.stdout, found.stdout  # 1: no match
+
+
+def test_down_stops_every_process_keeps_the_data_and_up_resumes_it(lake):
+    pg, s3 = lake.state["postgres"], lake.state["s3"]
+    members = set(services.process_tree(pg["pid"])) | set(services.process_tree(s3["pid"]))
+    assert {pg["pid"], s3["pid"]} <= members and len(members) > 2  # PostgreSQL's own processes too
+    done = lake_cli(lake.env, "down")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(" stopped: SIG") == 2, done.stdout
+    assert not [pid for pid in members if services.alive(pid)]
+    assert (lake.paths.pg_data / "PG_VERSION").exists() and lake.paths.state.exists()
+    assert services.read_state(lake.paths)["s3"]["pid"] is None
+
+    # Up again: the same ports (still free), the same credentials, the object written before.
+    resumed = lake_cli(lake.env, "up")
+    assert resumed.returncode == 0, resumed.stderr
+    state = services.read_state(lake.paths)
+    assert (state["postgres"]["port"], state["s3"]["ports"]) == (pg["port"], s3["ports"])
+    lake.state = state
+    assert _s3(lake).open_input_stream(f"{s3['bucket']}/probe/one.txt").read() == b"lake probe"
+
+    # make lake-down PURGE=1: stopped, and the lake's folder gone.
+    purged = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), *AS_BUILT, "lake-down", "PURGE=1"],
+                            capture_output=True, text=True, env=lake.env, timeout=180)
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert not services.alive(state["postgres"]["pid"]) and not services.alive(state["s3"]["pid"])
+    assert not lake.paths.root.exists()
