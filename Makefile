@@ -97,7 +97,7 @@ poll: $(STAMP)
 	$(BIN)/python -m pipelines.cli poll
 
 test: $(MANIFEST) bi-clients $(WEB_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The DuckDB clients BI users have, for tests/test_bi_clients.py: the serving copy must open in each (README › BI).
 # Outside .venv, which holds the DuckDB the pipeline writes with: Python packages 1.1-1.5 (one folder each, pip
