@@ -85,11 +85,14 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
-def path_literal(path: object) -> str:
-    """A file path as a SQL string literal, for the statements whose path DuckDB cannot take as a parameter: ATTACH
-    and COPY … TO (DuckDB 1.5 refuses `?` there; 2.0 accepts it). Quotes are doubled; a NUL, which no path holds
-    and which would end the string early, is refused."""
-    text = str(path)
+def string_literal(value: object) -> str:
+    """A value as a SQL string literal, for the statements DuckDB takes no parameter in: ATTACH and COPY … TO
+    (DuckDB 1.5 refuses `?` there; 2.0 accepts it), CREATE SECRET. Quotes are doubled; a NUL, which would end the
+    string early, is refused."""
+    text = str(value)
     if "\x00" in text:
-        raise ValueError(f"a path with a NUL byte cannot be given to DuckDB: {text!r}")
+        raise ValueError("a value with a NUL byte cannot be given to DuckDB")
     return "'" + text.replace("'", "''") + "'"
+
+
+path_literal = string_literal  # a file path: the same rule, named for what the caller passes

@@ -181,6 +181,40 @@ def test_no_credential_is_in_the_repository(lake):
         assert found.returncode == 1 and not found.stdout, found.stdout  # 1: no match
 
 
+def test_duckdb_attaches_the_lake_its_rows_land_in_s3_and_another_connection_reads_them(lake):
+    """The engine side on the servers above: the extensions from their PyPI wheels (never DuckDB's repository,
+    which these machines cannot reach), the catalog in PostgreSQL, every row (a 1-row insert too) in Parquet on S3,
+    and a read-only connection seeing the committed table."""
+    import duckdb
+
+    from pipelines.lake import extensions
+    from pipelines.lake.connect import LakeConfig, attach_lake
+
+    assert all(extensions.wheel_file(name) for name in extensions.LAKE_EXTENSIONS), "extension wheels not installed"
+    config = LakeConfig.from_env(services.client_env(lake.env), data_prefix="test-attach")
+    offline = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
+    with duckdb.connect(config=offline) as writer:
+        attach_lake(writer, config)
+        writer.execute("CREATE TABLE lake.t AS SELECT range AS id, 'row ' || range AS label FROM range(1000)")
+        writer.execute("INSERT INTO lake.t VALUES (5000, 'one more')")
+        files = [path for (path,) in writer.execute("SELECT data_file FROM ducklake_list_files('lake', 't')").fetchall()]
+    assert len(files) == 2 and all(path.startswith(config.data_path) and path.endswith(".parquet") for path in files)
+    with duckdb.connect(config=offline) as reader:
+        attach_lake(reader, config, read_only=True)
+        assert reader.execute("SELECT count(*), max(id), max(label) FROM lake.t").fetchone() == (1001, 5000, "row 999")
+        with pytest.raises(duckdb.Error, match="(?i)read.only"):
+            reader.execute("INSERT INTO lake.t VALUES (1, 'refused')")
+
+
+def test_an_unconfigured_lake_is_one_line_naming_the_variables():
+    from pipelines.lake.connect import LakeConfig, LakeConfigError
+
+    with pytest.raises(LakeConfigError) as raised:
+        LakeConfig.from_env({"BTCW_LAKE_PG_HOST": "127.0.0.1"})
+    message = str(raised.value)
+    assert "\n" not in message and "BTCW_LAKE_PG_PORT" in message and "make lake-up" in message
+
+
 def test_down_stops_every_process_keeps_the_data_and_up_resumes_it(lake):
     pg, s3 = lake.state["postgres"], lake.state["s3"]
     members = set(services.process_tree(pg["pid"])) | set(services.process_tree(s3["pid"]))
