@@ -63,7 +63,7 @@ help:
 	@echo "make lake-up   - start the lake's local PostgreSQL (catalog) and SeaweedFS S3 server on 127.0.0.1, under <warehouse>/lake"
 	@echo "make lake-down [PURGE=1] - stop them (PURGE=1 also deletes the lake: data, logs, state, credentials)"
 	@echo "make lake-status - whether the lake's servers run, their ports and folders"
-	@echo "make bi-clients - the DuckDB clients BI users have (Python 1.1-1.5, CLI, Node.js) into build/bi-clients, for the tests"
+	@echo "make bi-clients - the DuckDB clients BI users have (Python 1.1-2.0, CLI, Node.js) into build/bi-clients, for the tests"
 	@echo "make install   - set up .venv from requirements.lock (every target does it first)"
 	@echo "make manifest  - parse the dbt project (dbt/target/manifest.json, read by the Dagster definitions)"
 	@echo "make clean-venv - remove .venv"
@@ -100,9 +100,9 @@ test: $(MANIFEST) bi-clients $(WEB_STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The DuckDB clients BI users have, for tests/test_bi_clients.py: the serving copy must open in each (README › BI).
-# Outside .venv, which holds the DuckDB the pipeline writes with: Python packages 1.1-1.5 (one folder each, pip
+# Outside .venv, which holds the DuckDB the pipeline writes with: Python packages 1.1-2.0 (one folder each, pip
 # --target), the CLI from PyPI (duckdb-cli) and the Node.js client (tests/bi_clients/package.json, when npm exists).
-BI_PYTHON_DUCKDB := 1.1.3 1.2.2 1.3.2 1.4.4 1.5.6
+BI_PYTHON_DUCKDB := 1.1.3 1.2.2 1.3.2 1.4.4 1.5.6 2.0.1
 BI_DUCKDB_CLI := 1.5.6
 BI_CLIENTS := build/bi-clients
 bi-clients: $(STAMP)

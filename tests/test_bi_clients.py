@@ -36,7 +36,8 @@ def test_every_client_opens_the_published_copy_and_reads_the_same_tables(tmp_pat
 
 
 def test_the_copy_is_written_in_the_storage_format_of_duckdb_1_0(tmp_path):
-    """What makes the copy readable by every DuckDB since 1.0 (the pipeline's own file is in 2.0's format)."""
+    """What makes the copy readable by every DuckDB since 1.0, whichever format the pipeline's DuckDB writes by
+    default (1.5's default is 1.0's format; 2.0's default is its own)."""
     source = build_report_warehouse(tmp_path / "pipeline.duckdb", with_gamma=False)
     publish_serving(source, tmp_path / "serving")
 
@@ -46,4 +47,3 @@ def test_the_copy_is_written_in_the_storage_format_of_duckdb_1_0(tmp_path):
         return tags["storage_version"]
 
     assert storage_version((tmp_path / "serving" / "warehouse.duckdb").resolve()) == f"{SERVING_STORAGE_VERSION}+"
-    assert storage_version(source) != f"{SERVING_STORAGE_VERSION}+"

@@ -17,6 +17,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 import pytest
+from bi_clients.clients import CLIENTS_DIR
 
 from pipelines.cli import LONG_RANGE_DAYS, _announce_long_range
 from pipelines.duckdb_tables import replace_date_windows
@@ -25,7 +26,7 @@ from pipelines.progress import backfill_summary
 from pipelines.runs.instance import instance_dirs
 from pipelines.runs.launcher import ProcessCheckingRunLauncher
 from pipelines.runs.orphans import PID_TAG, RunProcess, process_tags, sweep_orphaned_runs
-from pipelines.runs.writer_lock import WarehouseBusyError, writer_lock
+from pipelines.runs.writer_lock import WarehouseBusyError, WarehouseFormatError, ensure_duckdb_writable, writer_lock
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,3 +250,32 @@ def test_a_long_range_is_announced_before_it_starts(capsys):
     assert line.startswith("backfill: 2,527 days in one run (2019-01-01 … 2025-12-01): expect about")
     _announce_long_range("backfill", dt.date(2025, 1, 1), dt.date(2025, 1, 1) + dt.timedelta(days=LONG_RANGE_DAYS - 1))
     assert capsys.readouterr().err == ""
+
+
+def test_a_warehouse_written_by_a_newer_duckdb_is_refused_in_one_line(tmp_path):
+    """A file from a DuckDB whose storage format this one cannot read (the project ran on 2.0 before 1.5.5): one
+    line saying so and how to rebuild, not DuckDB's error in every step of a run. The file is written by DuckDB
+    2.0.1's Python package, one of the BI clients `make bi-clients` installs."""
+    newer = CLIENTS_DIR / "python-duckdb-2.0.1"
+    if not (newer / ".installed").exists():
+        pytest.skip(f"{newer} not installed: run `make bi-clients`")
+    path = tmp_path / "warehouse.duckdb"
+    subprocess.run([sys.executable, "-S", "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).execute("
+                    "'CREATE TABLE t AS SELECT 1').close()", str(path)],
+                   env={**os.environ, "PYTHONPATH": str(newer)}, check=True, timeout=120)
+    with pytest.raises(WarehouseFormatError) as raised:
+        ensure_duckdb_writable(path)
+    message = str(raised.value)
+    assert "\n" not in message and "written by a newer DuckDB" in message and "make run" in message
+    assert isinstance(raised.value, WarehouseBusyError)  # what the CLI tells in one line
+
+
+def test_a_corrupt_warehouse_is_not_called_busy(tmp_path):
+    """DuckDB's corrupt-file error names a "block"; that is not a lock held by another program."""
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).execute("CREATE TABLE t AS SELECT 1").close()
+    with open(path, "r+b") as f:
+        f.seek(16)
+        f.write(b"\xff" * 8)
+    with pytest.raises(duckdb.Error, match="(?i)corrupt|checksum"):
+        ensure_duckdb_writable(path)

@@ -22,6 +22,11 @@ LOCK_NAME = ".writer.lock"
 
 
 class WarehouseBusyError(RuntimeError):
+    """The warehouse cannot be opened for writing now: another program holds it (or, as the subclass below, its
+    file is in a storage format this DuckDB cannot read). Told in one line by the CLI."""
+
+
+class WarehouseFormatError(WarehouseBusyError):
     pass
 
 
@@ -53,6 +58,8 @@ def writer_lock(tree_dir: Path, what: str) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+# "Trying to read a database file with version number 69, but we can only read versions between 64 and 68".
+_NEWER_FORMAT = re.compile(r"database file with version number (?P<found>\d+), but we can only read")
 _DUCKDB_HOLDER = re.compile(r"[Cc]onflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
@@ -66,8 +73,15 @@ def ensure_duckdb_writable(duckdb_path: Path) -> None:
         duckdb.connect(str(duckdb_path)).close()
     except duckdb.IOException as error:
         text = str(error)
+        newer = _NEWER_FORMAT.search(text)
+        if newer:
+            raise WarehouseFormatError(
+                f"the warehouse {duckdb_path} was written by a newer DuckDB (storage version number "
+                f"{newer['found']}) than this project's {duckdb.__version__} reads: move it aside and rebuild it, "
+                "`make run` for the demo, `BTCW_SOURCE_MODE=replay make backfill START=… END=…` for a live "
+                "warehouse, whose landing archive holds every body (README › Upgrading from DuckDB 2.0)") from None
         found = _DUCKDB_HOLDER.search(text)
-        if found is None and "lock" not in text.lower():
+        if found is None and "could not set lock" not in text.lower():  # not "block", as in a corrupt file's error
             raise
         holder = f"{found['program']} (PID {found['pid']})" if found else "another program"
         raise WarehouseBusyError(

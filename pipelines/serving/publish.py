@@ -56,7 +56,7 @@ Decisions:
     66 bytes of its first block differ (a random database identifier and the header checksums), and it holds
     its version and publication time; so does the manifest.
   * The copy is written in DuckDB 1.0's storage format (SERVING_STORAGE_VERSION), which every DuckDB since 1.0
-    reads: BI tools bundle DuckDB 1.x and refuse a 2.0 file (tests/test_bi_clients.py).
+    reads, whatever the pipeline's DuckDB writes by default (tests/test_bi_clients.py).
   * Links are relative, so the tree can be moved or mounted elsewhere; copy it with its links (`cp -a`). A copy
     that followed them (plain dirs and files) is adopted again like a folder from before versions.
   * One publisher at a time: an exclusive flock on the serving folder (released by the kernel if the publisher
@@ -100,10 +100,10 @@ MANIFEST = "manifest.json"
 PUBLICATION_SCHEMA = "serving"  # in the DuckDB copy: publication, published_tables
 KEEP_VERSIONS = 3  # the current one and two before it, for readers that resolved `current` a while ago
 LOCK_WAIT_S = 120.0
-# The DuckDB storage format of the copy: the oldest DuckDB 2.0 still writes, which every DuckDB since 1.0 reads. The
-# pipeline's DuckDB would otherwise write its own (2.0's), which the clients BI users have refuse ("version number
-# 69 ... can only read 64/68"): the CLI from PyPI, Node's @duckdb/node-api 1.5, Python packages 1.1-1.5 and the
-# drivers that bundle them (tests/test_bi_clients.py opens the copy with each). The Parquet files need nothing.
+# The DuckDB storage format of the copy, which every DuckDB since 1.0 reads, set explicitly: a DuckDB's default
+# follows its release (2.0 writes its own, which the clients BI users have refuse: "version number 69 ... can only
+# read 64/68"). The clients: the CLI from PyPI, Node's @duckdb/node-api 1.5, Python packages 1.1-2.0 and the drivers
+# that bundle them (tests/test_bi_clients.py opens the copy with each). The Parquet files need nothing.
 SERVING_STORAGE_VERSION = "v1.0.0"
 # The names BI opens, each a fixed relative link through `current`.
 BI_LINKS = {SERVING_FILE: f"{CURRENT}/{SERVING_FILE}", PARQUET_DIR: f"{CURRENT}/{PARQUET_DIR}",
