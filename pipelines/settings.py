@@ -101,8 +101,9 @@ def parse_simulated_now(raw: str, variable: str = "BTCW_SIMULATED_NOW") -> dt.da
     return moment.astimezone(dt.UTC)
 
 
-# What DuckDB's memory_limit takes (checked against duckdb 2.0): a number and a unit, decimal (KB, MB, GB, TB) or
-# binary (KiB, MiB, GiB, TiB), any case, optionally spaced; or a share of the machine's RAM, as 1%..100%. Checked
+# What DuckDB's memory_limit takes (checked against duckdb 1.5.5): a number and a unit, decimal (KB, MB, GB, TB) or
+# binary (KiB, MiB, GiB, TiB), any case, optionally spaced. A share of the machine's RAM, 1%..100%, is accepted too
+# and turned into MiB here (DuckDB 2.0 takes "80%" itself, 1.5 refuses it: a setting kept from 2.0 still works). Checked
 # here because DuckDB's own refusal ("Memory must have a number") names neither the variable nor where it was set,
 # and a unit-less number or a bare B is read as bytes: a limit too small to run any query.
 _MEMORY_SIZE = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+) *(?P<unit>[kmgt]i?b)", re.IGNORECASE)
@@ -118,6 +119,9 @@ def parse_memory_limit(raw: str, variable: str = "BTCW_DUCKDB_MEMORY_LIMIT") -> 
     match = size or share
     if match is None or float(match["number"]) <= 0 or (share and float(match["number"]) > 100):
         raise SettingsError(f"{variable}={raw!r} is not a DuckDB memory limit: use {MEMORY_LIMIT_ACCEPTED}")
+    if share:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return f"{max(1, int(ram * float(share['number']) / 100) // 2**20)}MiB"
     return text
 
 

@@ -113,6 +113,9 @@ def test_memory_limit_is_checked_against_duckdbs_syntax(tmp_path, value, accepte
         assert one_line_error(env) == (
             f"BTCW_DUCKDB_MEMORY_LIMIT={value!r} is not a DuckDB memory limit: use a size such as 4GB or 512MiB "
             "(KB, MB, GB, TB or KiB, MiB, GiB, TiB) or a share of RAM such as 50%")
+    elif value.endswith("%"):  # a share of RAM, in MiB: DuckDB 1.5 takes no percentage
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        assert Settings.from_env(env).duckdb_memory_limit == f"{int(ram * 0.8) // 2**20}MiB"
     else:
         assert Settings.from_env(env).duckdb_memory_limit == value.strip()
 
