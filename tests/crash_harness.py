@@ -104,6 +104,8 @@ class Warehouse:
         up to the kill (for the failure message)."""
         # The instance's SQLite storage is created here, before the run: created by this process and the run's at
         # the same moment, it was stamped twice ("alembic_version has more than one head"; seen once in 1300 tests).
+        for folder in instance_dirs(self.home).values():
+            Path(folder).mkdir(parents=True, exist_ok=True)
         with self.instance():
             pass
         process = subprocess.Popen(self.command(first, last), cwd=self.root, env=self.env(),
