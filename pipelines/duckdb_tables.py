@@ -94,5 +94,3 @@ def string_literal(value: object) -> str:
         raise ValueError("a value with a NUL byte cannot be given to DuckDB")
     return "'" + text.replace("'", "''") + "'"
 
-
-path_literal = string_literal  # a file path: the same rule, named for what the caller passes

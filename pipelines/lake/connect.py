@@ -21,14 +21,9 @@ import duckdb
 
 from pipelines.duckdb_tables import string_literal
 from pipelines.lake import extensions
+from pipelines.lake.services import CLIENT_ENV
 
 LAKE_ALIAS = "lake"
-_ENV = {
-    "pg_host": "BTCW_LAKE_PG_HOST", "pg_port": "BTCW_LAKE_PG_PORT", "pg_user": "BTCW_LAKE_PG_USER",
-    "pg_database": "BTCW_LAKE_PG_DATABASE", "pg_password": "BTCW_LAKE_PG_PASSWORD",
-    "s3_endpoint": "BTCW_LAKE_S3_ENDPOINT", "s3_bucket": "BTCW_LAKE_S3_BUCKET", "s3_region": "BTCW_LAKE_S3_REGION",
-    "s3_access_key_id": "BTCW_LAKE_S3_ACCESS_KEY_ID", "s3_secret_access_key": "BTCW_LAKE_S3_SECRET_ACCESS_KEY",
-}
 
 
 class LakeConfigError(ValueError):
@@ -53,11 +48,11 @@ class LakeConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, data_prefix: str = "warehouse") -> LakeConfig:
         env = os.environ if env is None else env
-        missing = [name for name in _ENV.values() if not env.get(name)]
+        missing = [name for name in CLIENT_ENV.values() if not env.get(name)]
         if missing:
             raise LakeConfigError(f"the lake is not configured: {', '.join(missing)} not set (for the local lake: "
                                   "make lake-up, then eval \"$(.venv/bin/python -m pipelines.lake env)\")")
-        values = {field: env[name] for field, name in _ENV.items()}
+        values = {field: env[name] for field, name in CLIENT_ENV.items()}
         try:
             port = int(values.pop("pg_port"))
         except ValueError:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.duckdb_tables import path_literal
+from pipelines.duckdb_tables import string_literal
 
 LAKE_EXTENSIONS = ("postgres_scanner", "httpfs", "ducklake")  # the catalog's client, S3, the lake itself
 
@@ -38,7 +38,7 @@ def load(conn: duckdb.DuckDBPyConnection, names: tuple[str, ...] = LAKE_EXTENSIO
         path = wheel_file(name)
         try:
             if path is not None:
-                conn.execute(f"LOAD {path_literal(path)}")
+                conn.execute(f"LOAD {string_literal(path)}")
                 origins[name] = str(path)
             else:
                 conn.execute(f"INSTALL {name}")

@@ -649,6 +649,15 @@ def status(env: Mapping[str, str] | None = None, out: Callable[[str], None] = pr
     return all(running.values())
 
 
+# The variables a client of the lake reads (pipelines/lake/connect.py), by the field of LakeConfig each fills.
+CLIENT_ENV = {
+    "pg_host": "BTCW_LAKE_PG_HOST", "pg_port": "BTCW_LAKE_PG_PORT", "pg_user": "BTCW_LAKE_PG_USER",
+    "pg_database": "BTCW_LAKE_PG_DATABASE", "pg_password": "BTCW_LAKE_PG_PASSWORD",
+    "s3_endpoint": "BTCW_LAKE_S3_ENDPOINT", "s3_bucket": "BTCW_LAKE_S3_BUCKET", "s3_region": "BTCW_LAKE_S3_REGION",
+    "s3_access_key_id": "BTCW_LAKE_S3_ACCESS_KEY_ID", "s3_secret_access_key": "BTCW_LAKE_S3_SECRET_ACCESS_KEY",
+}
+
+
 def client_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables a client of the lake needs (credentials included), from the state file."""
     paths = LakePaths.from_env(env)
@@ -656,10 +665,10 @@ def client_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     if not state.get("postgres") or not state.get("s3") or not state.get("credentials"):
         raise LakeError(f"no lake at {paths.root}: run `make lake-up` first")
     pg, s3, credentials = state["postgres"], state["s3"], state["credentials"]
-    return {
-        "BTCW_LAKE_PG_HOST": pg["host"], "BTCW_LAKE_PG_PORT": str(pg["port"]), "BTCW_LAKE_PG_USER": pg["user"],
-        "BTCW_LAKE_PG_DATABASE": pg["database"], "BTCW_LAKE_PG_PASSWORD": credentials["pg_password"],
-        "BTCW_LAKE_S3_ENDPOINT": s3["endpoint"], "BTCW_LAKE_S3_BUCKET": s3["bucket"],
-        "BTCW_LAKE_S3_REGION": s3["region"], "BTCW_LAKE_S3_ACCESS_KEY_ID": credentials["s3_access_key_id"],
-        "BTCW_LAKE_S3_SECRET_ACCESS_KEY": credentials["s3_secret_access_key"],
+    values = {
+        "pg_host": pg["host"], "pg_port": str(pg["port"]), "pg_user": pg["user"], "pg_database": pg["database"],
+        "pg_password": credentials["pg_password"], "s3_endpoint": s3["endpoint"], "s3_bucket": s3["bucket"],
+        "s3_region": s3["region"], "s3_access_key_id": credentials["s3_access_key_id"],
+        "s3_secret_access_key": credentials["s3_secret_access_key"],
     }
+    return {CLIENT_ENV[field]: value for field, value in values.items()}

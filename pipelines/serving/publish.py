@@ -89,7 +89,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.atomic_files import LockBusy, flock_exclusive, fsync_dir, fsync_file
-from pipelines.duckdb_tables import path_literal
+from pipelines.duckdb_tables import string_literal
 
 SERVING_FILE = "warehouse.duckdb"
 PARQUET_DIR = "parquet"
@@ -334,7 +334,7 @@ def _build_copy(
     conn = duckdb.connect(str(staging / SERVING_FILE),
                           config={**duckdb_config, "storage_compatibility_version": SERVING_STORAGE_VERSION})
     try:
-        conn.execute(f"ATTACH {path_literal(source_db)} AS {_SOURCE_ALIAS} (READ_ONLY)")
+        conn.execute(f"ATTACH {string_literal(source_db)} AS {_SOURCE_ALIAS} (READ_ONLY)")
         catalog = read_catalog(conn, _SOURCE_ALIAS, schemas)
         if not catalog.tables and not allow_empty:
             raise NothingToPublish(
@@ -372,7 +372,7 @@ def copy_table(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> None
 def export_parquet(conn: duckdb.DuckDBPyConnection, schema: str, table: str, path: Path) -> None:
     # The copy's rows are already in ORDER BY ALL order and DuckDB keeps insertion order on a plain scan.
     conn.execute(
-        f"COPY (SELECT * FROM {quote(schema, table)}) TO {path_literal(path)} (FORMAT parquet, COMPRESSION zstd)"
+        f"COPY (SELECT * FROM {quote(schema, table)}) TO {string_literal(path)} (FORMAT parquet, COMPRESSION zstd)"
     )
 
 

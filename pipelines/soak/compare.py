@@ -22,7 +22,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from pipelines.duckdb_tables import path_literal
+from pipelines.duckdb_tables import string_literal
 from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.body_source import FetchingBodySource
 from pipelines.ingest.errors import PipelineDataError
@@ -132,8 +132,8 @@ def compare_marts(soak_db: Path, backfill_db: Path, marts: tuple[str, ...], samp
     """Table by table, every column, rows as multisets (EXCEPT ALL both ways): equal means identical values."""
     diffs = []
     with duckdb.connect() as conn:
-        conn.execute(f"ATTACH {path_literal(soak_db)} AS soak (READ_ONLY)")
-        conn.execute(f"ATTACH {path_literal(backfill_db)} AS backfill (READ_ONLY)")
+        conn.execute(f"ATTACH {string_literal(soak_db)} AS soak (READ_ONLY)")
+        conn.execute(f"ATTACH {string_literal(backfill_db)} AS backfill (READ_ONLY)")
         for mart in marts:
             if not _IDENTIFIER.fullmatch(mart):
                 raise ValueError(f"not a plain mart name: {mart!r}")
