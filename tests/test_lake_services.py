@@ -1,72 +1,27 @@
 """The lake's local servers for real (pipelines.lake.services): PostgreSQL and SeaweedFS started once for the module in
-a scratch warehouse, checked with real clients (psql; pyarrow's S3 filesystem, the AWS SDK's SigV4 signing), stopped
-at the end even when a test fails. Skipped when PostgreSQL or `weed` is not installed, unless BTCW_REQUIRE_LAKE=1
-(.ci/run sets it): then that is a failure."""
+a scratch warehouse (tests/lake_servers.py), checked with real clients (psql; pyarrow's S3 filesystem, the AWS SDK's
+SigV4 signing)."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import stat
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from pipelines.lake import services
+from tests.lake_servers import ROOT, lake_cli, running_lake
 
-ROOT = Path(__file__).resolve().parents[1]
-REQUIRE = os.environ.get("BTCW_REQUIRE_LAKE", "").strip().lower() in ("1", "true", "yes")
 AS_BUILT = ("-o", "dbt/target/manifest.json", "-o", ".venv/.installed",
             "-o", "pipelines/quality/web/node_modules/.installed")
 
 
-def lake_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipelines.lake", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=180)
-
-
-def _absent() -> str | None:
-    try:
-        services.pg_bindir(os.environ)
-        services.weed_binary()
-    except services.LakeError as error:
-        return str(error)
-    return None
-
-
 @pytest.fixture(scope="module")
 def lake():
-    absent = _absent()
-    if absent:
-        if REQUIRE:
-            pytest.fail(f"BTCW_REQUIRE_LAKE=1 but {absent}", pytrace=False)
-        pytest.skip(absent)
-    # Not pytest's tmp_path: its /tmp/pytest-of-<user> is mode 0700, where the `postgres` user (PostgreSQL's, when
-    # the tests run as root) cannot reach the data folder.
-    scratch = Path(tempfile.mkdtemp(prefix="btcw-lake-"))
-    os.chmod(scratch, 0o755)
-    env = {**os.environ, "BTCW_WAREHOUSE_DIR": str(scratch / "warehouse")}
-    for variable in services.CREDENTIAL_ENV.values():
-        env.pop(variable, None)
-    paths = services.LakePaths(scratch / "warehouse" / "lake")
-    pids: list[int] = []
-    try:
-        first = lake_cli(env, "up")
-        state = services.read_state(paths)
-        pids = [pid for pid in ((state.get("postgres") or {}).get("pid"), (state.get("s3") or {}).get("pid")) if pid]
-        assert first.returncode == 0, first.stdout + first.stderr
-        yield SimpleNamespace(env=env, paths=paths, first=first, state=state)
-    finally:
-        lake_cli(env, "down", "--purge")
-        for pid in pids:  # whatever `down` left: never a server outliving the tests
-            for member in services.process_tree(pid):
-                os.kill(member, signal.SIGKILL)
-        shutil.rmtree(scratch, ignore_errors=True)
+    with running_lake() as lake:
+        yield lake
 
 
 def _psql(lake, sql: str, password: str | None = None, database: str | None = None) -> subprocess.CompletedProcess:
@@ -219,6 +174,8 @@ def test_down_stops_every_process_keeps_the_data_and_up_resumes_it(lake):
     pg, s3 = lake.state["postgres"], lake.state["s3"]
     members = set(services.process_tree(pg["pid"])) | set(services.process_tree(s3["pid"]))
     assert {pg["pid"], s3["pid"]} <= members and len(members) > 2  # PostgreSQL's own processes too
+    with _s3(lake).open_output_stream(f"{s3['bucket']}/resumed/one.txt") as out:  # this test's own object
+        out.write(b"lake probe")
     done = lake_cli(lake.env, "down")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(" stopped: SIG") == 2, done.stdout
@@ -232,7 +189,7 @@ def test_down_stops_every_process_keeps_the_data_and_up_resumes_it(lake):
     state = services.read_state(lake.paths)
     assert (state["postgres"]["port"], state["s3"]["ports"]) == (pg["port"], s3["ports"])
     lake.state = state
-    assert _s3(lake).open_input_stream(f"{s3['bucket']}/probe/one.txt").read() == b"lake probe"
+    assert _s3(lake).open_input_stream(f"{s3['bucket']}/resumed/one.txt").read() == b"lake probe"
 
     # make lake-down PURGE=1: stopped, and the lake's folder gone.
     purged = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), *AS_BUILT, "lake-down", "PURGE=1"],
