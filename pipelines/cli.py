@@ -15,8 +15,10 @@ import datetime as dt
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pipelines import engine
 from pipelines.progress import ProgressLine
 from pipelines.runs.writer_lock import WarehouseBusyError, ensure_duckdb_writable, writer_lock
 from pipelines.settings import DEMO_START_DATE, Settings, SettingsError
@@ -86,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         started = settings.now()
         try:
             _announce_long_range(args.command, first, last)
-            with writer_lock(settings.tree_dir, f"{args.command} {first} {last}"):
-                ensure_duckdb_writable(settings.duckdb_path)  # a refusal stays its one line: before any phase's
+            with sole_writer(settings, f"{args.command} {first} {last}"):  # a refusal stays its one line: before
                 progress.phase("opening the run history (the Dagster instance)")
                 with open_instance() as instance:
                     for line in sweep_orphaned_runs(instance):
@@ -98,15 +99,28 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         finally:
             progress.close()
-        print(backfill_summary(settings.duckdb_path, first, last, result, seconds, since=started))
+        print(backfill_summary(settings, first, last, result, seconds, since=started))
         if not result.success:
             print("Run failed: see the failed checks above, the errors logged during the run, and the run in "
                   "the Dagster UI (`make dev`); README › Data quality › Reading a failed check.", file=sys.stderr)
             return 1
     from pipelines.summary import format_summary
 
-    print(format_summary(settings.duckdb_path))
+    print(format_summary(settings))
     return 0
+
+
+@contextlib.contextmanager
+def sole_writer(settings: Settings, what: str) -> Iterator[None]:
+    """A DuckDB file takes one writing process: hold the tree's writer lock and check the file opens for writing
+    (a refusal is one line, WarehouseBusyError). A lake takes many writers at once: nothing to hold here (its
+    tables' writes are serialised where they happen, pipelines/lake/locks.py)."""
+    if engine.is_lake(settings):
+        yield
+        return
+    with writer_lock(settings.tree_dir, what):
+        ensure_duckdb_writable(settings.duckdb_path)
+        yield
 
 
 def _refuse(progress: ProgressLine | None, line: str) -> None:
@@ -141,14 +155,13 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
     if last < first:
         print(f"failing-rows: END {last} is before START {first}", file=sys.stderr)
         return 2
-    if not settings.duckdb_path.exists():
+    if not engine.exists(settings):
         print(f"failing-rows: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)",
               file=sys.stderr)
         return 2
     env = {**os.environ, **dbt_env(settings, first.isoformat(), (last + dt.timedelta(days=1)).isoformat())}
     try:
-        with writer_lock(settings.tree_dir, f"failing-rows {check}"):
-            ensure_duckdb_writable(settings.duckdb_path)
+        with sole_writer(settings, f"failing-rows {check}"):
             done = subprocess.run([dbt_executable(), "test", "--select", check, "--store-failures"],
                                   cwd=DBT_PROJECT_DIR, env=env)
     except WarehouseBusyError as error:
@@ -156,7 +169,7 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
         return 2
     if done.returncode:
         print(f"failing-rows: the failing rows of {check} are in the table dbt_test__audit.{check} of "
-              f"{settings.duckdb_path} (see the query dbt printed above)", file=sys.stderr)
+              f"{engine.describe(settings)} (see the query dbt printed above)", file=sys.stderr)
     return done.returncode
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from pipelines.settings import Settings
+from pipelines.settings import Settings, WarehouseKind
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 
@@ -34,6 +34,9 @@ def dbt_env(settings: Settings, min_date: str, max_date: str) -> dict[str, str]:
         "BTCW_DBT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "BTCW_DBT_DUCKDB_THREADS": str(settings.duckdb_threads),
         "BTCW_DBT_DUCKDB_TEMP_DIRECTORY": str(settings.temp_dir),
+        # The profile's target: the file, or the tree's DuckLake (dbt/profiles.yml).
+        "BTCW_DBT_TARGET": "lake" if settings.warehouse is WarehouseKind.LAKE else "default",
+        "BTCW_DBT_LAKE_TREE": settings.source_mode.tree,
     }
 
 

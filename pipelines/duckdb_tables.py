@@ -94,3 +94,10 @@ def string_literal(value: object) -> str:
         raise ValueError("a value with a NUL byte cannot be given to DuckDB")
     return "'" + text.replace("'", "''") + "'"
 
+
+
+def in_ducklake(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the connection's default catalog is a DuckLake (pipelines/engine: the lake kind of warehouse), which
+    takes no primary key, unique constraint or index."""
+    row = conn.execute("SELECT type FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return row is not None and row[0] == "ducklake"

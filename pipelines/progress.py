@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     import dagster as dg
 
+    from pipelines.settings import Settings
+
 
 # ---- what a step reports while it runs (in this process) ----------------------------------------------------------
 
@@ -153,8 +155,9 @@ class ProgressLine:
             before = self._steps or (0, total, None, ())
             self._steps = (finished, total, running, tuple(failed))
             if running is not None and running != before[2]:
-                self._phase = None
                 self._plain(f"[{finished}/{total}] {running}")
+            if (running is not None and running != before[2]) or finished > before[0]:
+                self._phase = None  # a step started or ended (one shorter than a poll is seen only as ended)
             if len(failed) > len(before[3]):
                 self._plain(f"[{finished}/{total}] failed: {', '.join(failed[len(before[3]):])}")
             if self._detail is not None and running is not None and self._detail.step != running:
@@ -346,8 +349,10 @@ def run_with_progress(
         line.phase(f"{CREATING_THE_RUN} (its plan, then its planned materializations and checks)")
         worker.start()
         created = False
-        while worker.is_alive():
+        alive = True
+        while alive:  # one last look after the run ended: a run shorter than poll_s still shows its steps done
             worker.join(poll_s)
+            alive = worker.is_alive()
             finished, running, failed = step_progress(instance, run_id)
             created = created or running is not None or finished > 0
             if planned and not created:
@@ -361,12 +366,14 @@ def run_with_progress(
     return outcome["result"]  # type: ignore[return-value]
 
 
-def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.ExecuteInProcessResult,
+def backfill_summary(settings: Settings, first: dt.date, last: dt.date, result: dg.ExecuteInProcessResult,
                      seconds: float, since: dt.datetime | None = None) -> str:
     """Days and rows per dataset from raw.load_log, failed checks, and the wall time. `since`: when the run started
     (its clock, settings.now()): only the log rows this run wrote count, so a run that failed before loading a
     dataset does not print an earlier run's figures as its own."""
     import duckdb
+
+    from pipelines import engine
 
     days = (last - first).days + 1
     lines = [f"{'succeeded' if result.success else 'FAILED'}: {first} … {last} ({days} days) in one run, "
@@ -378,7 +385,7 @@ def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.Exec
     try:
         logged_since = (since.astimezone(dt.UTC).replace(tzinfo=None) if since is not None
                         else dt.datetime(1970, 1, 1))
-        with duckdb.connect(str(duckdb_path), read_only=True) as conn:
+        with engine.connect(settings, read_only=True) as conn:
             rows = conn.execute(
                 "SELECT dataset, count(*) FILTER (status = 'loaded'), count(*) FILTER (status <> 'loaded'), "
                 "sum(rows_loaded), sum(rows_quarantined) FROM raw.load_log "
@@ -389,7 +396,7 @@ def backfill_summary(duckdb_path, first: dt.date, last: dt.date, result: dg.Exec
         # Another process holding the file (or a run that failed before raw.load_log existed): the run's own outcome
         # above still stands; a traceback here would hide it.
         reason = str(error).splitlines()[0]
-        lines.append(f"  rows per dataset unavailable: {duckdb_path} could not be read ({reason})")
+        lines.append(f"  rows per dataset unavailable: {engine.describe(settings)} could not be read ({reason})")
         rows = None
     if rows == []:
         lines.append("  no dataset was loaded by this run (raw.load_log holds no row of it for these days)")

@@ -16,14 +16,21 @@ from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.body_source import BodySource, FetchingBodySource, ReplayBodySource
 from pipelines.ingest.errors import FetchError
 from pipelines.ingest.fetcher import FetchedBody, Fetcher, FetchRequest
-from pipelines.settings import LOOPBACK_HOSTS, Settings, SourceMode, parse_simulated_now
+from pipelines import engine
+from pipelines.settings import LOOPBACK_HOSTS, Settings, SourceMode, WarehouseKind, parse_simulated_now
 from pipelines.sources.registry import DATASETS
+
+
+# The write locks (WarehouseResource.writing): every raw table with its quarantine and the shared load log; the
+# models dbt builds; the five gamma tables.
+RAW_WRITES, DBT_WRITES, GAMMA_WRITES = "raw", "dbt", "gamma"
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The mode's tree: its DuckDB file, landing archive and the source that fills it."""
 
     source_mode: str = SourceMode.DEMO.value
+    warehouse: str = WarehouseKind.DUCKDB.value  # duckdb (one file) or lake (pipelines/engine)
     warehouse_dir: str = "warehouse"
     start_date: str = ""  # "" = the mode's first partition (pipelines/settings.py default_start_date)
     duckdb_memory_limit: str = "4GB"
@@ -38,6 +45,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def from_settings(cls, settings: Settings) -> WarehouseResource:
         return cls(
             source_mode=settings.source_mode.value,
+            warehouse=settings.warehouse.value,
             warehouse_dir=str(settings.warehouse_dir),
             start_date=settings.start_date.isoformat(),
             duckdb_memory_limit=settings.duckdb_memory_limit,
@@ -52,6 +60,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def settings(self) -> Settings:
         return Settings(
             source_mode=SourceMode(self.source_mode),
+            warehouse=WarehouseKind(self.warehouse),
             warehouse_dir=Path(self.warehouse_dir),
             start_date=dt.date.fromisoformat(self.start_date) if self.start_date else None,
             duckdb_memory_limit=self.duckdb_memory_limit,
@@ -64,14 +73,17 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection: DuckDB allows one writer process, and dbt runs in another."""
-        settings = self.settings
-        settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-        conn = duckdb.connect(str(settings.duckdb_path), read_only=read_only, config=settings.duckdb_config())
-        try:
+        """A short-lived connection (pipelines/engine): a DuckDB file allows one writer process, and dbt runs in
+        another."""
+        with engine.connect(self.settings, read_only=read_only) as conn:
             yield conn
-        finally:
-            conn.close()
+
+    @contextmanager
+    def writing(self, what: str, holder: str) -> Iterator[None]:
+        """Held while a step replaces rows of `what` (RAW, DBT or GAMMA): one writer at a time per lock, on a lake
+        across processes and machines too (pipelines/engine.write_lock)."""
+        with engine.write_lock(self.settings, [what], holder):
+            yield
 
     def body_source(self) -> BodySource:
         return body_source_for(self.settings)

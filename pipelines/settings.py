@@ -172,9 +172,19 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (1/true/yes or 0/false/no)")
 
 
+class WarehouseKind(StrEnum):
+    """Where the warehouse's tables live. DUCKDB: one file, <tree>/warehouse.duckdb, one writer at a time (the
+    default). LAKE: a DuckLake, its catalog in PostgreSQL and its data as Parquet in S3-compatible storage, written by
+    several processes and machines at once (BTCW_LAKE_* say where; pipelines/lake). The models are the same."""
+
+    DUCKDB = "duckdb"
+    LAKE = "lake"
+
+
 @dataclass(frozen=True)
 class Settings:
     source_mode: SourceMode = SourceMode.DEMO
+    warehouse: WarehouseKind = WarehouseKind.DUCKDB
     warehouse_dir: Path = Path("warehouse")
     # The first daily partition; None: the mode's own (default_start_date), filled in when the object is made.
     start_date: dt.date | None = None
@@ -242,10 +252,17 @@ class Settings:
 
         if not valid_cron(poll_cron):
             raise SettingsError(f"BTCW_POLL_CRON={poll_cron!r} is not a 5-field cron schedule (e.g. '5 * * * *')")
+        raw_kind = env.get("BTCW_WAREHOUSE", WarehouseKind.DUCKDB.value)
+        try:
+            kind = WarehouseKind(raw_kind.strip().lower())
+        except ValueError:
+            choices = ", ".join(k.value for k in WarehouseKind)
+            raise SettingsError(f"BTCW_WAREHOUSE={raw_kind!r} is not one of: {choices}") from None
         warehouse_dir = Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve()
         check_warehouse_dir(warehouse_dir)
         return cls(
             source_mode=mode,
+            warehouse=kind,
             warehouse_dir=warehouse_dir,
             start_date=start,
             duckdb_memory_limit=memory_limit,

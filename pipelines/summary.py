@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
+
+from pipelines import engine
+from pipelines.settings import Settings
 
 HEADLINE_QUERY = """
     SELECT *
@@ -54,11 +55,11 @@ def headline_lines(head: dict) -> list[str]:
     return [f"  {label:<30} {value}" for label, value in rows]
 
 
-def format_summary(duckdb_path: Path) -> str:
-    with duckdb.connect(str(duckdb_path), read_only=True) as conn:
+def format_summary(settings: Settings) -> str:
+    with engine.connect(settings, read_only=True) as conn:
         counts = mart_row_counts(conn)
         head = headline(conn) if "mart_market_daily" in counts else None
-    lines = [f"Warehouse: {duckdb_path}", "Rows per mart:"]
+    lines = [f"Warehouse: {engine.describe(settings)}", "Rows per mart:"]
     lines += [f"  marts.{name:<34} {count:>8,}" for name, count in counts.items()]
     if head:
         lines += [f"Last day {head['date']}:", *headline_lines(head)]

@@ -3,6 +3,7 @@ dbt keeps its partial parse (pipelines/dbt_project.py). The real dbt build runs 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.dbt_project import DBT_BUILD_ARGS, DBT_PROJECT_DIR, dbt_env, dbt_target_path, environ
-from pipelines.settings import Settings, SourceMode
+from pipelines.settings import Settings, SourceMode, WarehouseKind
 
 
 def settings(tmp_path: Path) -> Settings:
@@ -32,7 +33,11 @@ def test_env_carries_the_window_and_duckdb_settings(tmp_path):
         "BTCW_DBT_DUCKDB_MEMORY_LIMIT": "3GB",
         "BTCW_DBT_DUCKDB_THREADS": "3",
         "BTCW_DBT_DUCKDB_TEMP_DIRECTORY": str(s.temp_dir),
+        "BTCW_DBT_TARGET": "default",
+        "BTCW_DBT_LAKE_TREE": "demo",
     }
+    lake = dataclasses.replace(s, warehouse=WarehouseKind.LAKE)
+    assert dbt_env(lake, "2025-11-19", "2025-11-22")["BTCW_DBT_TARGET"] == "lake"
 
 
 def test_the_dbt_project_reads_every_variable_passed():

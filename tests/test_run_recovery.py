@@ -23,6 +23,7 @@ from pipelines.cli import LONG_RANGE_DAYS, _announce_long_range
 from pipelines.duckdb_tables import replace_date_windows
 from pipelines.ingest.load_log import ensure_load_log
 from pipelines.progress import backfill_summary
+from pipelines.settings import Settings
 from pipelines.runs.instance import instance_dirs
 from pipelines.runs.launcher import ProcessCheckingRunLauncher
 from pipelines.runs.orphans import PID_TAG, RunProcess, process_tags, sweep_orphaned_runs
@@ -179,14 +180,16 @@ def test_a_settings_error_is_one_line_and_exit_2(tmp_path):
 
 
 def test_the_summary_of_a_run_says_why_it_cannot_read_the_warehouse_instead_of_crashing(tmp_path):
-    path = tmp_path / "warehouse.duckdb"
+    settings = Settings(warehouse_dir=tmp_path)
+    path = settings.duckdb_path
+    path.parent.mkdir(parents=True)
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
                                "c.execute('CREATE SCHEMA raw'); print('held', flush=True); sys.stdin.read()"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         result = type("Result", (), {"success": False, "get_asset_check_evaluations": lambda self: []})()
-        text = backfill_summary(path, dt.date(2025, 10, 1), dt.date(2025, 10, 2), result, 3.0)
+        text = backfill_summary(settings, dt.date(2025, 10, 1), dt.date(2025, 10, 2), result, 3.0)
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
@@ -196,7 +199,9 @@ def test_the_summary_of_a_run_says_why_it_cannot_read_the_warehouse_instead_of_c
 
 def test_the_summary_counts_only_what_this_run_logged(tmp_path):
     """A run that failed before loading a dataset must not print an earlier run's rows as its own."""
-    path = tmp_path / "warehouse.duckdb"
+    settings = Settings(warehouse_dir=tmp_path)
+    path = settings.duckdb_path
+    path.parent.mkdir(parents=True)
     earlier, started = dt.datetime(2026, 12, 1, 0, 30), dt.datetime(2026, 12, 2, 0, 30, tzinfo=dt.UTC)
     with duckdb.connect(str(path)) as conn:
         ensure_load_log(conn)
@@ -206,9 +211,9 @@ def test_the_summary_counts_only_what_this_run_logged(tmp_path):
                          "rows_quarantined, _logged_at) VALUES (?, ?, 'loaded', ?, ?, 0, ?)",
                          [dataset, dt.date(2025, 10, 1), rows, rows, logged_at])
     result = type("Result", (), {"success": False, "get_asset_check_evaluations": lambda self: []})()
-    text = backfill_summary(path, dt.date(2025, 10, 1), dt.date(2025, 10, 1), result, 3.0, since=started)
+    text = backfill_summary(settings, dt.date(2025, 10, 1), dt.date(2025, 10, 1), result, 3.0, since=started)
     assert "coinbase__spot_candles_1d" in text and "binance__spot_klines_1d" not in text
-    later = backfill_summary(path, dt.date(2025, 10, 1), dt.date(2025, 10, 1), result, 3.0,
+    later = backfill_summary(settings, dt.date(2025, 10, 1), dt.date(2025, 10, 1), result, 3.0,
                              since=started + dt.timedelta(hours=1))
     assert "no dataset was loaded by this run" in later and "coinbase" not in later
 

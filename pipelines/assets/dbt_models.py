@@ -14,7 +14,7 @@ from pipelines.ingest.extract import days_in_window
 from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.progress import DbtProgress, report_detail
-from pipelines.resources import WarehouseResource
+from pipelines.resources import DBT_WRITES, WarehouseResource
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -154,9 +154,12 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             # dbt runs in its own process and opens DuckDB itself: no connection of ours is open now.
             # The window and DuckDB settings reach dbt through its environment, and its target folder is the
             # warehouse's own, so dbt reuses its partial parse (both: pipelines/dbt_project.py).
-            with environ(dbt_env(settings, start.isoformat(), end.isoformat())):
-                invocation = dbt.cli(list(DBT_BUILD_ARGS), context=context, target_path=dbt_target_path(settings))
-            yield from per_partition_events(context, invocation, start, end)
+            # The lock is held until dbt has ended (its events are read to the end inside the block).
+            with warehouse.writing(DBT_WRITES, f"{name} {start}…{end}"):
+                with environ(dbt_env(settings, start.isoformat(), end.isoformat())):
+                    invocation = dbt.cli(list(DBT_BUILD_ARGS), context=context,
+                                         target_path=dbt_target_path(settings))
+                yield from per_partition_events(context, invocation, start, end)
 
         return _models
 

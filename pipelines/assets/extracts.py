@@ -6,6 +6,7 @@ from collections import Counter
 
 import dagster as dg
 
+from pipelines import engine
 from pipelines.checks.landing_checks import landing_bodies_parsed, rejects_within_threshold
 from pipelines.checks.outcome import CheckOutcome
 from pipelines.checks.raw_checks import raw_expectations, raw_volume_in_band
@@ -15,7 +16,7 @@ from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.polling.cadence import DEFAULT_POLL_CRON, max_expected_gap
 from pipelines.polling.poller import poll_once, simulate_schedule
-from pipelines.resources import WarehouseResource
+from pipelines.resources import RAW_WRITES, WarehouseResource
 from pipelines.settings import SourceMode
 from pipelines.sources.spec import DatasetSpec
 
@@ -98,7 +99,7 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         days = days_in_window(start, end)
         run_spec = spec
         if spec.bind is not None:  # this run's requests depend on what the warehouse holds (read, then closed)
-            if settings.duckdb_path.exists():
+            if engine.exists(settings):
                 with warehouse.connect(read_only=True) as conn:
                     run_spec = spec.bind(conn, days)
             else:
@@ -111,7 +112,7 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         body_source = warehouse.body_source()
         if spec.poll is not None and covered:
             _send_polls(context, spec, covered, body_source, settings.source_mode, poll_cron)
-        with warehouse.connect() as conn:
+        with warehouse.writing(RAW_WRITES, f"{spec.name} {start}…{end}"), warehouse.connect() as conn:
             load = load_window(run_spec, covered, body_source, conn, settings.tree_dir,
                                settings.now(), settings.reject_threshold)
         # The writer is closed: the audit reads what was committed, as any reader would.

@@ -5,11 +5,13 @@ audit) skips it and BI keeps reading the previous publication.
 """
 
 import datetime as dt
+import functools
 import json
 
 import dagster as dg
 import duckdb
 
+from pipelines import engine
 from pipelines.assets.extracts import to_check_result
 from pipelines.checks.freshness import mart_freshness
 from pipelines.checks.outcome import CheckOutcome
@@ -17,7 +19,7 @@ from pipelines.ingest.extract import days_in_window
 from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.resources import WarehouseResource
-from pipelines.serving.publish import publish_serving, serving_dir, serving_duckdb_path
+from pipelines.serving.publish import AttachedSource, publish_serving, serving_dir, serving_duckdb_path
 
 SERVING_KEY = dg.AssetKey(["serving", "warehouse"])
 FRESHNESS_CHECK = "marts_fresh"
@@ -57,9 +59,12 @@ def build_serving_asset(partitions_def: dg.PartitionsDefinition, mart_keys: list
     def serving_warehouse(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         settings = warehouse.settings
         start, end = window_dates(context)
-        # No connection of this process is open on the pipeline's file here: publish attaches it read-only.
-        # The version records the run that built it and the run's clock (settings.now(), like loaded_at).
-        report = publish_serving(settings.duckdb_path, serving_dir(settings.tree_dir),
+        # No connection of this process is open on the pipeline's file here: publish attaches it read-only (a lake
+        # the same way, at its newest snapshot). The version records the run that built it and the run's clock
+        # (settings.now(), like loaded_at).
+        source = (AttachedSource(engine.describe(settings), functools.partial(engine.attach_source, settings))
+                  if engine.is_lake(settings) else settings.duckdb_path)
+        report = publish_serving(source, serving_dir(settings.tree_dir),
                                  duckdb_config=settings.duckdb_config(), source_run=context.run_id,
                                  published_at=settings.now())
         if report.swept:

@@ -17,6 +17,7 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
+from pipelines.duckdb_tables import in_ducklake
 from pipelines.sources.spec import PARTITION_COLUMN
 
 LOAD_LOG_TABLE = "raw.load_log"
@@ -54,12 +55,13 @@ COVERAGE_COLUMNS = (
 
 def ensure_load_log(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    # A DuckLake has no primary keys: there, record_loads alone keeps one row per (dataset, day).
+    key = "" if in_ducklake(conn) else f",\n            PRIMARY KEY (dataset, {PARTITION_COLUMN})"
     conn.execute(
         f"""CREATE TABLE IF NOT EXISTS {LOAD_LOG_TABLE} (
             dataset VARCHAR NOT NULL, {PARTITION_COLUMN} DATE NOT NULL, status VARCHAR NOT NULL, reason VARCHAR,
             landing_file VARCHAR, landing_sha256 VARCHAR, rows_landed BIGINT NOT NULL, rows_loaded BIGINT NOT NULL,
-            rows_quarantined BIGINT NOT NULL, _logged_at TIMESTAMP NOT NULL,
-            PRIMARY KEY (dataset, {PARTITION_COLUMN}))"""
+            rows_quarantined BIGINT NOT NULL, _logged_at TIMESTAMP NOT NULL{key})"""
     )
     for name, sql_type in COVERAGE_COLUMNS:  # names and types are the constants above, never input
         conn.execute(f"ALTER TABLE {LOAD_LOG_TABLE} ADD COLUMN IF NOT EXISTS {name} {sql_type}")
@@ -69,5 +71,9 @@ def record_loads(conn: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
     """Upsert the log rows (LOAD_LOG_SCHEMA). Runs inside the caller's transaction."""
     conn.register("load_log_rows", rows)
     columns = ", ".join(LOAD_LOG_SCHEMA.names)  # by name: an older table's columns may be in another order
-    conn.execute(f"INSERT OR REPLACE INTO {LOAD_LOG_TABLE} ({columns}) SELECT {columns} FROM load_log_rows")
+    # A delete of the same keys, then the insert: what INSERT OR REPLACE does on the file's primary key, and the
+    # only form a DuckLake takes (it has no primary keys).
+    conn.execute(f"DELETE FROM {LOAD_LOG_TABLE} WHERE (dataset, {PARTITION_COLUMN}) IN "
+                 f"(SELECT (dataset, {PARTITION_COLUMN}) FROM load_log_rows)")
+    conn.execute(f"INSERT INTO {LOAD_LOG_TABLE} ({columns}) SELECT {columns} FROM load_log_rows")
     conn.unregister("load_log_rows")

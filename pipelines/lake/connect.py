@@ -44,9 +44,13 @@ class LakeConfig:
     s3_secret_access_key: str
     s3_use_ssl: bool = False
     data_prefix: str = "warehouse"  # s3://<bucket>/<data_prefix>/
+    # The PostgreSQL schema of the catalog's tables: one lake per name in the same database (the demo and live trees
+    # are two lakes, as they are two files embedded). None: DuckLake's default.
+    metadata_schema: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, data_prefix: str = "warehouse") -> LakeConfig:
+    def from_env(cls, env: Mapping[str, str] | None = None, data_prefix: str = "warehouse",
+                 metadata_schema: str | None = None) -> LakeConfig:
         env = os.environ if env is None else env
         missing = [name for name in CLIENT_ENV.values() if not env.get(name)]
         if missing:
@@ -58,7 +62,22 @@ class LakeConfig:
         except ValueError:
             raise LakeConfigError(f"BTCW_LAKE_PG_PORT={env['BTCW_LAKE_PG_PORT']!r} is not a port number") from None
         use_ssl = env.get("BTCW_LAKE_S3_USE_SSL", "false").strip().lower() in ("1", "true", "yes")
-        return cls(pg_port=port, s3_use_ssl=use_ssl, data_prefix=data_prefix, **values)
+        if metadata_schema is not None and not metadata_schema.isidentifier():
+            raise LakeConfigError(f"{metadata_schema!r} is not a plain name for the lake's catalog schema")
+        return cls(pg_port=port, s3_use_ssl=use_ssl, data_prefix=data_prefix, metadata_schema=metadata_schema,
+                   **values)
+
+    @classmethod
+    def for_tree(cls, tree: str, env: Mapping[str, str] | None = None) -> LakeConfig:
+        """The lake of a mode's tree ("demo", "live"): its catalog in the PostgreSQL schema of that name, its files
+        under s3://<bucket>/<tree>/."""
+        return cls.from_env(env, data_prefix=tree, metadata_schema=tree)
+
+    def describe(self) -> str:
+        """Where the lake is, for a message (no credential)."""
+        schema = f", catalog schema {self.metadata_schema}" if self.metadata_schema else ""
+        return (f"the lake (catalog postgres://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.pg_database}"
+                f"{schema}, data {self.data_path})")
 
     def catalog_dsn(self) -> str:
         """libpq's key=value form; a value with a space or quote is quoted as libpq expects."""
@@ -88,6 +107,8 @@ def attach_lake(conn: duckdb.DuckDBPyConnection, config: LakeConfig, *, alias: s
         f"ENDPOINT {string_literal(config.s3_endpoint)}, URL_STYLE 'path', "
         f"USE_SSL {'true' if config.s3_use_ssl else 'false'}, SCOPE {string_literal(config.data_path)})")
     options = [f"DATA_PATH {string_literal(config.data_path)}", "DATA_INLINING_ROW_LIMIT 0"]
+    if config.metadata_schema:
+        options.append(f"METADATA_SCHEMA {string_literal(config.metadata_schema)}")
     if read_only:
         options.insert(0, "READ_ONLY")
     conn.execute(f"ATTACH {string_literal('ducklake:postgres:' + config.catalog_dsn())} AS \"{alias}\" "

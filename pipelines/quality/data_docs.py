@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines import engine
 from pipelines.checks.raw_checks import daily_volumes, read_raw_window, schema_frame
 from pipelines.quality.derived import with_derived_columns
 from pipelines.quality.suites import row_expectations, schema_expectations, volume_expectations
@@ -181,12 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.start and args.end and args.end < args.start:
         print(f"quality-docs: END {args.end} is before START {args.start}", file=sys.stderr)
         return 2
-    if not settings.duckdb_path.exists():
+    if not engine.exists(settings):
         print(f"quality-docs: no warehouse at {settings.duckdb_path}: run the pipeline first (make run)",
               file=sys.stderr)
         return 2
     out_dir = settings.tree_dir / "quality"
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+    with engine.connect(settings, read_only=True) as conn:
         window = default_window(conn)
         if window is None:
             print("quality-docs: raw.load_log is empty: run the pipeline first (make run)", file=sys.stderr)

@@ -82,7 +82,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -319,7 +319,7 @@ def sweep_leftovers(serving: Path) -> list[str]:
 
 def _build_copy(
     staging: Path,
-    source_db: Path,
+    source_db: Path | AttachedSource,
     schemas: Sequence[str],
     duckdb_config: Mapping[str, str],
     allow_empty: bool,
@@ -334,7 +334,10 @@ def _build_copy(
     conn = duckdb.connect(str(staging / SERVING_FILE),
                           config={**duckdb_config, "storage_compatibility_version": SERVING_STORAGE_VERSION})
     try:
-        conn.execute(f"ATTACH {string_literal(source_db)} AS {_SOURCE_ALIAS} (READ_ONLY)")
+        if isinstance(source_db, AttachedSource):
+            source_db.attach(conn, _SOURCE_ALIAS)
+        else:
+            conn.execute(f"ATTACH {string_literal(source_db)} AS {_SOURCE_ALIAS} (READ_ONLY)")
         catalog = read_catalog(conn, _SOURCE_ALIAS, schemas)
         if not catalog.tables and not allow_empty:
             raise NothingToPublish(
@@ -522,8 +525,20 @@ def publish_lock(serving: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+@dataclass(frozen=True)
+class AttachedSource:
+    """A source that is not a DuckDB file (the lake, pipelines/engine): `attach(conn, alias)` attaches it read-only;
+    `name` is what the copy and the messages record."""
+
+    name: str
+    attach: Callable[[duckdb.DuckDBPyConnection, str], None]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def publish_serving(
-    source_db: Path,
+    source_db: Path | AttachedSource,
     serving_dir: Path,
     schemas: Sequence[str] = ("marts",),
     duckdb_config: Mapping[str, str] | None = None,
@@ -538,14 +553,15 @@ def publish_serving(
     `serving_dir/parquet/<table>.parquet` then name its files. `source_run` (the Dagster run) and
     `published_at` (default: now, UTC) are recorded in the copy and the manifest."""
     started = time.perf_counter()
-    source_db, serving_dir = Path(source_db), Path(serving_dir)
+    source_db = source_db if isinstance(source_db, AttachedSource) else Path(source_db)
+    serving_dir = Path(serving_dir)
     for schema in schemas:
         validate_identifier(schema)
         if schema == PUBLICATION_SCHEMA:
             raise PublishError(f"schema {schema!r} is the copy's own record of its version; it cannot be published")
     if keep_versions < 1:
         raise PublishError(f"keep_versions={keep_versions}: at least the current version must be kept")
-    if not source_db.is_file():
+    if isinstance(source_db, Path) and not source_db.is_file():
         raise PublishError(f"source DuckDB file {source_db} does not exist")
     published_at = published_at or dt.datetime.now(dt.UTC)
     if published_at.tzinfo is None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines import engine
 from pipelines.duckdb_tables import string_literal
 from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.body_source import FetchingBodySource
@@ -128,12 +129,17 @@ def plan_backfill(defs: dg.Definitions, settings: Settings, first: dt.date, scra
     )
 
 
-def compare_marts(soak_db: Path, backfill_db: Path, marts: tuple[str, ...], sample: int = 3) -> list[MartDiff]:
-    """Table by table, every column, rows as multisets (EXCEPT ALL both ways): equal means identical values."""
+def compare_marts(soak_db: Path | Settings, backfill_db: Path | Settings, marts: tuple[str, ...],
+                  sample: int = 3) -> list[MartDiff]:
+    """Table by table, every column, rows as multisets (EXCEPT ALL both ways): equal means identical values. Each
+    side is a DuckDB file or the Settings of a warehouse of either kind (a lake, pipelines/engine)."""
     diffs = []
     with duckdb.connect() as conn:
-        conn.execute(f"ATTACH {string_literal(soak_db)} AS soak (READ_ONLY)")
-        conn.execute(f"ATTACH {string_literal(backfill_db)} AS backfill (READ_ONLY)")
+        for alias, source in (("soak", soak_db), ("backfill", backfill_db)):
+            if isinstance(source, Settings):
+                engine.attach_source(source, conn, alias)
+            else:
+                conn.execute(f"ATTACH {string_literal(source)} AS {alias} (READ_ONLY)")
         for mart in marts:
             if not _IDENTIFIER.fullmatch(mart):
                 raise ValueError(f"not a plain mart name: {mart!r}")
