@@ -6,7 +6,7 @@
 {{ config(unique_key=['date', 'exchange']) }}
 
 with funding as (
-    select date, funding_rate
+    select date, funding_time_ms, funding_rate
     from {{ ref('stg_binance__funding_rate') }}
     where {{ in_window('date', 1) }}
 ),
@@ -33,7 +33,9 @@ funding_daily as (
     select
         date,
         -- The day's 8-hourly rates added up: what a position held all day paid (positive: longs pay shorts).
-        sum(funding_rate) as funding_rate_daily,
+        -- In time order: a sum of doubles depends on the order of its terms, and the order rows are scanned in is
+        -- not fixed (a DuckLake's Parquet files, parallel scans): the same rates must give the same bits.
+        sum(funding_rate order by funding_time_ms) as funding_rate_daily,
         count(*) as funding_prints
     from funding
     group by date
