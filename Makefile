@@ -42,7 +42,7 @@ export ARG_CHECK := $(value CHECK)
 export ARG_PURGE := $(value PURGE)
 unexport START END DATE NIGHTS WAREHOUSE PURGE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients lake-up lake-down lake-status
+.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients lake-up lake-down lake-status lake-maintain
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -63,6 +63,7 @@ help:
 	@echo "make lake-up   - start the lake's local PostgreSQL (catalog) and SeaweedFS S3 server on 127.0.0.1, under <warehouse>/lake"
 	@echo "make lake-down [PURGE=1] - stop them (PURGE=1 also deletes the lake: data, logs, state, credentials)"
 	@echo "make lake-status - whether the lake's servers run, their ports and folders"
+	@echo "make lake-maintain - merge the lake's small files, expire snapshots older than 7 days, delete unneeded files (BTCW_WAREHOUSE=lake)"
 	@echo "make bi-clients - the DuckDB clients BI users have (Python 1.1-2.0, CLI, Node.js) into build/bi-clients, for the tests"
 	@echo "make install   - set up .venv from requirements.lock (every target does it first)"
 	@echo "make manifest  - parse the dbt project (dbt/target/manifest.json, read by the Dagster definitions)"
@@ -127,6 +128,9 @@ lake-down: $(STAMP)
 
 lake-status: $(STAMP)
 	$(BIN)/python -m pipelines.lake status
+
+lake-maintain: $(STAMP)
+	$(BIN)/python -m pipelines.lake maintain
 
 # dagster.yaml takes its storage folders from these (absolute, so that the run history is one place whichever
 # directory a command starts in); pipelines.cli fills them in itself (pipelines/runs/instance.py), `dagster dev`

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from pipelines import engine
 from pipelines.assets.dbt_models import build_dbt_assets
 from pipelines.assets.extracts import build_extract_asset
 from pipelines.assets.gamma_exposure import GAMMA_KEYS, build_gamma_asset
@@ -47,17 +48,25 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     extracts = [build_extract_asset(spec, partitions_def, settings.poll_cron) for spec in DATASETS]
     dbt_assets = build_dbt_assets(partitions_def)
     marts = [key for assets in dbt_assets for key in assets.keys if key.path[0] == "marts"] + list(GAMMA_KEYS)
+    jobs: list = [rolling_source_polls_job]
+    schedules = [build_nightly_schedule(partitions_def), build_poll_schedule(settings.poll_cron)]
+    if engine.is_lake(settings):
+        from pipelines.lake.jobs import build_maintenance_schedule, lake_maintenance_job
+
+        jobs.append(lake_maintenance_job)
+        schedules.append(build_maintenance_schedule())
     return dg.Definitions(
         assets=[*extracts, build_stream_asset(partitions_def), *dbt_assets, build_gamma_asset(partitions_def),
                 build_serving_asset(partitions_def, marts), build_reports_asset(partitions_def)],
         asset_checks=[build_prediction_check()],
-        jobs=[rolling_source_polls_job],
-        schedules=[build_nightly_schedule(partitions_def), build_poll_schedule(settings.poll_cron)],
+        jobs=jobs,
+        schedules=schedules,
         resources={
             "warehouse": WarehouseResource.from_settings(settings),
             "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         },
-        # DuckDB takes one writer at a time: steps run one after another in the run's process.
+        # DuckDB takes one writer at a time: steps run one after another in the run's process. (On a lake too, for
+        # now: the write locks would serialise most steps, and one process keeps a nightly's memory in one place.)
         executor=dg.in_process_executor,
     )
 

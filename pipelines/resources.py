@@ -21,11 +21,6 @@ from pipelines.settings import LOOPBACK_HOSTS, Settings, SourceMode, WarehouseKi
 from pipelines.sources.registry import DATASETS
 
 
-# The write locks (WarehouseResource.writing): every raw table with its quarantine and the shared load log; the
-# models dbt builds; the five gamma tables.
-RAW_WRITES, DBT_WRITES, GAMMA_WRITES = "raw", "dbt", "gamma"
-
-
 class WarehouseResource(dg.ConfigurableResource):
     """The mode's tree: its DuckDB file, landing archive and the source that fills it."""
 
@@ -80,8 +75,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def writing(self, what: str, holder: str) -> Iterator[None]:
-        """Held while a step replaces rows of `what` (RAW, DBT or GAMMA): one writer at a time per lock, on a lake
-        across processes and machines too (pipelines/engine.write_lock)."""
+        """Held while a step replaces rows of `what` (engine.RAW_WRITES, DBT_WRITES or GAMMA_WRITES): one writer at
+        a time per lock, on a lake across processes and machines too (engine.write_lock)."""
         with engine.write_lock(self.settings, [what], holder):
             yield
 

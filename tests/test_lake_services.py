@@ -170,6 +170,79 @@ def test_an_unconfigured_lake_is_one_line_naming_the_variables():
     assert "\n" not in message and "BTCW_LAKE_PG_PORT" in message and "make lake-up" in message
 
 
+def test_maintenance_merges_expires_and_deletes_what_nothing_needs_and_keeps_every_row(lake):
+    """Twelve window replacements (the pipeline's write: delete + insert) leave 12+ snapshots and files; maintenance
+    with no time travel kept leaves one snapshot, fewer files in S3 (a stray file the catalog never knew included)
+    and the same rows. The write locks it takes are PostgreSQL advisory locks, seen held by another session."""
+    import datetime as dt
+
+    import duckdb
+    import psycopg2
+
+    from pipelines.duckdb_tables import string_literal
+    from pipelines.lake.connect import LakeConfig, attach_lake
+    from pipelines.lake.locks import LakeLockTimeout, lock_key, write_locks
+    from pipelines.lake.maintenance import footprint, maintain
+
+    config = LakeConfig.from_env(services.client_env(lake.env), data_prefix="test-maintain",
+                                 metadata_schema="test_maintain")
+    with duckdb.connect() as conn:
+        attach_lake(conn, config)
+        conn.execute("CREATE TABLE lake.daily (day DATE, value DOUBLE)")
+        for n in range(12):
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute("DELETE FROM lake.daily WHERE day >= DATE '2025-11-01' + ?::INTEGER", [n])
+            conn.execute("INSERT INTO lake.daily SELECT DATE '2025-11-01' + (? + range)::INTEGER, ? * range FROM range(3)",
+                         [n, n])
+            conn.execute("COMMIT")
+        rows = conn.execute("SELECT * FROM lake.daily ORDER BY ALL").fetchall()
+        stray = config.data_path + "stray.parquet"  # a file written, its commit never made (a killed writer's)
+        conn.execute(f"COPY (SELECT 1 AS stray) TO {string_literal(stray)} (FORMAT parquet)")
+        before_objects = _objects(lake, config.data_path)
+        before = footprint(conn, "lake")
+        report = maintain(conn, "lake", keep=dt.timedelta(0), orphan_age=dt.timedelta(0))
+        after_objects = _objects(lake, config.data_path)
+        assert conn.execute("SELECT * FROM lake.daily ORDER BY ALL").fetchall() == rows
+    assert report.before == before and before.snapshots >= 13 and before.data_files >= 12
+    # Left: the snapshots of the rewrite and the merge themselves (newer than the horizon), one data file.
+    assert report.after.snapshots <= 2 and (report.after.data_files, report.after.delete_files) == (1, 0), \
+        report.line()
+    assert stray in before_objects and stray not in after_objects and len(after_objects) < len(before_objects)
+    assert report.orphans_deleted == 1 and report.old_files_deleted > 0
+    assert report.line().startswith("lake maintenance in ") and "→" in report.line()
+
+    with write_locks(config, ["raw", "dbt"], holder="test holder"):
+        with psycopg2.connect(host=config.pg_host, port=config.pg_port, user=config.pg_user,
+                              password=config.pg_password, dbname=config.pg_database) as other:
+            other.autocommit = True
+            with other.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [lock_key(config, "raw")])
+                assert cursor.fetchone()[0] is False
+        with pytest.raises(LakeLockTimeout, match=r"'btcw:test_maintain:dbt' not granted in 0 s for a second "
+                                                  r"writer: held by btcw lock: test holder"):
+            with write_locks(config, ["dbt"], holder="a second writer", wait_s=0):
+                pass
+    with write_locks(config, ["raw", "dbt"], holder="after release", wait_s=0):
+        pass  # released with the first holder's session
+
+
+def _objects(lake, url: str) -> set[str]:
+    """The files under s3://… as the S3 server lists them now (a new client: DuckDB caches what it globbed)."""
+    from pyarrow import fs
+
+    path = url.removeprefix("s3://").rstrip("/")
+    return {f"s3://{info.path}" for info in _s3(lake).get_file_info(fs.FileSelector(path, recursive=True))
+            if info.type == fs.FileType.File}
+
+
+def test_maintenance_refuses_a_warehouse_that_is_not_a_lake(lake):
+    done = lake_cli({**lake.env, "BTCW_WAREHOUSE": "duckdb"}, "maintain")
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("lake maintain: lake maintenance needs BTCW_WAREHOUSE=lake (a DuckDB file needs "
+                                   "none)")
+
+
+
 def test_down_stops_every_process_keeps_the_data_and_up_resumes_it(lake):
     pg, s3 = lake.state["postgres"], lake.state["s3"]
     members = set(services.process_tree(pg["pid"])) | set(services.process_tree(s3["pid"]))

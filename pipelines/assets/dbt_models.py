@@ -10,11 +10,12 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipelines.dbt_project import DBT_BUILD_ARGS, dbt_env, dbt_project, dbt_target_path, environ
+from pipelines.engine import DBT_WRITES
 from pipelines.ingest.extract import days_in_window
 from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.progress import DbtProgress, report_detail
-from pipelines.resources import DBT_WRITES, WarehouseResource
+from pipelines.resources import WarehouseResource
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -155,7 +156,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             # The window and DuckDB settings reach dbt through its environment, and its target folder is the
             # warehouse's own, so dbt reuses its partial parse (both: pipelines/dbt_project.py).
             # The lock is held until dbt has ended (its events are read to the end inside the block).
-            with warehouse.writing(DBT_WRITES, f"{name} {start}…{end}"):
+            with warehouse.writing(DBT_WRITES, f"{name} [{start}, {end})"):
                 with environ(dbt_env(settings, start.isoformat(), end.isoformat())):
                     invocation = dbt.cli(list(DBT_BUILD_ARGS), context=context,
                                          target_path=dbt_target_path(settings))

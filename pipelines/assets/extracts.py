@@ -7,6 +7,7 @@ from collections import Counter
 import dagster as dg
 
 from pipelines import engine
+from pipelines.engine import RAW_WRITES
 from pipelines.checks.landing_checks import landing_bodies_parsed, rejects_within_threshold
 from pipelines.checks.outcome import CheckOutcome
 from pipelines.checks.raw_checks import raw_expectations, raw_volume_in_band
@@ -16,7 +17,7 @@ from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.polling.cadence import DEFAULT_POLL_CRON, max_expected_gap
 from pipelines.polling.poller import poll_once, simulate_schedule
-from pipelines.resources import RAW_WRITES, WarehouseResource
+from pipelines.resources import WarehouseResource
 from pipelines.settings import SourceMode
 from pipelines.sources.spec import DatasetSpec
 
@@ -112,7 +113,7 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         body_source = warehouse.body_source()
         if spec.poll is not None and covered:
             _send_polls(context, spec, covered, body_source, settings.source_mode, poll_cron)
-        with warehouse.writing(RAW_WRITES, f"{spec.name} {start}…{end}"), warehouse.connect() as conn:
+        with warehouse.writing(RAW_WRITES, f"{spec.name} [{start}, {end})"), warehouse.connect() as conn:
             load = load_window(run_spec, covered, body_source, conn, settings.tree_dir,
                                settings.now(), settings.reject_threshold)
         # The writer is closed: the audit reads what was committed, as any reader would.

@@ -40,10 +40,11 @@ from pipelines.analytics.gamma_daily import (
 from pipelines.analytics.gamma_plot import markdown_image, render_gamma_png
 from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
 from pipelines.duckdb_tables import column_definitions, replace_date_windows
+from pipelines.engine import GAMMA_WRITES
 from pipelines.ingest.extract import days_in_window
 from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
-from pipelines.resources import GAMMA_WRITES, WarehouseResource
+from pipelines.resources import WarehouseResource
 
 CHAIN_KEY = dg.AssetKey(["marts", "fct_option_chain_snapshot"])
 BY_STRIKE_KEY = dg.AssetKey(["marts", "fct_gamma_exposure_by_strike"])
@@ -173,7 +174,7 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
                 yield from _check_results(checks)
                 failed = "; ".join(o.description for _, o in checks if not o.passed)
                 raise GammaAuditError(f"gamma exposure for [{start}, {end}) not written: {failed}")
-            with warehouse.writing(GAMMA_WRITES, f"gamma exposure {start}…{end}"):
+            with warehouse.writing(GAMMA_WRITES, f"gamma exposure [{start}, {end})"):
                 replace_windows(conn, tables, start, end)
 
         folder = reports_dir(warehouse.settings.tree_dir)

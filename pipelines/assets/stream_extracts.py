@@ -8,12 +8,13 @@ the collector had run (pipelines.demo.stream_landing: the same writer, the same 
 
 import dagster as dg
 
+from pipelines.engine import RAW_WRITES
 from pipelines.ingest.extract import days_in_window
 from pipelines.ingest.load_log import FAILED, LOADED
 from pipelines.ingest.stream_days import COVERAGE_TABLE, HOURS_TABLE, ORDERS_TABLE, VenueDay, load_stream_window
 from pipelines.metadata import record_partitions
 from pipelines.partitions import window_dates
-from pipelines.resources import RAW_WRITES, WarehouseResource
+from pipelines.resources import WarehouseResource
 from pipelines.settings import SourceMode
 
 ORDERS_KEY = dg.AssetKey(["raw", ORDERS_TABLE])
@@ -90,7 +91,7 @@ def build_stream_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             context.log.info(f"demo: {sum(d.frames for d in landed)} frames landed in "
                              f"{sum(d.hours_landed for d in landed)} hourly files as the collector would have "
                              f"({sum(d.hours_kept for d in landed)} hours already archived, kept)")
-        with warehouse.writing(RAW_WRITES, f"liquidation streams {start}…{end}"), warehouse.connect() as conn:
+        with warehouse.writing(RAW_WRITES, f"liquidation streams [{start}, {end})"), warehouse.connect() as conn:
             results = load_stream_window(conn, settings.landing_dir, settings.tree_dir, days, settings.now(),
                                          settings.reject_threshold)
         for v in results:

@@ -9,11 +9,16 @@ Everything that opens the warehouse goes through here; nothing else needs to kno
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from pipelines.settings import Settings, WarehouseKind
+
+# The write locks (write_lock): every raw table with its quarantine and the shared load log; the models dbt builds;
+# the five gamma tables. Lake maintenance takes all of them.
+RAW_WRITES, DBT_WRITES, GAMMA_WRITES = "raw", "dbt", "gamma"
+ALL_WRITES = (RAW_WRITES, DBT_WRITES, GAMMA_WRITES)
 
 if TYPE_CHECKING:  # duckdb loads when a connection is made: the CLI imports this module before it prints anything
     import duckdb
@@ -77,8 +82,8 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
 
 
 @contextmanager
-def write_lock(settings: Settings, names: list[str], holder: str) -> Iterator[None]:
-    """Hold the write locks `names` ("raw", "dbt", "gamma": what a step replaces rows of) for the block. A file has
+def write_lock(settings: Settings, names: Iterable[str], holder: str) -> Iterator[None]:
+    """Hold the write locks `names` (of ALL_WRITES: what a step replaces rows of) for the block. A file has
     one writer already (the tree's writer lock, pipelines/runs/writer_lock.py): nothing to take. A lake's writers
     may be anywhere: PostgreSQL advisory locks in its catalog database (pipelines/lake/locks.py)."""
     if not is_lake(settings):

@@ -4,7 +4,9 @@
 up      start both (each only when not running), wait until they accept requests, print ports, folders and logs
 down    stop both; --purge also deletes <warehouse>/lake: data, logs, state and credentials
 status  whether each runs (exit 0 when both do, 3 otherwise)
-env     `export` lines for a shell: eval "$(.venv/bin/python -m pipelines.lake env)" (credentials included)"""
+env     `export` lines for a shell: eval "$(.venv/bin/python -m pipelines.lake env)" (credentials included)
+maintain  merge small files, expire snapshots older than --keep-days (7), delete unneeded files, on the lake of
+        BTCW_WAREHOUSE=lake (pipelines/lake/maintenance.py; `make lake-maintain`)"""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import argparse
 import shlex
 import sys
 
+from pipelines.lake.connect import LakeConfigError
 from pipelines.lake.services import LakeError, client_env, down, status, up
 from pipelines.settings import SettingsError
 
@@ -25,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     stop.add_argument("--purge", action="store_true", help="also delete the lake's data, logs, state and credentials")
     commands.add_parser("status", help="whether the servers run")
     commands.add_parser("env", help="export lines for a shell (credentials included)")
+    maintain = commands.add_parser("maintain", help="merge files, expire old snapshots, delete unneeded files")
+    maintain.add_argument("--keep-days", type=float, default=7.0, help="days of snapshots kept (time travel)")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -33,10 +38,19 @@ def main(argv: list[str] | None = None) -> int:
             down(purge=args.purge)
         elif args.command == "status":
             return 0 if status() else 3
+        elif args.command == "maintain":
+            import datetime as dt
+
+            from pipelines.lake.maintenance import maintain_warehouse
+            from pipelines.settings import Settings
+
+            if args.keep_days < 0:
+                raise LakeError(f"--keep-days {args.keep_days} is negative")
+            print(maintain_warehouse(Settings.from_env(), keep=dt.timedelta(days=args.keep_days)).line())
         else:
             for name, value in client_env().items():
                 print(f"export {name}={shlex.quote(value)}")
-    except (LakeError, SettingsError) as error:
+    except (LakeError, LakeConfigError, SettingsError) as error:
         print(f"lake {args.command}: {error}", file=sys.stderr)
         return 1
     return 0

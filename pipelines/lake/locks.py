@@ -17,6 +17,7 @@ names the lock and who holds it."""
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterable, Iterator
 
@@ -57,11 +58,20 @@ def write_locks(config: LakeConfig, names: Iterable[str], holder: str, wait_s: f
 
 
 def _acquire(cursor, key: str, holder: str, wait_s: float) -> None:
+    """Take `key`; while another session holds it, say once on stderr who waits for whom (a run otherwise looks
+    stuck on its step), then poll until granted or `wait_s` has passed."""
     deadline = time.monotonic() + wait_s
+    said = False
     while True:
         cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
         if cursor.fetchone()[0]:
+            if said:
+                print(f"lake lock {key!r} granted to {holder}", file=sys.stderr, flush=True)
             return
+        if not said and wait_s > 0:
+            print(f"lake lock {key!r} held by {holders(cursor, key) or 'another writer'}: {holder} waits for it "
+                  f"(up to {wait_s:.0f} s)", file=sys.stderr, flush=True)
+            said = True
         if time.monotonic() >= deadline:
             raise LakeLockTimeout(f"lake lock {key!r} not granted in {wait_s:.0f} s for {holder}: held by "
                                   f"{holders(cursor, key) or 'a session that ended meanwhile'}")
