@@ -149,3 +149,17 @@ def test_the_code_location_is_named_for_the_project_and_the_schedules_say_they_s
     defs = build_definitions(Settings(warehouse_dir=tmp_path))
     for schedule in defs.schedules:
         assert "Off until turned on" in schedule.description, schedule.name
+
+
+def test_lake_mode_adds_the_weekly_maintenance_job_off_until_turned_on_and_the_file_mode_has_none(tmp_path):
+    from pipelines.lake.jobs import MAINTENANCE_JOB, MAINTENANCE_SCHEDULE
+    from pipelines.settings import WarehouseKind
+
+    lake = build_definitions(Settings(warehouse_dir=tmp_path, warehouse=WarehouseKind.LAKE))
+    schedule = lake.get_schedule_def(MAINTENANCE_SCHEDULE)
+    assert schedule.job_name == MAINTENANCE_JOB and schedule.cron_schedule == "0 3 * * 0"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED and "Off until turned on" in schedule.description
+    assert lake.get_job_def(MAINTENANCE_JOB).tags["btcw/lane"] == "warehouse_writer"
+    embedded = build_definitions(Settings(warehouse_dir=tmp_path))
+    assert MAINTENANCE_SCHEDULE not in {s.name for s in embedded.schedules}
+    assert lake.resources["warehouse"].warehouse == "lake" and embedded.resources["warehouse"].warehouse == "duckdb"
