@@ -243,6 +243,45 @@ def test_maintenance_refuses_a_warehouse_that_is_not_a_lake(lake):
 
 
 
+def test_dagster_storage_in_the_lakes_postgresql_is_shared_by_every_instance_that_opens_it(lake, tmp_path):
+    """deploy/dagster-postgres/dagster.yaml is the project's instance with its storage in PostgreSQL (the URL `lake
+    env` prints): a run executed through one instance is seen, succeeded, by another opened separately, as a
+    second machine's would; and apart from the storage the file is the root dagster.yaml, so the two never drift."""
+    import dagster as dg
+    import yaml
+
+    from pipelines.lake.connect import LakeConfig
+
+    deploy = ROOT / "deploy" / "dagster-postgres"
+    shared, project = (yaml.safe_load((folder / "dagster.yaml").read_text()) for folder in (deploy, ROOT))
+    assert shared.pop("storage") == {"postgres": {"postgres_url": {"env": "BTCW_DAGSTER_PG_URL"}}}
+    project.pop("storage")
+    assert shared == project
+    exported = lake_cli(lake.env, "env")
+    url = LakeConfig.from_env(services.client_env(lake.env)).dagster_storage_url()
+    assert f"export BTCW_DAGSTER_PG_URL={url}\n" in exported.stdout and url.startswith("postgresql+psycopg2://")
+
+    @dg.op
+    def probe() -> int:
+        return 1
+
+    @dg.job
+    def shared_storage_probe():
+        probe()
+
+    env = {"BTCW_DAGSTER_PG_URL": url, "BTCW_DAGSTER_DIR": str(tmp_path / "artifacts"),
+           "BTCW_DAGSTER_COMPUTE_LOGS_DIR": str(tmp_path / "logs"), "BTCW_DAGSTER_STORAGE_DIR": str(tmp_path / "x")}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        with dg.DagsterInstance.from_config(str(deploy)) as one:
+            result = shared_storage_probe.execute_in_process(instance=one)
+        with dg.DagsterInstance.from_config(str(deploy)) as other:
+            run = other.get_run_by_id(result.run_id)
+    assert result.success and run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+    assert not (tmp_path / "x").exists()  # nothing went to local SQLite
+
+
 def test_down_stops_every_process_keeps_the_data_and_up_resumes_it(lake):
     pg, s3 = lake.state["postgres"], lake.state["s3"]
     members = set(services.process_tree(pg["pid"])) | set(services.process_tree(s3["pid"]))

@@ -4,7 +4,8 @@
 up      start both (each only when not running), wait until they accept requests, print ports, folders and logs
 down    stop both; --purge also deletes <warehouse>/lake: data, logs, state and credentials
 status  whether each runs (exit 0 when both do, 3 otherwise)
-env     `export` lines for a shell: eval "$(.venv/bin/python -m pipelines.lake env)" (credentials included)
+env     `export` lines for a shell: eval "$(.venv/bin/python -m pipelines.lake env)" (credentials included; and
+        BTCW_DAGSTER_PG_URL, for Dagster's storage in the same PostgreSQL: deploy/dagster-postgres)
 maintain  merge small files, expire snapshots older than --keep-days (7), delete unneeded files, on the lake of
         BTCW_WAREHOUSE=lake (pipelines/lake/maintenance.py; `make lake-maintain`)"""
 
@@ -14,9 +15,12 @@ import argparse
 import shlex
 import sys
 
-from pipelines.lake.connect import LakeConfigError
+from pipelines.lake.connect import LakeConfig, LakeConfigError
 from pipelines.lake.services import LakeError, client_env, down, status, up
 from pipelines.settings import SettingsError
+
+
+DAGSTER_URL_ENV = "BTCW_DAGSTER_PG_URL"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise LakeError(f"--keep-days {args.keep_days} is negative")
             print(maintain_warehouse(Settings.from_env(), keep=dt.timedelta(days=args.keep_days)).line())
         else:
-            for name, value in client_env().items():
+            values = client_env()
+            values[DAGSTER_URL_ENV] = LakeConfig.from_env(values).dagster_storage_url()
+            for name, value in values.items():
                 print(f"export {name}={shlex.quote(value)}")
     except (LakeError, LakeConfigError, SettingsError) as error:
         print(f"lake {args.command}: {error}", file=sys.stderr)

@@ -13,7 +13,9 @@ in Parquet on S3 (seen with 5 rows): every row of the warehouse goes to object s
 
 from __future__ import annotations
 
+import functools
 import os
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -88,6 +90,13 @@ class LakeConfig:
         return " ".join(f"{key}={quoted(value)}" for key, value in (
             ("dbname", self.pg_database), ("host", self.pg_host), ("port", self.pg_port), ("user", self.pg_user),
             ("password", self.pg_password)))
+
+    def dagster_storage_url(self) -> str:
+        """The SQLAlchemy URL of Dagster's storage in the catalog's database (deploy/dagster-postgres/dagster.yaml
+        reads it from BTCW_DAGSTER_PG_URL): Dagster's tables in its public schema, beside the lakes' schemas."""
+        quote = functools.partial(urllib.parse.quote, safe="")
+        return (f"postgresql+psycopg2://{quote(self.pg_user)}:{quote(self.pg_password)}@{self.pg_host}:"
+                f"{self.pg_port}/{quote(self.pg_database)}")
 
     @property
     def data_path(self) -> str:
