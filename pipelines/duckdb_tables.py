@@ -95,7 +95,6 @@ def string_literal(value: object) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-
 def in_ducklake(conn: duckdb.DuckDBPyConnection) -> bool:
     """Whether the connection's default catalog is a DuckLake (pipelines/engine: the lake kind of warehouse), which
     takes no primary key, unique constraint or index."""

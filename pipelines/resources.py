@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 import dagster as dg
 import duckdb
 
+from pipelines import engine
 from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.body_source import BodySource, FetchingBodySource, ReplayBodySource
 from pipelines.ingest.errors import FetchError
 from pipelines.ingest.fetcher import FetchedBody, Fetcher, FetchRequest
-from pipelines import engine
 from pipelines.settings import LOOPBACK_HOSTS, Settings, SourceMode, WarehouseKind, parse_simulated_now
 from pipelines.sources.registry import DATASETS
 

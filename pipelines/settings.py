@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -125,6 +126,15 @@ def parse_memory_limit(raw: str, variable: str = "BTCW_DUCKDB_MEMORY_LIMIT") -> 
     return text
 
 
+def _choice(env: Mapping[str, str], name: str, choices: type[StrEnum], default: StrEnum) -> Any:
+    """One of an enum's values, case and spaces aside; anything else is one line listing the choices."""
+    raw = env.get(name, default.value)
+    try:
+        return choices(raw.strip().lower())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not one of: {', '.join(c.value for c in choices)}") from None
+
+
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, str(default))
     # ASCII digits only: str.isdigit() also passes '²', which int() then refuses with a traceback.
@@ -224,12 +234,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        raw_mode = env.get("BTCW_SOURCE_MODE", SourceMode.DEMO.value)
-        try:
-            mode = SourceMode(raw_mode.strip().lower())
-        except ValueError:
-            choices = ", ".join(m.value for m in SourceMode)
-            raise SettingsError(f"BTCW_SOURCE_MODE={raw_mode!r} is not one of: {choices}") from None
+        mode = _choice(env, "BTCW_SOURCE_MODE", SourceMode, SourceMode.DEMO)
         threads = _positive_int(env, "BTCW_DUCKDB_THREADS", cls.duckdb_threads)
         memory_limit = parse_memory_limit(env.get("BTCW_DUCKDB_MEMORY_LIMIT", cls.duckdb_memory_limit))
         threshold_raw = env.get("BTCW_REJECT_THRESHOLD", str(cls.reject_threshold))
@@ -252,12 +257,7 @@ class Settings:
 
         if not valid_cron(poll_cron):
             raise SettingsError(f"BTCW_POLL_CRON={poll_cron!r} is not a 5-field cron schedule (e.g. '5 * * * *')")
-        raw_kind = env.get("BTCW_WAREHOUSE", WarehouseKind.DUCKDB.value)
-        try:
-            kind = WarehouseKind(raw_kind.strip().lower())
-        except ValueError:
-            choices = ", ".join(k.value for k in WarehouseKind)
-            raise SettingsError(f"BTCW_WAREHOUSE={raw_kind!r} is not one of: {choices}") from None
+        kind = _choice(env, "BTCW_WAREHOUSE", WarehouseKind, WarehouseKind.DUCKDB)
         warehouse_dir = Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve()
         check_warehouse_dir(warehouse_dir)
         return cls(

@@ -155,3 +155,11 @@ class Warehouse:
         with duckdb.connect(str(self.duckdb_path), read_only=True) as conn:
             return [r[0] for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY 1").fetchall()]
+
+
+def uninterrupted(root: Path, first: str, last: str) -> Warehouse:
+    """One whole run of [first, last] into a new scratch project at `root`: the reference a test compares with."""
+    warehouse = Warehouse(root)
+    done = warehouse.run(first, last)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return warehouse

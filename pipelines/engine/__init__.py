@@ -23,6 +23,11 @@ ALL_WRITES = (RAW_WRITES, DBT_WRITES, GAMMA_WRITES)
 if TYPE_CHECKING:  # duckdb loads when a connection is made: the CLI imports this module before it prints anything
     import duckdb
 
+
+class NoWarehouseYet(RuntimeError):
+    """A reader opened a lake no writer has created yet (a file that does not exist is DuckDB's own error)."""
+
+
 def is_lake(settings: Settings) -> bool:
     return settings.warehouse is WarehouseKind.LAKE
 
@@ -66,9 +71,16 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
 
         settings.temp_dir.mkdir(parents=True, exist_ok=True)  # DuckDB spills there; the lake has no local file
         conn = duckdb.connect(config=settings.duckdb_config())
+        config = lake_config(settings)
         try:
-            attach_lake(conn, lake_config(settings), alias=LAKE_ALIAS, read_only=read_only)
+            attach_lake(conn, config, alias=LAKE_ALIAS, read_only=read_only)
             conn.execute(f"USE {LAKE_ALIAS}")
+        except duckdb.Error as error:
+            conn.close()
+            if read_only and "creating a new DuckLake is explicitly disabled" in str(error):
+                raise NoWarehouseYet(f"{config.describe()} has no warehouse yet: nothing was written to it (run a "
+                                     "backfill first)") from error
+            raise
         except BaseException:
             conn.close()
             raise
