@@ -42,7 +42,7 @@ export ARG_CHECK := $(value CHECK)
 export ARG_PURGE := $(value PURGE)
 unexport START END DATE NIGHTS WAREHOUSE PURGE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year manifest install clean-venv help poll collect failing-rows bi-clients lake-up lake-down lake-status lake-maintain
+.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year bench-lake manifest install clean-venv help poll collect failing-rows bi-clients lake-up lake-down lake-status lake-maintain
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -60,6 +60,7 @@ help:
 	@echo "make quality-web-assets - the CSS/JS the Data Docs load, from npm (pipelines/quality/web, needs npm), so that they render offline"
 	@echo "make bench     - speed and memory benchmarks, side by side in one run, with the CPU they ran on"
 	@echo "make bench-year - a year backfilled in one run against per-day runs and the nightly (an hour or more)"
+	@echo "make bench-lake - the warehouse past one machine: a window into the file, the lake by 1 worker, by 2 at once (~15 min)"
 	@echo "make lake-up   - start the lake's local PostgreSQL (catalog) and SeaweedFS S3 server on 127.0.0.1, under <warehouse>/lake"
 	@echo "make lake-down [PURGE=1] - stop them (PURGE=1 also deletes the lake: data, logs, state, credentials)"
 	@echo "make lake-status - whether the lake's servers run, their ports and folders"
@@ -167,6 +168,10 @@ bench: $(MANIFEST)
 # The year: one run for 365 days against per-day runs (7 measured, extrapolated) and the nightly; an hour or more.
 bench-year: $(MANIFEST)
 	$(BIN)/python -m bench.backfill
+
+# The same window into the embedded file, the lake with one worker, the lake with two at once (starts its own lakes).
+bench-lake: $(MANIFEST)
+	$(BIN)/python -m bench.lake_scaling
 
 # The warehouse's path reaches dbt's profile through its environment (BTCW_DBT_DUCKDB_PATH, as in a run), not pasted
 # into --vars' YAML, where a quote in BTCW_WAREHOUSE_DIR would break it; a bad setting stops here in one line.
