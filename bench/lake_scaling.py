@@ -202,7 +202,8 @@ def report(results: list[Workload], first: dt.date, last: dt.date, before, after
         lines += ["", f"Parallel efficiency with 2 workers: {t1 / (2 * t2):.0%} (wall {t1:,.1f} s → {t2:,.1f} s). "
                   f"Lake against embedded, one worker: {t1 / results[0].wall_s:.2f}x the wall."]
         if t2 >= t1:
-            lines += ["", "Two workers took longer than one: no Amdahl fit (it needs a speed-up to fit), no projection. "
+            lines += ["", "Two workers took longer than one: no Amdahl fit (it needs a speed-up to fit), no "
+                      "projection. "
                       "Each worker pays a run's fixed cost whatever its window (interpreter and imports, the run's "
                       "creation, dbt's start and its 400 tests), the write locks make the dbt builds go one after "
                       "the other, and here both workers share one machine's cores."]

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     try:
         settings = Settings.from_env()
+        if engine.is_lake(settings):
+            engine.lake_config(settings)  # BTCW_LAKE_* read now: one missing is this one line, not a failed step each
     except SettingsError as error:
         _refuse(progress, f"{args.command}: {error}")
         return 2

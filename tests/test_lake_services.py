@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,13 +162,21 @@ def test_duckdb_attaches_the_lake_its_rows_land_in_s3_and_another_connection_rea
             reader.execute("INSERT INTO lake.t VALUES (1, 'refused')")
 
 
-def test_an_unconfigured_lake_is_one_line_naming_the_variables():
+def test_an_unconfigured_lake_is_one_line_naming_the_variables(tmp_path):
     from pipelines.lake.connect import LakeConfig, LakeConfigError
 
     with pytest.raises(LakeConfigError) as raised:
         LakeConfig.from_env({"BTCW_LAKE_PG_HOST": "127.0.0.1"})
     message = str(raised.value)
     assert "\n" not in message and "BTCW_LAKE_PG_PORT" in message and "make lake-up" in message
+    # A backfill on an unconfigured lake stops before its run, in that one line, instead of failing every step.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BTCW_LAKE_")}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "backfill", "2025-11-18", "2025-11-19"], cwd=ROOT,
+                          env={**env, "BTCW_WAREHOUSE": "lake", "BTCW_WAREHOUSE_DIR": str(tmp_path)},
+                          capture_output=True, text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("backfill: the lake is not configured: BTCW_LAKE_PG_HOST, ") and "make lake-up" in lines[0]
 
 
 def test_maintenance_merges_expires_and_deletes_what_nothing_needs_and_keeps_every_row(lake):
@@ -192,8 +201,8 @@ def test_maintenance_merges_expires_and_deletes_what_nothing_needs_and_keeps_eve
         for n in range(12):
             conn.execute("BEGIN TRANSACTION")
             conn.execute("DELETE FROM lake.daily WHERE day >= DATE '2025-11-01' + ?::INTEGER", [n])
-            conn.execute("INSERT INTO lake.daily SELECT DATE '2025-11-01' + (? + range)::INTEGER, ? * range FROM range(3)",
-                         [n, n])
+            conn.execute("INSERT INTO lake.daily SELECT DATE '2025-11-01' + (? + range)::INTEGER, ? * range "
+                         "FROM range(3)", [n, n])
             conn.execute("COMMIT")
         rows = conn.execute("SELECT * FROM lake.daily ORDER BY ALL").fetchall()
         stray = config.data_path + "stray.parquet"  # a file written, its commit never made (a killed writer's)

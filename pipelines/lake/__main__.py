@@ -15,7 +15,11 @@ import argparse
 import shlex
 import sys
 
+import duckdb
+import psycopg2
+
 from pipelines.lake.connect import LakeConfig, LakeConfigError
+from pipelines.lake.locks import LakeLockTimeout
 from pipelines.lake.services import LakeError, client_env, down, status, up
 from pipelines.settings import SettingsError
 
@@ -56,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             values[DAGSTER_URL_ENV] = LakeConfig.from_env(values).dagster_storage_url()
             for name, value in values.items():
                 print(f"export {name}={shlex.quote(value)}")
-    except (LakeError, LakeConfigError, SettingsError) as error:
-        print(f"lake {args.command}: {error}", file=sys.stderr)
+    except (LakeError, LakeConfigError, LakeLockTimeout, SettingsError, duckdb.Error, psycopg2.Error) as error:
+        print(f"lake {args.command}: {str(error).strip().splitlines()[0]}", file=sys.stderr)
         return 1
     return 0
 

@@ -24,11 +24,12 @@ import duckdb
 from pipelines.duckdb_tables import string_literal
 from pipelines.lake import extensions
 from pipelines.lake.services import CLIENT_ENV
+from pipelines.settings import SettingsError
 
 LAKE_ALIAS = "lake"
 
 
-class LakeConfigError(ValueError):
+class LakeConfigError(SettingsError):  # a lake setting missing or wrong: refused in one line like the others
     pass
 
 

@@ -3,8 +3,8 @@
 Every write of the pipeline (a window's delete+insert) adds Parquet files, delete files and a snapshot; nothing is
 ever removed by a write. `maintain` (the `lake_maintenance` job, weekly in lake mode; `make lake-maintain`):
 
-1. rewrites the files with half or more of their rows deleted (DELETE_THRESHOLD), and merges adjacent small files of each table into larger ones
-   (ducklake_rewrite_data_files, ducklake_merge_adjacent_files);
+1. rewrites the files with half or more of their rows deleted (DELETE_THRESHOLD), and merges adjacent small files of
+   each table into larger ones (ducklake_rewrite_data_files, ducklake_merge_adjacent_files);
 2. expires the snapshots older than `keep` (time travel reaches back that far, no further);
 3. deletes the files no remaining snapshot needs (ducklake_cleanup_old_files), and the files in the data path the
    catalog never recorded, older than `orphan_age` (a writer killed after writing its files but before its commit
@@ -24,7 +24,7 @@ import duckdb
 # A file whose rows are deleted at least this much is rewritten with its live rows. DuckLake's default (0.95) never
 # rewrites the nightly's files: each night's 3-day window deletes 2 of the 3 days of the previous night's file.
 DELETE_THRESHOLD = 0.5
-# Time travel kept by default: a week of snapshots (the nightly writes a few hundred a night).
+# Time travel kept by default: a week of snapshots (a 3-day demo run writes about 90).
 DEFAULT_KEEP = dt.timedelta(days=7)
 # A file the catalog does not know is deleted only past this age: younger, it may be an in-flight writer's.
 DEFAULT_ORPHAN_AGE = dt.timedelta(hours=1)
