@@ -113,9 +113,10 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
         body_source = warehouse.body_source()
         if spec.poll is not None and covered:
             _send_polls(context, spec, covered, body_source, settings.source_mode, poll_cron)
-        with warehouse.writing(RAW_WRITES, f"{spec.name} [{start}, {end})"), warehouse.connect() as conn:
-            load = load_window(run_spec, covered, body_source, conn, settings.tree_dir,
-                               settings.now(), settings.reject_threshold)
+        with warehouse.connect() as conn:
+            load = load_window(run_spec, covered, body_source, conn, settings.tree_dir, settings.now(),
+                               settings.reject_threshold,
+                               writing=lambda: warehouse.writing(RAW_WRITES, f"{spec.name} [{start}, {end})"))
         # The writer is closed: the audit reads what was committed, as any reader would.
         with warehouse.connect(read_only=True) as conn:
             expectations = raw_expectations(conn, spec, start, end)

@@ -91,9 +91,10 @@ def build_stream_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             context.log.info(f"demo: {sum(d.frames for d in landed)} frames landed in "
                              f"{sum(d.hours_landed for d in landed)} hourly files as the collector would have "
                              f"({sum(d.hours_kept for d in landed)} hours already archived, kept)")
-        with warehouse.writing(RAW_WRITES, f"liquidation streams [{start}, {end})"), warehouse.connect() as conn:
-            results = load_stream_window(conn, settings.landing_dir, settings.tree_dir, days, settings.now(),
-                                         settings.reject_threshold)
+        with warehouse.connect() as conn:
+            results = load_stream_window(
+                conn, settings.landing_dir, settings.tree_dir, days, settings.now(), settings.reject_threshold,
+                writing=lambda: warehouse.writing(RAW_WRITES, f"liquidation streams [{start}, {end})"))
         for v in results:
             (context.log.info if v.status == LOADED else context.log.error)(v.line())
         parsed_ok, parsed_text = parsed_outcome(results)

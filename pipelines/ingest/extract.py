@@ -3,7 +3,10 @@ replace the loaded days' raw partitions — all writes in one transaction, after
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +77,12 @@ def load_window(
     tree_dir: Path,
     loaded_at: dt.datetime,
     reject_threshold: float,
+    writing: Callable[[], AbstractContextManager] = contextlib.nullcontext,
 ) -> WindowLoad:
     """A day whose body cannot be used is FAILED and a day with more than `reject_threshold` of its rows refused
     is REJECTED: neither touches its raw partition, and the other days still load (a year's backfill is not
-    lost to one bad day). The caller fails the run's checks for them."""
+    lost to one bad day). The caller fails the run's checks for them. Fetching, landing and parsing run as they
+    come; the write runs inside `writing()` (the raw tables' lock on a lake, pipelines/engine)."""
     landed: list[_Landed] = []
     failed: list[DayLoad] = []
     bodies = _BodyReader()
@@ -110,7 +115,8 @@ def load_window(
         ))
     quarantined = pa.concat_tables(rejected) if rejected else QUARANTINE_SCHEMA.empty_table()
     all_loads = tuple(sorted([*loads, *failed], key=lambda d: d.day))
-    _write(conn, spec, [i.day for i in landed], accepted, quarantined, all_loads, loaded_at)
+    with writing():
+        _write(conn, spec, [i.day for i in landed], accepted, quarantined, all_loads, loaded_at)
     return WindowLoad(all_loads, quarantined, verdict)
 
 

@@ -24,9 +24,12 @@ the other venue-days still load. A venue-day without any file (the collector was
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,43 +260,45 @@ def ensure_stream_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def load_stream_window(conn: duckdb.DuckDBPyConnection, landing_root: Path, tree_dir: Path, days: list[dt.date],
-                       loaded_at: dt.datetime, reject_threshold: float,
-                       venues: tuple[str, ...] = VENUES) -> list[VenueDay]:
-    """Read every venue-day of `days`, then write them all in one transaction (see the module docstring)."""
+                       loaded_at: dt.datetime, reject_threshold: float, venues: tuple[str, ...] = VENUES,
+                       writing: Callable[[], AbstractContextManager] = contextlib.nullcontext) -> list[VenueDay]:
+    """Read every venue-day of `days`, then write them all in one transaction (see the module docstring), inside
+    `writing()`: reading the archive needs no lock, writing the tables does."""
     results = [read_venue_day(landing_root, tree_dir, venue, day, loaded_at, reject_threshold)
                for day in days for venue in venues]
     at = loaded_at.astimezone(dt.UTC).replace(tzinfo=None)
     replace = [v for v in results if v.status == LOADED and (v.has_files or v.orders)]
-    ensure_stream_tables(conn)
-    ensure_quarantine_table(conn)
-    ensure_load_log(conn)
-    with transaction(conn):
-        if replace:
-            conn.register("replaced", pa.Table.from_pylist(
-                [{"day": v.day, "venue": v.venue} for v in replace],
+    with writing():  # the tables' lock (a lake's, pipelines/engine), from their creation to the commit
+        ensure_stream_tables(conn)
+        ensure_quarantine_table(conn)
+        ensure_load_log(conn)
+        with transaction(conn):
+            if replace:
+                conn.register("replaced", pa.Table.from_pylist(
+                    [{"day": v.day, "venue": v.venue} for v in replace],
+                    schema=pa.schema([("day", pa.date32()), ("venue", pa.string())])))
+                for table in SCHEMAS:
+                    conn.execute(f'DELETE FROM raw."{table}" AS t WHERE EXISTS (SELECT 1 FROM replaced AS r '
+                                 f"WHERE r.day = t.{PARTITION_COLUMN} AND r.venue = t.venue)")
+                conn.unregister("replaced")
+                _insert(conn, ORDERS_TABLE, [row for v in replace for row in v.orders])
+                _insert(conn, HOURS_TABLE, [row for v in replace for row in _hour_rows(v, at)])
+            # Coverage is what the archive says now, whatever the load did with the rows: every venue-day.
+            conn.register("covered", pa.Table.from_pylist(
+                [{"day": v.day, "venue": v.venue} for v in results],
                 schema=pa.schema([("day", pa.date32()), ("venue", pa.string())])))
-            for table in SCHEMAS:
-                conn.execute(f'DELETE FROM raw."{table}" AS t WHERE EXISTS (SELECT 1 FROM replaced AS r '
-                             f"WHERE r.day = t.{PARTITION_COLUMN} AND r.venue = t.venue)")
-            conn.unregister("replaced")
-            _insert(conn, ORDERS_TABLE, [row for v in replace for row in v.orders])
-            _insert(conn, HOURS_TABLE, [row for v in replace for row in _hour_rows(v, at)])
-        # Coverage is what the archive says now, whatever the load did with the rows: every venue-day.
-        conn.register("covered", pa.Table.from_pylist(
-            [{"day": v.day, "venue": v.venue} for v in results],
-            schema=pa.schema([("day", pa.date32()), ("venue", pa.string())])))
-        conn.execute(f'DELETE FROM raw."{COVERAGE_TABLE}" AS t WHERE EXISTS (SELECT 1 FROM covered AS r '
-                     f"WHERE r.day = t.{PARTITION_COLUMN} AND r.venue = t.venue)")
-        conn.unregister("covered")
-        _insert(conn, COVERAGE_TABLE, [_coverage_row(v, at) for v in results])
-        for venue in venues:
-            read = [v for v in results if v.venue == venue and v.status != FAILED]
-            if read:
-                rows = [q for v in read for q in v.quarantined]
-                replace_quarantine(conn, log_dataset(venue), [v.day for v in read],
-                                   pa.Table.from_pylist([{**q, "dataset": log_dataset(venue)} for q in rows],
-                                                        schema=QUARANTINE_SCHEMA))
-        record_loads(conn, pa.Table.from_pylist([_log_row(v, at) for v in results], schema=LOAD_LOG_SCHEMA))
+            conn.execute(f'DELETE FROM raw."{COVERAGE_TABLE}" AS t WHERE EXISTS (SELECT 1 FROM covered AS r '
+                         f"WHERE r.day = t.{PARTITION_COLUMN} AND r.venue = t.venue)")
+            conn.unregister("covered")
+            _insert(conn, COVERAGE_TABLE, [_coverage_row(v, at) for v in results])
+            for venue in venues:
+                read = [v for v in results if v.venue == venue and v.status != FAILED]
+                if read:
+                    rows = [q for v in read for q in v.quarantined]
+                    replace_quarantine(conn, log_dataset(venue), [v.day for v in read],
+                                       pa.Table.from_pylist([{**q, "dataset": log_dataset(venue)} for q in rows],
+                                                            schema=QUARANTINE_SCHEMA))
+            record_loads(conn, pa.Table.from_pylist([_log_row(v, at) for v in results], schema=LOAD_LOG_SCHEMA))
     return results
 
 
