@@ -19,11 +19,12 @@ from pathlib import Path
 import duckdb
 
 from pipelines import engine
+from pipelines.assets.gamma_exposure import TABLES
 from pipelines.settings import Settings
 from pipelines.sources.registry import DATASETS
 
-GAMMA_TABLES = ("fct_gamma_summary_daily", "fct_gamma_exposure_by_strike", "fct_gamma_exposure_by_expiry_strike",
-                "fct_gamma_profile", "fct_gamma_regime_bands")
+# The tables the gamma asset writes in one transaction, as it declares them ("marts.<name>").
+GAMMA_TABLES = tuple(name.removeprefix("marts.") for name in TABLES)
 
 
 def one_round(conn: duckdb.DuckDBPyConnection) -> tuple[bool, list[str]]:
