@@ -187,7 +187,7 @@ def test_the_market_life_cycle_listing_resolution_and_the_resolved_market_quirk(
         (INSTRUMENTS, {"currency": "BTC", "expired": "maybe"}, 400, {"data": {"reason": "must be boolean",
                                                                                 "param": "expired"}}),
         (INDEX, {}, 400, {"code": -32602, "data": {"reason": "required", "param": "index_name"}}),
-        (INDEX, {"index_name": "eth_usd"}, 400, {"code": -32602}),
+        (INDEX, {"index_name": "sol_usd"}, 400, {"code": -32602}),
         ("/prices-history", {}, 400, {"error": "market is required"}),
         ("/prices-history", {"market": "1", "interval": "1d", "startTs": "1"}, 400, None),
         ("/prices-history", {"market": "1", "interval": "2d"}, 400, None),

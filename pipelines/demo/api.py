@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pipelines.demo.market import DAY_S, Candle, MarketModel
 from pipelines.demo.mining import MiningModel
+from pipelines.demo.ether import ETH_OPTIONS, EtherMarket
 from pipelines.demo.options import OptionChainModel
 from pipelines.demo.seeds import rng
 
@@ -81,9 +82,9 @@ def extra_routes() -> list:
 
 
 @functools.lru_cache(maxsize=1)
-def _shared_models() -> tuple[MarketModel, MiningModel, OptionChainModel]:
+def _shared_models() -> tuple[MarketModel, MiningModel, OptionChainModel, OptionChainModel]:
     market = MarketModel()
-    return market, MiningModel(), OptionChainModel(market)
+    return market, MiningModel(), OptionChainModel(market), OptionChainModel(EtherMarket(market), ETH_OPTIONS)
 
 
 class DemoApi:
@@ -94,12 +95,18 @@ class DemoApi:
         market: MarketModel | None = None,
         mining: MiningModel | None = None,
         options: OptionChainModel | None = None,
+        eth_options: OptionChainModel | None = None,
     ):
-        if market is None and mining is None and options is None:
-            market, mining, options = _shared_models()
+        if market is None and mining is None and options is None and eth_options is None:
+            market, mining, options, eth_options = _shared_models()
         self.market = market or MarketModel()
         self.mining = mining or MiningModel()
         self.options = options or OptionChainModel(self.market)
+        self.eth_options = eth_options or OptionChainModel(EtherMarket(self.market), ETH_OPTIONS)
+
+    def option_chains(self, currency: str) -> list[OptionChainModel]:
+        """The demo's option chains a Deribit `currency` parameter asks for (BTC, ETH, both for "any")."""
+        return [chain for chain in (self.options, self.eth_options) if currency in (chain.params.currency, "any")]
 
     def respond(self, url: str, params: Mapping[str, str], now: dt.datetime) -> Response:
         parts = urlsplit(url)
@@ -283,9 +290,9 @@ class DemoApi:
             error = {"message": "Invalid params", "data": reason, "code": -32602}
             return 400, self._deribit_envelope(now, error=error)
         rows: list[dict] = []
-        # The demo lists BTC options only: other currencies and kinds answer an empty result.
-        if currency in ("BTC", "any") and kind in (None, "option") and now.date() > self.market.params.first_day:
-            rows = self.options.chain(now)
+        # The demo lists BTC and ETH options only: other currencies and kinds answer an empty result.
+        if kind in (None, "option") and now.date() > self.market.params.first_day:
+            rows = [row for chain in self.option_chains(currency) for row in chain.chain(now)]
         return 200, self._deribit_envelope(now, result=rows)
 
 

@@ -24,7 +24,7 @@ UTC = dt.timezone.utc
 
 DERIBIT_CURRENCIES = ("BTC", "ETH", "USDC", "USDT", "EURR", "any")
 DERIBIT_KINDS = ("future", "option", "spot", "future_combo", "option_combo")
-DEMO_INDEX_NAMES = ("btc_usd",)  # the demo simulates the BTC index only
+DEMO_INDEX_NAMES = ("btc_usd", "eth_usd")  # the demo simulates the BTC and ETH indexes
 _ID_EPOCH = dt.date(2017, 1, 1)
 
 
@@ -69,13 +69,17 @@ def _settlement_period(kinds: frozenset[str]) -> str:
     return "week" if "weekly" in kinds else "day"
 
 
-def _instrument_id(expiry: dt.date, strike: int, is_put: bool) -> int:
+_ID_BASE = {"BTC": (100_000_000, 125), "ETH": (500_000_000, 5)}  # currency: (first id, finest strike grid)
+
+
+def _instrument_id(currency: str, expiry: dt.date, strike: int, is_put: bool) -> int:
     """Stable per instrument name and distinct within a listing (like Deribit's, an integer id)."""
-    return 100_000_000 + (expiry - _ID_EPOCH).days * 40_000 + 2 * (strike // 125) + int(is_put)
+    base, grid = _ID_BASE[currency]
+    return base + (expiry - _ID_EPOCH).days * 40_000 + 2 * (strike // grid) + int(is_put)
 
 
 def demo_instruments(options: OptionChainModel, now: dt.datetime, *, expired: bool = False) -> list[dict]:
-    """get_instruments rows of the BTC options listed at `now` (naive UTC): the strikes of the book summary's chain,
+    """get_instruments rows of the chain's options listed at `now` (naive UTC): the strikes of the book summary's chain,
     each with the time it was listed (an expiry's first strikes at its listing, added strikes when added).
 
     `expired=True`: the options that expired during the last 24 h (Deribit lists recently expired ones)."""
@@ -91,15 +95,16 @@ def demo_instruments(options: OptionChainModel, now: dt.datetime, *, expired: bo
         expiry = listing.expiry
         for strike, created_ms in zip(listing.strikes.tolist(), listing.created_ms.tolist()):
             for is_put in (False, True):
-                name = f"BTC-{expiry.code}-{strike}-{'P' if is_put else 'C'}"
+                name = f"{p.currency}-{expiry.code}-{strike}-{'P' if is_put else 'C'}"
                 rows.append(_instrument_row(p, expiry, name, strike, is_put, min(created_ms, now_ms), expired))
     rows.sort(key=lambda r: (r["expiration_timestamp"], r["strike"], r["option_type"]))
     return rows
 
 
 def _instrument_row(p, expiry: Expiry, name: str, strike: int, is_put: bool, created_ms: int, expired: bool) -> dict:
+    currency = p.currency
     return {
-        "price_index": "btc_usd",
+        "price_index": f"{currency.lower()}_usd",
         "rfq": False,
         "kind": "option",
         "instrument_name": name,
@@ -113,16 +118,16 @@ def _instrument_row(p, expiry: Expiry, name: str, strike: int, is_put: bool, cre
         "is_active": not expired,
         "tick_size": p.tick_small,
         "contract_size": 1.0,
-        "instrument_id": _instrument_id(expiry.date, strike, is_put),
+        "instrument_id": _instrument_id(currency, expiry.date, strike, is_put),
         "min_trade_amount": 0.1,
         "block_trade_commission": 0.0003,
         "block_trade_min_trade_amount": 25,
         "block_trade_tick_size": 0.0001,
-        "settlement_currency": "BTC",
+        "settlement_currency": currency,
         "settlement_period": _settlement_period(expiry.kinds),
-        "base_currency": "BTC",
+        "base_currency": currency,
         "counter_currency": "USD",
-        "quote_currency": "BTC",
+        "quote_currency": currency,
         "tick_size_steps": [{"above_price": 0.005, "tick_size": p.tick_large}],
     }
 
@@ -139,9 +144,11 @@ def deribit_get_instruments(path_match: re.Match, params: dict[str, str], now: d
     if expired not in ("true", "false"):
         return _invalid_param(now, "expired", "must be boolean")
     rows: list[dict] = []
-    # The demo lists BTC options only: other currencies and kinds answer an empty result (as the book summary).
-    if currency in ("BTC", "any") and kind in (None, "option") and now.date() > models.market.params.first_day:
-        rows = demo_instruments(models.options, now, expired=expired == "true")
+    # The demo lists BTC and ETH options only: other currencies and kinds answer an empty result (as the book
+    # summary). "any" lists both, each chain sorted as Deribit sorts one currency's.
+    if kind in (None, "option") and now.date() > models.market.params.first_day:
+        rows = [row for chain in models.option_chains(currency)
+                for row in demo_instruments(chain, now, expired=expired == "true")]
     return 200, _deribit_envelope(now, result=rows)
 
 
@@ -154,7 +161,8 @@ def deribit_get_index_price(path_match: re.Match, params: dict[str, str], now: d
         return _invalid_param(now, "index_name", f"must be one of the following: {', '.join(DEMO_INDEX_NAMES)}")
     if now.date() <= models.market.params.first_day:
         return _invalid_param(now, "index_name", f"no index before {models.market.params.first_day} in the demo")
-    index = round(models.market.index_at(now.replace(tzinfo=UTC)), 2)
+    market = models.market if name == "btc_usd" else models.eth_options.market
+    index = round(market.index_at(now.replace(tzinfo=UTC)), 2)
     return 200, _deribit_envelope(now, result={"index_price": index, "estimated_delivery_price": index})
 
 

@@ -119,6 +119,24 @@ class _VenueDay:
     cum_trades: np.ndarray
 
 
+def anchored_walk(steps: np.ndarray, anchor: int, log_anchor: float) -> np.ndarray:
+    """Log levels from daily log-changes `steps`, equal to `log_anchor` at index `anchor`: walked forward after it
+    and backward before it (step i moves level i - 1 to level i), so a level never depends on the range walked."""
+    levels = np.empty(len(steps))
+    levels[anchor] = log_anchor
+    levels[anchor + 1 :] = log_anchor + np.cumsum(steps[anchor + 1 :])
+    levels[:anchor] = (log_anchor - np.cumsum(steps[anchor:0:-1]))[::-1]
+    return levels
+
+
+def realized_vol(market, day: dt.date, window: int = 30) -> float:
+    """Annualised close-to-close volatility over the `window` days ending with `day`, of any model with `closes`
+    and `params.first_day` (the BTC market, the ETH one)."""
+    first = max(day - dt.timedelta(days=window), market.params.first_day - dt.timedelta(days=1))
+    logs = np.log(market.closes(first, max(day, first + dt.timedelta(days=2))))
+    return float(np.std(np.diff(logs), ddof=1) * math.sqrt(365.0))
+
+
 def day_of(seconds: int) -> dt.date:
     return EPOCH_DATE + dt.timedelta(days=seconds // DAY_S)
 
@@ -178,12 +196,7 @@ class MarketModel:
             hi = max(self._hi, day + dt.timedelta(days=90))
             n = (hi - lo).days + 1
             returns = np.array([self._draw(lo + dt.timedelta(days=i))[0] for i in range(n)])
-            a = (self.params.anchor_date - lo).days
-            log_close = np.empty(n)
-            log_p0 = math.log(self.params.anchor_price)
-            log_close[a] = log_p0
-            log_close[a + 1 :] = log_p0 + np.cumsum(returns[a + 1 :])
-            log_close[:a] = (log_p0 - np.cumsum(returns[a:0:-1]))[::-1]
+            log_close = anchored_walk(returns, (self.params.anchor_date - lo).days, math.log(self.params.anchor_price))
             self._returns, self._log_close, self._lo, self._hi = returns, log_close, lo, hi
 
     def close(self, day: dt.date) -> float:
@@ -203,10 +216,7 @@ class MarketModel:
         return self._draw(day)[0]
 
     def realized_vol(self, day: dt.date, window: int = 30) -> float:
-        """Annualised close-to-close volatility over the `window` days ending with `day`."""
-        first = max(day - dt.timedelta(days=window), self.params.first_day - dt.timedelta(days=1))
-        logs = np.log(self.closes(first, max(day, first + dt.timedelta(days=2))))
-        return float(np.std(np.diff(logs), ddof=1) * math.sqrt(365.0))
+        return realized_vol(self, day, window)
 
     # ---- intraday -------------------------------------------------------------------------------------
     def _reference_path(self, day: dt.date) -> np.ndarray:

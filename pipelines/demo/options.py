@@ -1,4 +1,5 @@
-"""The demo Deribit BTC option chain at a moment `now`: listed expiries, strikes, smile, prices, open interest.
+"""The demo Deribit option chains (BTC, and ETH on `pipelines.demo.ether`'s price) at a moment `now`: listed
+expiries, strikes, smile, prices, open interest.
 
 - Expiries at 08:00 UTC: the next few dailies, weekly Fridays, monthly last Fridays and quarterly (Mar/Jun/
   Sep/Dec) last Fridays. An expiry was listed when it first entered that set (e.g. a quarterly a year before).
@@ -13,10 +14,10 @@
   0.5-2x their median). The grid used to switch with the price (878 instruments on 2023-03-10, 440 the next).
 - Volatility: ATM IV = realised vol of the last weeks x a risk premium, decaying with tenor toward a long-run
   level; a smile with put skew in standardised moneyness. Forward = index x exp(basis x T).
-- Open interest (BTC) is accumulated from the simulated trading history: every past day since the listing
-  adds new positions around the price of that day (calls slightly above it, protective puts further below,
-  more puts after down days), weighted toward round strikes, and old positions decay (are closed) with a
-  half-life. Gamma therefore clusters where the price has been, and the chain remembers a selloff.
+- Open interest (in coins of the chain's currency) is accumulated from the simulated trading history: every past
+  day since the listing adds new positions around the price of that day (calls slightly above it, protective
+  puts further below, more puts after down days), weighted toward round strikes, and old positions decay (are
+  closed) with a half-life. Gamma therefore clusters where the price has been, and the chain remembers a selloff.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ FRIDAY = 4
 
 @dataclass(frozen=True)
 class OptionsParams:
+    currency: str = "BTC"  # the underlying: instrument names, base/quote currency and the index (btc_usd)
     seed_label: str = "demo-options/v1"
     expiry_hour_utc: int = 8
     daily_expiries: int = 4
@@ -60,7 +62,10 @@ class OptionsParams:
     # open interest
     oi_lookback_days: int = 120
     oi_half_life_days: float = 25.0
-    flow_btc_per_day: float = 2500.0  # new OI per expiry per day at peak popularity
+    flow_per_day: float = 2500.0  # new OI (coins) per expiry per day at peak popularity
+    # Finest strike spacing (USD) by price level, highest level first: (from this price on, spacing). BTC: 500 at
+    # today's prices, 125 when BTC was ~$9k. Each spacing divides the coarser ones.
+    strike_units: tuple[tuple[float, int], ...] = ((60_000.0, 500), (25_000.0, 250), (0.0, 125))
     popularity_tenor_days: float = 40.0
     call_offset_sigmas: float = 0.0  # calls open around the day's price (in kernel widths)
     put_offset_sigmas: float = -2.0  # protective puts this many widths below it
@@ -141,14 +146,12 @@ def listing_day(d: dt.date, kinds: set[str] | frozenset[str], p: OptionsParams) 
     return min(entries)
 
 
-def strike_unit(spot: float) -> int:
-    """Finest strike spacing (USD) at this price level: 500 at today's prices, 125 when BTC was ~$9k."""
-    return 500 if spot >= 60_000 else 250 if spot >= 25_000 else 125
-
-
-def strike_units(prices: np.ndarray) -> np.ndarray:
-    """`strike_unit` of each price."""
-    return np.where(prices >= 60_000, 500, np.where(prices >= 25_000, 250, 125)).astype(np.int64)
+def strike_units(prices: np.ndarray, p: OptionsParams) -> np.ndarray:
+    """The finest strike spacing (USD) at each price level (`OptionsParams.strike_units`)."""
+    out = np.full(len(prices), p.strike_units[-1][1], dtype=np.int64)
+    for level, unit in reversed(p.strike_units[:-1]):
+        out = np.where(prices >= level, unit, out)
+    return out
 
 
 # Strike steps by the remaining tenor when a close lists them: (tenor up to, days; ((log-distance from the prices
@@ -193,7 +196,7 @@ def listed_strikes(expiry: Expiry, closes: np.ndarray, first: dt.date, p: Option
     times_ms[0] = _epoch_ms(first_at)
     tenor = (_epoch_ms(expiry_at) - times_ms) / 86_400_000
     tier = np.searchsorted(np.array([t for t, _ in STRIKE_TIERS]), tenor, side="left")
-    unit = strike_units(closes)
+    unit = strike_units(closes, p)
     half = np.maximum(p.band_floor, p.band_sigmas * p.band_vol * np.sqrt(np.maximum(tenor, 0.0) / YEAR_DAYS))
     strikes: list[np.ndarray] = []
     added: list[np.ndarray] = []
@@ -272,7 +275,7 @@ class OptionChainModel:
         return out
 
     def _open_interest(self, expiry: Expiry, strikes: np.ndarray, now: dt.datetime) -> tuple[np.ndarray, np.ndarray]:
-        """Call and put OI (BTC) per strike, accumulated from the trading days before `now`'s day."""
+        """Call and put OI (coins) per strike, accumulated from the trading days before `now`'s day."""
         p = self.params
         first = max(expiry.listed, now.date() - dt.timedelta(days=p.oi_lookback_days), self.market.params.first_day)
         last = now.date() - dt.timedelta(days=1)
@@ -292,13 +295,13 @@ class OptionChainModel:
         elif "monthly" in expiry.kinds:
             pop = pop + 0.25
         age = np.array([(now.date() - d).days for d in days], dtype=float)
-        flow = p.flow_btc_per_day * pop * 0.5 ** (age / p.oi_half_life_days)
+        flow = p.flow_per_day * pop * 0.5 ** (age / p.oi_half_life_days)
         put_share = np.clip(p.put_share_base - p.put_share_per_return * ret, 0.25, 0.75)
 
         x = np.log(strikes[None, :] / price[:, None]) / width[:, None]  # days x strikes, in widths
         # round numbers at each day's price level (its strike unit): a day's new positions do not move when
         # the price later crosses a unit threshold
-        unit = strike_units(price)[:, None]
+        unit = strike_units(price, p)[:, None]
         round_w = np.full((n, len(strikes)), p.round_weights[-1][1])
         for multiple, weight in reversed(p.round_weights):
             round_w = np.where(strikes[None, :] % (multiple * unit) == 0, weight, round_w)
@@ -311,7 +314,7 @@ class OptionChainModel:
         return np.round(call_oi, 1), np.round(put_oi, 1)
 
     def chain(self, now: dt.datetime) -> list[dict]:
-        """Book-summary rows (Deribit field names and units) for every listed BTC option at `now` (UTC)."""
+        """Book-summary rows (Deribit field names and units) for every listed option at `now` (UTC)."""
         p, m = self.params, self.market
         if now.tzinfo is not None:
             now = now.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -333,10 +336,11 @@ class OptionChainModel:
             iv = np.round(iv * 100, 2) / 100  # Deribit publishes mark_iv with 2 decimals (percent)
             price_usd, delta = black76(np.full(len(k), forward), k, np.full(len(k), t), iv, is_call)
             mark = np.round(price_usd / forward, 8)
-            underlying = f"BTC-{expiry.code}" if "quarterly" in expiry.kinds else f"SYN.BTC-{expiry.code}"
+            cur = p.currency
+            underlying = f"{cur}-{expiry.code}" if "quarterly" in expiry.kinds else f"SYN.{cur}-{expiry.code}"
             rows.extend(
                 self._book_row(
-                    g, f"BTC-{expiry.code}-{int(k[i])}-{'C' if is_call[i] else 'P'}", float(mark[i]),
+                    g, f"{cur}-{expiry.code}-{int(k[i])}-{'C' if is_call[i] else 'P'}", float(mark[i]),
                     float(iv[i]), float(oi[i]), float(delta[i]), forward, index, underlying, now_ms,
                 )
                 for i in range(len(k))
@@ -375,7 +379,7 @@ class OptionChainModel:
             "volume": volume,
             "underlying_price": round(forward, 2),
             "underlying_index": underlying,
-            "quote_currency": "BTC",
+            "quote_currency": p.currency,
             "price_change": change,
             "open_interest": oi,
             "mid_price": mid,
@@ -389,7 +393,7 @@ class OptionChainModel:
             "estimated_delivery_price": round(index, 2),
             "creation_timestamp": now_ms,
             "bid_price": bid_price,
-            "base_currency": "BTC",
+            "base_currency": p.currency,
             "ask_price": ask_price,
         }
         return row
