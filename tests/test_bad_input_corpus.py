@@ -218,6 +218,17 @@ CASES = [
          edit(chain_option(instrument_name=STRIKE_ON_GRID, creation_timestamp=DAY_MS - 6 * 86_400_000)),
          FAILED, f"snapshot taken at 2025-11-14T00:00:00.000Z ({STRIKE_ON_GRID}.creation_timestamp): a snapshot "
                  "of 2025-11-20 must be taken between"),
+    # deribit/eth_option_book_summary: the same JSON-RPC shape, ETH options (archived in a replay tree here, so the
+    # days before the dataset's archive start are asked: the archive holds them)
+    Case("eth-chain-btc-option", "deribit/eth_option_book_summary",
+         edit(chain_option(instrument_name="BTC-28NOV25-91125-C", base_currency="BTC")),
+         QUARANTINED, "the ETH option chain"),
+    Case("eth-chain-negative-open-interest", "deribit/eth_option_book_summary",
+         edit(chain_option(instrument_name="ETH-28NOV25-3005-C", open_interest=-5.0)),
+         QUARANTINED, "open interest is not negative"),
+    Case("eth-chain-only-btc-options", "deribit/eth_option_book_summary",
+         edit(lambda doc: [row.update(instrument_name="BTC" + row["instrument_name"][3:]) for row in doc["result"]]),
+         FAILED, "no ETH option rows named ETH-<D><MON><YY>-<strike>-<C|P>"),
     # binance/funding_rate: [{symbol, fundingTime, fundingRate, markPrice}], numbers as strings
     Case("funding-ethusdt-print", "binance/funding_rate", edit(funding_print(symbol="ETHUSDT")),
          FAILED, "print #3 is for symbol 'ETHUSDT', expected BTCUSDT"),

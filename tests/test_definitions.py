@@ -72,7 +72,7 @@ def test_definitions_hold_every_asset_job_schedule_check_and_resource(tmp_path):
     gamma = {key.to_user_string() for key in GAMMA_KEYS}
     streams = {f"raw/{table}" for table in STREAM_TABLES}  # the stream archive's daily load: one multi-asset
     assert keys == raw | streams | dbt_models | gamma | {"serving/warehouse", "reports/daily_html"}
-    assert len(raw) == len(DATASETS) == 15 and len(gamma) == 5
+    assert len(raw) == len(DATASETS) == 16 and len(gamma) == 5
 
     # Jobs and schedules, by name: the nightly job materialises everything; the hourly one polls.
     assert {job.name for job in defs.resolve_all_job_defs()} == {"__ASSET_JOB", "nightly_all_assets",

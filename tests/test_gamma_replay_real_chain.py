@@ -1,6 +1,7 @@
 """The replay path on a real chain: Deribit's 2020-05-21 book summary placed in the landing archive of a live tree,
-replayed through the deribit extract, dbt (staging + fct_option_chain_snapshot) and the gamma asset, gives marts
-equal to what the library computes straight from the recorded JSON.
+replayed through the deribit extract, dbt (staging + fct_option_chain_snapshot and the option marts) and the gamma
+asset, gives marts equal to what the library computes straight from the recorded JSON, and open-interest ratios
+and max pain equal to plain loops over that JSON.
 
 Only the deribit lineage is materialised (one partition, replay mode), so no other source and no other dbt model
 or test runs.  The expected figures are computed here from the raw JSON with the library (the library itself is
@@ -36,8 +37,12 @@ REL = 1e-9
 PINNED_SPOT, PINNED_TOTAL, PINNED_ZERO_GAMMA, PINNED_WALL = 9081.63, 587754.0773019323, 8886.822302019598, 9000.0
 SELECTED = [
     dg.AssetKey(["raw", "deribit__option_book_summary"]),
+    # The ETH chain is archived since 2026-12-02: replaying 2020 it has nothing to ask, and everything else builds.
+    dg.AssetKey(["raw", "deribit__eth_option_book_summary"]),
     dg.AssetKey(["staging", "stg_deribit__option_book_summary"]),
     dg.AssetKey(["marts", "fct_option_chain_snapshot"]),
+    dg.AssetKey(["marts", "fct_option_oi_daily"]),
+    dg.AssetKey(["marts", "fct_option_max_pain"]),
     *GAMMA_KEYS,
 ]
 _MONTHS = {m: i for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), start=1)}
@@ -117,11 +122,16 @@ def replayed(real_fixtures, tmp_path_factory):
             for name in ("fct_gamma_exposure_by_strike", "fct_gamma_exposure_by_expiry_strike", "fct_gamma_profile",
                          "fct_gamma_regime_bands", "fct_gamma_summary_daily")
         }
+        for name in ("fct_option_oi_daily", "fct_option_max_pain"):
+            marts[name] = conn.sql(f"SELECT * FROM marts.{name} ORDER BY ALL").to_arrow_table().to_pylist()
     return settings, result, expected, marts
 
 
 def test_only_the_deribit_lineage_ran_and_every_check_passed(replayed):
-    _, result, _, _ = replayed
+    settings, result, _, _ = replayed
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+        assert conn.sql("SELECT count(*) FROM raw.deribit__eth_option_book_summary").fetchone() == (0,)
+        assert conn.sql("SELECT DISTINCT currency FROM marts.fct_option_chain_snapshot").fetchall() == [("BTC",)]
     materialized = {e.asset_key for e in result.get_asset_materialization_events() for e in [e.materialization]}
     assert materialized == set(SELECTED)
     evaluations = result.get_asset_check_evaluations()
@@ -193,3 +203,43 @@ def test_picture_written_and_shown_in_the_metadata(replayed):
     # money in the metadata is rounded to the cent (pipelines/metadata.py); the mart keeps every digit
     assert summary_event.metadata["zero_gamma_usd"].value == round(PINNED_ZERO_GAMMA, 2)
     assert summary_event.metadata["spot_usd"].value == PINNED_SPOT
+
+
+def test_open_interest_ratios_and_max_pain_equal_plain_loops_over_the_json(real_fixtures, replayed):
+    """Recomputed here from the recorded body: no SQL, no library; brute force over every listed strike."""
+    marts = replayed[3]
+    rows = json.loads((real_fixtures / "deribit" / "book_summary_btc_option_2020-05-21.json").read_bytes())["result"]
+    calls = [r for r in rows if r["instrument_name"].endswith("-C")]
+    puts = [r for r in rows if r["instrument_name"].endswith("-P")]
+    (day,) = marts["fct_option_oi_daily"]
+    call_oi, put_oi = sum(r["open_interest"] for r in calls), sum(r["open_interest"] for r in puts)
+    call_volume = sum(r["volume"] or 0 for r in calls)
+    put_volume = sum(r["volume"] or 0 for r in puts)
+    assert (day["snapshot_date"], day["currency"], day["instruments"]) == (DAY, "BTC", len(rows))
+    assert day["call_open_interest"] == pytest.approx(call_oi, rel=1e-12)
+    assert day["put_open_interest"] == pytest.approx(put_oi, rel=1e-12)
+    assert day["put_call_oi_ratio"] == pytest.approx(put_oi / call_oi, rel=1e-12)
+    assert day["put_call_volume_ratio"] == pytest.approx(put_volume / call_volume, rel=1e-12)
+    assert day["open_interest_usd"] == pytest.approx(
+        sum(r["open_interest"] * r["estimated_delivery_price"] for r in rows), rel=1e-12)
+
+    # max pain: for each expiry alive at its rows' time, the strike minimising what holders would be paid
+    by_expiry: dict[dt.date, list[tuple[float, bool, float]]] = defaultdict(list)
+    for r in rows:
+        _, code, strike, cp = r["instrument_name"].split("-")
+        if _expiry(code) > dt.datetime.fromtimestamp(r["creation_timestamp"] / 1000, tz=dt.UTC):
+            by_expiry[_expiry(code).date()].append((float(strike), cp == "C", r["open_interest"]))
+    want = {}
+    for expiry, options in by_expiry.items():
+        def paid(settle: float) -> float:
+            return sum(oi * max(0.0, settle - k) if is_call else oi * max(0.0, k - settle)
+                       for k, is_call, oi in options)
+        candidates = sorted({k for k, _, _ in options})
+        best = min(candidates, key=lambda k: (paid(k), k))
+        want[expiry] = (best, paid(best), len(candidates))
+    got = {r["expiry_date"]: r for r in marts["fct_option_max_pain"]}
+    assert set(got) == set(want) and len(want) >= 5
+    for expiry, (strike, payout, strikes) in want.items():
+        row = got[expiry]
+        assert (row["max_pain_usd"], row["strikes"], row["currency"]) == (strike, strikes, "BTC"), expiry
+        assert row["payout_at_max_pain_usd"] == pytest.approx(payout, rel=1e-12), expiry

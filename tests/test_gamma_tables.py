@@ -56,13 +56,13 @@ def chain_table(rows, snap: dt.datetime = SNAP, index: float | None = SPOT) -> p
         cols["strike"].append(strike)
         cols["time_to_expiry_years"].append((expiry_ts - snap).total_seconds() / (365 * 86400))
         cols["option_type"].append(kind)
-        cols["open_interest_btc"].append(oi)
+        cols["open_interest"].append(oi)
         cols["mark_iv"].append(mark_iv)
         cols["forward_usd"].append(forward)
         cols["index_usd"].append(index)
     schema = pa.schema([("snapshot_ts", pa.timestamp("us")), ("expiry_date", pa.date32()), ("strike", pa.float64()),
                         ("time_to_expiry_years", pa.float64()), ("option_type", pa.string()),
-                        ("open_interest_btc", pa.float64()), ("mark_iv", pa.float64()), ("forward_usd", pa.float64()),
+                        ("open_interest", pa.float64()), ("mark_iv", pa.float64()), ("forward_usd", pa.float64()),
                         ("index_usd", pa.float64())])
     return pa.table(cols, schema=schema)
 
@@ -140,7 +140,7 @@ def real_chain_table(path) -> pa.Table:
         expiry_ts = dt.datetime.combine(expiry, dt.time(8))
         cols["time_to_expiry_years"].append((expiry_ts - ts).total_seconds() / (365 * 86400))
         cols["option_type"].append("call" if cp == "C" else "put")
-        cols["open_interest_btc"].append(r["open_interest"])
+        cols["open_interest"].append(r["open_interest"])
         cols["mark_iv"].append(r["mark_iv"])
         cols["forward_usd"].append(r["underlying_price"])
         cols["index_usd"].append(r["estimated_delivery_price"])

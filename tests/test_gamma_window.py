@@ -34,7 +34,7 @@ def _old_from_table(chain: pa.Table) -> ChainArrays:
     return ChainArrays(
         strike=col("strike"), expiry_years=years,
         is_call=np.asarray(chain.column("option_type").to_pylist()) == "call",
-        open_interest=col("open_interest_btc"), iv=col("mark_iv") / 100.0, forward=col("forward_usd"),
+        open_interest=col("open_interest"), iv=col("mark_iv") / 100.0, forward=col("forward_usd"),
         expiry_date=expiry, spot=spot_from_index(col("index_usd"), stamps),
     )
 
@@ -109,7 +109,8 @@ def _chain_db(days_rows: dict[dt.date, list]) -> duckdb.DuckDBPyConnection:
     for day, rows in days_rows.items():
         t = _with_date(chain_table(rows, snap=dt.datetime.combine(day, dt.time(0, 30))), day)
         names = [f"BTC-{i:04d}" for i in range(t.num_rows)]
-        parts.append(t.append_column("instrument_name", pa.array(names)))
+        t = t.append_column("instrument_name", pa.array(names))
+        parts.append(t.append_column("currency", pa.array(["BTC"] * t.num_rows)))
     incoming = pa.concat_tables(parts)
     incoming = incoming.take(np.random.default_rng(7).permutation(incoming.num_rows))
     conn.register("incoming", incoming)

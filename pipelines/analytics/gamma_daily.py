@@ -84,7 +84,7 @@ SUMMARY_SCHEMA = pa.schema(
 
 # Columns the asset reads from marts.fct_option_chain_snapshot.
 CHAIN_COLUMNS = (
-    "snapshot_ts", "expiry_date", "strike", "time_to_expiry_years", "option_type", "open_interest_btc", "mark_iv",
+    "snapshot_ts", "expiry_date", "strike", "time_to_expiry_years", "option_type", "open_interest", "mark_iv",
     "forward_usd", "index_usd",
 )
 
@@ -119,7 +119,7 @@ class ChainArrays:
             strike=col("strike"),
             expiry_years=years,
             is_call=is_call.to_numpy().astype(bool),
-            open_interest=col("open_interest_btc"),
+            open_interest=col("open_interest"),
             iv=col("mark_iv") / 100.0,
             forward=col("forward_usd"),
             expiry_date=expiry,

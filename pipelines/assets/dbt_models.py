@@ -10,12 +10,15 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pipelines.dbt_project import DBT_BUILD_ARGS, dbt_env, dbt_project, dbt_target_path, environ
-from pipelines.engine import DBT_WRITES
+from pipelines import engine
+from pipelines.engine import DBT_WRITES, RAW_WRITES
 from pipelines.ingest.extract import days_in_window
+from pipelines.ingest.raw_loader import ensure_raw_table, missing_raw_tables
 from pipelines.metadata import record_partitions, tidy
 from pipelines.partitions import window_dates
 from pipelines.progress import DbtProgress, report_detail
 from pipelines.resources import WarehouseResource
+from pipelines.sources.registry import DATASETS
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -135,6 +138,23 @@ def _plain(value: Any) -> Any:
 AFTER_GAMMA_TAG = "after_gamma"
 
 
+def ensure_sources(warehouse: WarehouseResource) -> None:
+    """Every dataset's raw table exists before dbt reads them: one never loaded (a dataset added to the project
+    after the warehouse was built and skipped for older days, or left out of a run's selection) reads as empty
+    instead of failing the staging models that union it with others."""
+    missing = list(DATASETS)
+    try:
+        if engine.exists(warehouse.settings):
+            with warehouse.connect(read_only=True) as conn:
+                missing = missing_raw_tables(conn, DATASETS)
+    except engine.NoWarehouseYet:
+        pass
+    if missing:
+        with warehouse.connect() as conn, warehouse.writing(RAW_WRITES, "empty raw tables for dbt"):
+            for spec in missing:
+                ensure_raw_table(conn, spec)
+
+
 def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     project = dbt_project()
 
@@ -156,6 +176,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             # The window and DuckDB settings reach dbt through its environment, and its target folder is the
             # warehouse's own, so dbt reuses its partial parse (both: pipelines/dbt_project.py).
             # The lock is held until dbt has ended (its events are read to the end inside the block).
+            ensure_sources(warehouse)
             with warehouse.writing(DBT_WRITES, f"{name} [{start}, {end})"):
                 with environ(dbt_env(settings, start.isoformat(), end.isoformat())):
                     invocation = dbt.cli(list(DBT_BUILD_ARGS), context=context,

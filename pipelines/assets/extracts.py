@@ -11,6 +11,7 @@ from pipelines.engine import RAW_WRITES
 from pipelines.checks.landing_checks import landing_bodies_parsed, rejects_within_threshold
 from pipelines.checks.outcome import CheckOutcome
 from pipelines.checks.raw_checks import raw_expectations, raw_volume_in_band
+from pipelines.ingest.archive import LandingArchive
 from pipelines.ingest.extract import days_in_window, load_window
 from pipelines.ingest.load_log import LOADED
 from pipelines.metadata import record_partitions, tidy
@@ -18,7 +19,7 @@ from pipelines.partitions import window_dates
 from pipelines.polling.cadence import DEFAULT_POLL_CRON, max_expected_gap
 from pipelines.polling.poller import poll_once, simulate_schedule
 from pipelines.resources import WarehouseResource
-from pipelines.settings import SourceMode
+from pipelines.settings import Settings, SourceMode
 from pipelines.sources.spec import DatasetSpec
 
 LANDING_CHECK = "landing_bodies_parsed"
@@ -78,6 +79,17 @@ def polls_outcome(spec: DatasetSpec, load, cron: str) -> CheckOutcome:
                               f"over {limit}", {"days": len(covered), "max_gap_allowed_s": int(limit.total_seconds())})
 
 
+def _asked(spec: DatasetSpec, day: dt.date, settings: Settings) -> bool:
+    """Whether the run asks `spec` for `day`. A day before the dataset's archive starts (`archived_since`) is asked
+    only when the demo simulates it or a snapshot of it is archived all the same (an archive built elsewhere)."""
+    if spec.covers(day):
+        return True
+    if not spec.covers(day, simulated=True):
+        return False
+    return (settings.source_mode is SourceMode.DEMO
+            or LandingArchive(settings.landing_dir).newest_fetch(spec.source, spec.dataset, day) is not None)
+
+
 def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefinition,
                         poll_cron: str = DEFAULT_POLL_CRON) -> dg.AssetsDefinition:
     key = raw_asset_key(spec)
@@ -105,11 +117,11 @@ def build_extract_asset(spec: DatasetSpec, partitions_def: dg.PartitionsDefiniti
                     run_spec = spec.bind(conn, days)
             else:
                 run_spec = spec.bind(None, days)
-        covered = [day for day in days if run_spec.covers(day)]
+        covered = [day for day in days if _asked(run_spec, day, settings)]
         if len(covered) < len(days):
             context.log.info(f"{spec.name}: {len(days) - len(covered)} day(s) with nothing to ask for (before "
-                             f"{spec.available_from}, when the source's history starts, or no followed market "
-                             "alive): skipped")
+                             f"{spec.available_from or spec.archived_since}, when the source's history or its "
+                             "archive starts, or no followed market alive): skipped")
         body_source = warehouse.body_source()
         if spec.poll is not None and covered:
             _send_polls(context, spec, covered, body_source, settings.source_mode, poll_cron)

@@ -1,6 +1,7 @@
 """The numpy asset: dealer gamma exposure per snapshot day, five tables and a picture.
 
-One step reads the run's window of marts.fct_option_chain_snapshot in one query, computes for every day the
+One step reads the run's window of the BTC chain in marts.fct_option_chain_snapshot in one query (the ETH chain is
+in that mart too; its gamma is not computed yet: the five tables are BTC's), computes for every day the
 tables of pipelines/analytics/gamma_daily.py, audits them, replaces the window's rows of all five tables in one
 DuckDB transaction (a reader never sees a day's summary without its profile), then writes one PNG per day to
 <tree>/reports/gamma/<YYYY-MM-DD>.png; each day's materialisation carries its own figures and picture file, and the
@@ -75,10 +76,11 @@ TABLE_OF_KEY = {key: f"{key.path[0]}.{key.path[1]}" for key in GAMMA_KEYS}
 
 # The whole window in one query: one DuckDB round trip and one Arrow conversion per run instead of one per day.
 # Ordered by (day, instrument) so that each day's slice (split_by_day) has the row order the per-day query had.
+GAMMA_CURRENCY = "BTC"
 _CHAIN_QUERY = f"""
     SELECT snapshot_date, {", ".join(CHAIN_COLUMNS)}
     FROM marts.fct_option_chain_snapshot
-    WHERE snapshot_date >= ? AND snapshot_date < ?
+    WHERE snapshot_date >= ? AND snapshot_date < ? AND currency = ?
     ORDER BY snapshot_date, instrument_name
 """
 
@@ -120,7 +122,7 @@ def compute_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date]) -> list
     """The five tables of every day of ``days`` (consecutive, ascending), from one read of the window's chain."""
     if not days:
         return []
-    chains = conn.sql(_CHAIN_QUERY, params=[days[0], days[-1] + dt.timedelta(days=1)]).to_arrow_table()
+    chains = conn.sql(_CHAIN_QUERY, params=[days[0], days[-1] + dt.timedelta(days=1), GAMMA_CURRENCY]).to_arrow_table()
     per_day = split_by_day(chains, days)
     empty = [day for day, chain in zip(days, per_day) if chain.num_rows == 0]
     if empty:

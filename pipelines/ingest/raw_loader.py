@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import duckdb
 import pyarrow as pa
@@ -39,6 +40,13 @@ def ensure_raw_table(conn: duckdb.DuckDBPyConnection, spec: DatasetSpec) -> None
             f"raw.{spec.raw_table} has columns {existing}, the dataset now declares {expected}: "
             "migrate the table (or reload it from the landing archive) before loading"
         )
+
+
+def missing_raw_tables(conn: duckdb.DuckDBPyConnection, specs: Iterable[DatasetSpec]) -> list[DatasetSpec]:
+    """The datasets among `specs` whose raw table does not exist yet (never loaded)."""
+    present = {row[0] for row in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [RAW_SCHEMA]).fetchall()}
+    return [spec for spec in specs if spec.raw_table not in present]
 
 
 def validate_rows(spec: DatasetSpec, day: dt.date, table: pa.Table) -> pa.Table:

@@ -14,8 +14,10 @@ from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 _SECONDS_PER_DAY = 86_400
 _HASHES_PER_DIFFICULTY_PER_SECOND = 2**32 / 600
-# BTC-27DEC24-100000-C: expiry day, month, year and strike (expiry is 08:00 UTC).
-_OPTION_NAME = re.compile(r"^BTC-(\d{1,2})([A-Z]{3})(\d{2})-(\d+)-[CP]$")
+# BTC-27DEC24-100000-C, ETH-27DEC24-3000-C: expiry day, month, year and strike (expiry is 08:00 UTC). Which
+# currency a row must be is the rules' business (base_currency), not this parse's.
+_OPTION_NAME = re.compile(r"^[A-Z]+-(\d{1,2})([A-Z]{3})(\d{2})-(\d+)-[CP]$")
+_CHAIN_TABLES = ("deribit__option_book_summary", "deribit__eth_option_book_summary")
 _MONTHS = {m: i for i, m in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)}
 
@@ -27,7 +29,7 @@ def with_derived_columns(spec: DatasetSpec, table: pa.Table) -> pa.Table:
     if {"open", "close"} <= names:
         columns[q.MAX_OPEN_CLOSE] = pc.max_element_wise(table["open"], table["close"])
         columns[q.MIN_OPEN_CLOSE] = pc.min_element_wise(table["open"], table["close"])
-    if spec.raw_table == "deribit__option_book_summary":
+    if spec.raw_table in _CHAIN_TABLES:
         strikes, expiries = _strike_and_expiry_from_names(table["instrument_name"].to_pylist())
         columns[q.STRIKE_OFF_GRID] = _off_grid(pa.array(strikes, pa.float64()))
         columns[q.DAYS_TO_EXPIRY] = _days_between(table["creation_time"], pa.array(expiries, pa.timestamp("us")))

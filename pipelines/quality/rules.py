@@ -85,6 +85,17 @@ HASHRATE_DIFFICULTY_BAND = (0.5, 2.0)
 BLOCKCHAIN_COM_MAX_THS = 1e10
 
 _POSITIVE = "prices are positive"
+# Either option chain's book summary (BTC, ETH): the same fields, units in the chain's own coin.
+_CHAIN_RULES = (
+    Between("mark_iv", 0, 500, strict_min=True, why="mark IV in (0, 500]%"),
+    Between("open_interest", 0, why="open interest is not negative"),
+    Between("underlying_price", 0, strict_min=True, why=_POSITIVE),
+    Between("mark_price", 0, why="option prices are not negative"),
+    Between("bid_price", 0, why="option prices are not negative"),
+    Between("ask_price", 0, why="option prices are not negative"),
+    Between("volume", 0, why="volume is not negative"),
+    Between(DAYS_TO_EXPIRY, 0, strict_min=True, why="a listed option has not expired"),
+)
 _OHLC = "high ≥ max(open, close) ≥ min(open, close) ≥ low"
 
 
@@ -132,17 +143,15 @@ RULES: dict[str, DatasetRules] = {
     ),
     "deribit__option_book_summary": DatasetRules(
         (
-            Between("mark_iv", 0, 500, strict_min=True, why="mark IV in (0, 500]%"),
-            Between("open_interest", 0, why="open interest is not negative"),
-            Between("underlying_price", 0, strict_min=True, why=_POSITIVE),
-            Between("mark_price", 0, why="option prices are not negative"),
-            Between("bid_price", 0, why="option prices are not negative"),
-            Between("ask_price", 0, why="option prices are not negative"),
-            Between("volume", 0, why="volume is not negative"),
+            *_CHAIN_RULES,
             Between(STRIKE_OFF_GRID, 0, 0, why=f"strikes on Deribit's ${DERIBIT_STRIKE_GRID_USD:.0f} grid"),
-            Between(DAYS_TO_EXPIRY, 0, strict_min=True, why="a listed option has not expired"),
             OneOf("base_currency", ("BTC",), why="the BTC option chain"),
         )
+    ),
+    # No strike grid rule for ETH: no real ETH chain is recorded here to state Deribit's grid from (the names
+    # already carry whole-dollar strikes).
+    "deribit__eth_option_book_summary": DatasetRules(
+        (*_CHAIN_RULES, OneOf("base_currency", ("ETH",), why="the ETH option chain"))
     ),
     "binance__funding_rate": DatasetRules(
         (

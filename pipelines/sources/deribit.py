@@ -1,8 +1,13 @@
-"""Deribit: the BTC option chain's book summary (a snapshot of "now", archived once a day)."""
+"""Deribit: the BTC and ETH option chains' book summaries (snapshots of "now", archived once a day).
+
+The two chains come from the same endpoint (`currency=BTC` / `currency=ETH`), in the same shape and name format,
+so they are two datasets on one parser: `option_book_summary` (BTC, the dataset's original name, kept for the
+archives and raw tables already written) and `eth_option_book_summary`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 import pyarrow as pa
@@ -29,12 +34,24 @@ BOOK_SUMMARY_URL = "https://www.deribit.com/api/v2/public/get_book_summary_by_cu
 
 # BTC-27DEC24-100000-C: day without zero padding, three-letter month, two-digit year, USD strike, C|P.
 # USDC-settled linear options (BTC_USDC-...) are another dataset and are left out. Any other name that does not
-# match (an ETH option, a future, a malformed name) is kept: the quality rules quarantine it with its reason
-# rather than letting it vanish.
-LINEAR_OPTION_PREFIX = "BTC_USDC-"
-OPTION_NAME = re.compile(
-    r"BTC-([1-9]|[12][0-9]|3[01])(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)([0-9]{2})-([1-9][0-9]*)-([CP])"
-)
+# match (the other currency's option, a future, a malformed name) is kept: the quality rules quarantine it with its
+# reason rather than letting it vanish.
+
+
+def option_name_pattern(currency: str) -> re.Pattern[str]:
+    """The inverse (coin-settled) option names of `currency`'s chain."""
+    return re.compile(
+        re.escape(currency)
+        + r"-([1-9]|[12][0-9]|3[01])(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)([0-9]{2})-([1-9][0-9]*)-([CP])"
+    )
+
+
+def linear_option_prefix(currency: str) -> str:
+    return f"{currency}_USDC-"
+
+
+LINEAR_OPTION_PREFIX = linear_option_prefix("BTC")
+OPTION_NAME = option_name_pattern("BTC")
 
 _FLOAT = pa.float64()
 OPTION_BOOK_SUMMARY_SCHEMA = pa.schema(
@@ -89,18 +106,24 @@ def check_snapshot_time(ms: int, what: str, day: dt.date, fetched_at: dt.datetim
         fail.raise_(f"snapshot time {iso_ms(ms)} ({what}) is after fetched_at {fetched_at.isoformat()}")
 
 
-def build_option_book_summary_request(day: dt.date) -> FetchRequest:
+def chain_dataset(currency: str) -> str:
+    """The dataset of `currency`'s chain: `option_book_summary` for BTC (its name before ETH), else prefixed."""
+    return "option_book_summary" if currency == "BTC" else f"{currency.lower()}_option_book_summary"
+
+
+def build_option_book_summary_request(day: dt.date, currency: str = "BTC") -> FetchRequest:
     return FetchRequest(
         source=SOURCE,
-        dataset="option_book_summary",
+        dataset=chain_dataset(currency),
         day=day,
         url=BOOK_SUMMARY_URL,
-        params={"currency": "BTC", "kind": "option"},
+        params={"currency": currency, "kind": "option"},
     )
 
 
-def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
-    fail = Failer(SOURCE, "option_book_summary", day)
+def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime, currency: str = "BTC") -> pa.Table:
+    fail = Failer(SOURCE, chain_dataset(currency), day)
+    linear, pattern = linear_option_prefix(currency), option_name_pattern(currency)
     data = decode_json(body, fail)
     if not isinstance(data, dict):
         fail.raise_(f"expected a JSON-RPC object, got {type(data).__name__}")
@@ -121,7 +144,7 @@ def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime
         if not isinstance(item, dict):
             fail.raise_(f"result[{i}] is not an object")
         name = json_str(need(item, "instrument_name", fail, f"result[{i}]"), f"result[{i}].instrument_name", fail)
-        if name.startswith(LINEAR_OPTION_PREFIX):
+        if name.startswith(linear):
             continue
         where = name
         if name in seen:
@@ -140,8 +163,9 @@ def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime
         for key in _NULLABLE_NUMBERS:
             row[key] = json_float(need(item, key, fail, where), f"{name}.{key}", fail, nullable=True)
         rows.append(row)
-    if not any(OPTION_NAME.fullmatch(row["instrument_name"]) for row in rows):
-        fail.raise_(f"no BTC option rows named BTC-<D><MON><YY>-<strike>-<C|P> among {len(result)} instruments")
+    if not any(pattern.fullmatch(row["instrument_name"]) for row in rows):
+        fail.raise_(f"no {currency} option rows named {currency}-<D><MON><YY>-<strike>-<C|P> "
+                    f"among {len(result)} instruments")
 
     rows.sort(key=lambda r: r["instrument_name"])
     columns = {PARTITION_COLUMN: [day] * len(rows)}
@@ -150,17 +174,30 @@ def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime
     return pa.Table.from_pydict(columns, schema=OPTION_BOOK_SUMMARY_SCHEMA)
 
 
-OPTION_BOOK_SUMMARY = DatasetSpec(
-    source=SOURCE,
-    dataset="option_book_summary",
-    description="Deribit BTC option chain snapshot: per instrument OI, mark price and IV, quotes and forward.",
-    raw_schema=OPTION_BOOK_SUMMARY_SCHEMA,
-    key_columns=(PARTITION_COLUMN, "instrument_name"),
-    build_request=build_option_book_summary_request,
-    parse=parse_option_book_summary,
-    event_time_column=None,
-    backfillable=False,
-    history="current chain only: archive nightly (history.deribit.com keeps trades, not OI or mark IV)",
-)
+# The ETH chain joined the project on 2026-12-03: the first nightly that can archive it takes the snapshot of
+# partition 2026-12-02.
+ETH_ARCHIVED_SINCE = dt.date(2026, 12, 2)
 
-DATASETS: tuple[DatasetSpec, ...] = (OPTION_BOOK_SUMMARY,)
+
+def _chain_spec(currency: str, archived_since: dt.date | None = None) -> DatasetSpec:
+    return DatasetSpec(
+        source=SOURCE,
+        dataset=chain_dataset(currency),
+        description=f"Deribit {currency} option chain snapshot: per instrument OI, mark price and IV, quotes and "
+                    "forward.",
+        raw_schema=OPTION_BOOK_SUMMARY_SCHEMA,
+        key_columns=(PARTITION_COLUMN, "instrument_name"),
+        build_request=functools.partial(build_option_book_summary_request, currency=currency),
+        parse=functools.partial(parse_option_book_summary, currency=currency),
+        event_time_column=None,
+        backfillable=False,
+        history="current chain only: archive nightly (history.deribit.com keeps trades, not OI or mark IV)"
+                + (f"; archived since {archived_since}" if archived_since else ""),
+        archived_since=archived_since,
+    )
+
+
+OPTION_BOOK_SUMMARY = _chain_spec("BTC")
+ETH_OPTION_BOOK_SUMMARY = _chain_spec("ETH", ETH_ARCHIVED_SINCE)
+
+DATASETS: tuple[DatasetSpec, ...] = (OPTION_BOOK_SUMMARY, ETH_OPTION_BOOK_SUMMARY)

@@ -91,6 +91,11 @@ class DatasetSpec:
     history: str = ""
     # The first day the source has data for (a listing, a launch); earlier days are skipped, not failed.
     available_from: dt.date | None = None
+    # A now-only dataset added to the project later than the others: the first day it is archived. In live and
+    # replay mode a warehouse holds no snapshot of an earlier day (unless its archive was built elsewhere), so
+    # those days are skipped (nothing to ask), not failed: a backfill of older history still builds everything
+    # else. The demo simulates every day.
+    archived_since: dt.date | None = None
     next_page: Callable[[FetchRequest, bytes], FetchRequest | None] | None = None
     # For a request that depends on when it is sent (mempool's hash-rate period): (day, send time) → request.
     build_request_at: Callable[[dt.date, dt.datetime], FetchRequest] | None = None
@@ -141,8 +146,11 @@ class DatasetSpec:
             raise ValueError(f"{self.name}: no single request covers {first} … {last}")
         return self.build_range_request(first, last, at)
 
-    def covers(self, day: dt.date) -> bool:
+    def covers(self, day: dt.date, simulated: bool = False) -> bool:
+        """Whether `day` is asked of the source (`simulated`: by the demo, which serves every day's present)."""
         if self.available_from is not None and day < self.available_from:
+            return False
+        if not simulated and self.archived_since is not None and day < self.archived_since:
             return False
         return self.asks_on is None or self.asks_on(day)
 
