@@ -24,12 +24,13 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 
 from pipelines.ingest.archive import audit_archive
-from pipelines.runs.instance import instance_dirs
+from pipelines.runs.instance import instance_dirs, storage_creation_lock
 from pipelines.runs.orphans import IN_PROGRESS, PID_TAG
 from pipelines.serving.publish import publication_consistent
 from pipelines.soak.compare import compare_marts
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+NOT_STARTED_YET = (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING)
 Trigger = Callable[[list[dg.EventLogEntry]], bool]
 
 
@@ -80,7 +81,9 @@ class Warehouse:
         saved = {k: os.environ.get(k) for k in instance_dirs(self.home)}
         os.environ.update(instance_dirs(self.home))
         try:
-            with dg.DagsterInstance.from_config(str(self.home)) as instance:
+            with storage_creation_lock():
+                instance = dg.DagsterInstance.from_config(str(self.home))
+            with instance:
                 yield instance
         finally:
             for k, v in saved.items():
@@ -102,12 +105,8 @@ class Warehouse:
     def run_and_kill(self, first: str, last: str, trigger: Trigger, poll_s: float = 0.05) -> list[str]:
         """Start a run; kill -9 its process group when `trigger` holds for its events. Returns the events' types seen
         up to the kill (for the failure message)."""
-        # The instance's SQLite storage is created here, before the run: created by this process and the run's at
-        # the same moment, it was stamped twice ("alembic_version has more than one head"; seen once in 1300 tests).
-        for folder in instance_dirs(self.home).values():
-            Path(folder).mkdir(parents=True, exist_ok=True)
-        with self.instance():
-            pass
+        # The instance's storage is created by whichever process opens it first, under the lock the CLI takes too
+        # (pipelines.runs.instance.storage_creation_lock): at the same moment, it was stamped twice.
         process = subprocess.Popen(self.command(first, last), cwd=self.root, env=self.env(),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    start_new_session=True)
@@ -118,7 +117,10 @@ class Warehouse:
                     if run_id is None:
                         runs = [r for r in instance.get_runs(limit=5) if r.tags.get(PID_TAG) == str(process.pid)]
                         run_id = runs[0].run_id if runs else None
-                    if run_id is not None:
+                    # Its event log (a SQLite file of its own) is created by the run while it writes its planned
+                    # events; reading it before the run has started would create it from here at the same time.
+                    record = instance.get_run_by_id(run_id) if run_id is not None else None
+                    if record is not None and record.status not in NOT_STARTED_YET:
                         events = instance.all_logs(run_id)
                         if trigger(events):
                             os.killpg(process.pid, signal.SIGKILL)

@@ -6,8 +6,10 @@ dagster.yaml reads its storage folders from BTCW_DAGSTER_* variables; they defau
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -34,9 +36,23 @@ def set_instance_dirs(env: MutableMapping[str, str] | None = None) -> None:
             env.setdefault(name, value)
 
 
+@contextmanager
+def storage_creation_lock(env: MutableMapping[str, str] | None = None) -> Iterator[None]:
+    """Held while an instance is opened: opening one creates its SQLite storage when it is missing, and two
+    processes doing that at once on a new DAGSTER_HOME collide ("table alembic_version already exists"), so the
+    second waits for the first (an exclusive flock on <BTCW_DAGSTER_DIR>/.storage.lock, released with the file)."""
+    env = os.environ if env is None else env
+    folder = Path(env["BTCW_DAGSTER_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".storage.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def open_instance() -> dg.DagsterInstance:
     """The persistent instance under DAGSTER_HOME, else an ephemeral one (runs are then not kept)."""
     if not os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.ephemeral()
     set_instance_dirs()
-    return dg.DagsterInstance.get()
+    with storage_creation_lock():
+        return dg.DagsterInstance.get()
