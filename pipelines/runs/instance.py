@@ -39,8 +39,10 @@ def set_instance_dirs(env: MutableMapping[str, str] | None = None) -> None:
 @contextmanager
 def storage_creation_lock(env: MutableMapping[str, str] | None = None) -> Iterator[None]:
     """Held while an instance is opened: opening one creates its SQLite storage when it is missing, and two
-    processes doing that at once on a new DAGSTER_HOME collide ("table alembic_version already exists"), so the
-    second waits for the first (an exclusive flock on <BTCW_DAGSTER_DIR>/.storage.lock, released with the file)."""
+    processes doing that at once on a new DAGSTER_HOME collide ("Version table 'alembic_version' has more than one
+    head present"), so the second waits for the first (an exclusive flock on <BTCW_DAGSTER_DIR>/.storage.lock,
+    released when the file closes, a killed holder's too). Dagster's own processes (dagster dev, the daemon) do not
+    take it."""
     env = os.environ if env is None else env
     folder = Path(env["BTCW_DAGSTER_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
