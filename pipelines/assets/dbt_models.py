@@ -158,7 +158,7 @@ def ensure_sources(warehouse: WarehouseResource) -> None:
 def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
     project = dbt_project()
 
-    def build(name: str, select: str, exclude: str | None) -> dg.AssetsDefinition:
+    def build(name: str, select: str, exclude: str | None, reads_raw: bool) -> dg.AssetsDefinition:
         @dbt_assets(
             manifest=project.manifest_path,
             project=project,
@@ -176,7 +176,8 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             # The window and DuckDB settings reach dbt through its environment, and its target folder is the
             # warehouse's own, so dbt reuses its partial parse (both: pipelines/dbt_project.py).
             # The lock is held until dbt has ended (its events are read to the end inside the block).
-            ensure_sources(warehouse)
+            if reads_raw:  # the dashboard build reads marts only: no connection for it
+                ensure_sources(warehouse)
             with warehouse.writing(DBT_WRITES, f"{name} [{start}, {end})"):
                 with environ(dbt_env(settings, start.isoformat(), end.isoformat())):
                     invocation = dbt.cli(list(DBT_BUILD_ARGS), context=context,
@@ -186,6 +187,6 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         return _models
 
     return [
-        build("dbt_models", "fqn:*", f"tag:{AFTER_GAMMA_TAG}"),
-        build("dbt_dashboard", f"tag:{AFTER_GAMMA_TAG}", None),
+        build("dbt_models", "fqn:*", f"tag:{AFTER_GAMMA_TAG}", reads_raw=True),
+        build("dbt_dashboard", f"tag:{AFTER_GAMMA_TAG}", None, reads_raw=False),
     ]

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.quality import rules as q
+from pipelines.sources import deribit
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 _SECONDS_PER_DAY = 86_400
@@ -17,7 +18,7 @@ _HASHES_PER_DIFFICULTY_PER_SECOND = 2**32 / 600
 # BTC-27DEC24-100000-C, ETH-27DEC24-3000-C: expiry day, month, year and strike (expiry is 08:00 UTC). Which
 # currency a row must be is the rules' business (base_currency), not this parse's.
 _OPTION_NAME = re.compile(r"^[A-Z]+-(\d{1,2})([A-Z]{3})(\d{2})-(\d+)-[CP]$")
-_CHAIN_TABLES = ("deribit__option_book_summary", "deribit__eth_option_book_summary")
+_CHAIN_TABLES = tuple(spec.raw_table for spec in deribit.DATASETS)  # the BTC and ETH chains
 _MONTHS = {m: i for i, m in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)}
 

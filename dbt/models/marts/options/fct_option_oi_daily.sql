@@ -1,7 +1,7 @@
 {{ config(unique_key=['snapshot_date', 'currency']) }}
 
 -- Per snapshot day and underlying: open interest and 24-hour volume of calls and puts, their put/call ratios and
--- the OI's USD value. Sums run in strike order so every engine (the file, the lake) adds in the same order.
+-- the OI's USD value. Sums run in instrument order so every engine (the file, the lake) adds in the same order.
 with chain as (
     select *
     from {{ ref('fct_option_chain_snapshot') }}
