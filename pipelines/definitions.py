@@ -22,6 +22,7 @@ from pipelines.assets.prediction_checks import build_prediction_check
 from pipelines.assets.reports import build_reports_asset
 from pipelines.assets.serving import build_serving_asset
 from pipelines.assets.stream_extracts import build_stream_asset
+from pipelines.assets.vol_surface import VOL_KEYS, build_vol_surface_asset
 from pipelines.dbt_project import dbt_project
 from pipelines.partitions import daily_partitions
 from pipelines.polling.jobs import build_poll_schedule, rolling_source_polls_job
@@ -47,7 +48,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions_def = daily_partitions(settings.start_date)
     extracts = [build_extract_asset(spec, partitions_def, settings.poll_cron) for spec in DATASETS]
     dbt_assets = build_dbt_assets(partitions_def)
-    marts = [key for assets in dbt_assets for key in assets.keys if key.path[0] == "marts"] + list(GAMMA_KEYS)
+    marts = [key for assets in dbt_assets for key in assets.keys if key.path[0] == "marts"] + [*GAMMA_KEYS, *VOL_KEYS]
     jobs: list = [rolling_source_polls_job]
     schedules = [build_nightly_schedule(partitions_def), build_poll_schedule(settings.poll_cron)]
     if engine.is_lake(settings):
@@ -57,7 +58,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules.append(build_maintenance_schedule())
     return dg.Definitions(
         assets=[*extracts, build_stream_asset(partitions_def), *dbt_assets, build_gamma_asset(partitions_def),
-                build_serving_asset(partitions_def, marts), build_reports_asset(partitions_def)],
+                build_vol_surface_asset(partitions_def), build_serving_asset(partitions_def, marts),
+                build_reports_asset(partitions_def)],
         asset_checks=[build_prediction_check()],
         jobs=jobs,
         schedules=schedules,

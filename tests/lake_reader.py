@@ -4,7 +4,8 @@ and checks what the writers promise to commit together:
 
 - every raw table holds, for each day raw.load_log says it loaded, exactly the rows the log says (the rows and the log
   row are one transaction, pipelines/ingest/extract.py);
-- the five gamma tables hold the same days (one transaction, pipelines/assets/gamma_exposure.py).
+- the five gamma tables hold the same days (one transaction, pipelines/assets/gamma_exposure.py), and so do the two
+  volatility-surface tables (pipelines/assets/vol_surface.py).
 
 It prints one JSON line at the end: rounds read, rounds that saw rows, the violations, the errors."""
 
@@ -19,12 +20,13 @@ from pathlib import Path
 import duckdb
 
 from pipelines import engine
-from pipelines.assets.gamma_exposure import TABLES
+from pipelines.assets import gamma_exposure, vol_surface
 from pipelines.settings import Settings
 from pipelines.sources.registry import DATASETS
 
-# The tables the gamma asset writes in one transaction, as it declares them ("marts.<name>").
-GAMMA_TABLES = tuple(name.removeprefix("marts.") for name in TABLES)
+# The tables each numpy asset writes in one transaction, as it declares them ("marts.<name>").
+TOGETHER = {label: tuple(name.removeprefix("marts.") for name in module.TABLES)
+            for label, module in (("gamma", gamma_exposure), ("volatility", vol_surface))}
 
 
 def one_round(conn: duckdb.DuckDBPyConnection) -> tuple[bool, list[str]]:
@@ -43,14 +45,16 @@ def one_round(conn: duckdb.DuckDBPyConnection) -> tuple[bool, list[str]]:
                 saw = True
                 if logged != held:
                     problems.append(f"raw.{spec.raw_table} {day}: the log says {logged} rows, the table holds {held}")
-    present = [t for t in GAMMA_TABLES if ("marts", t) in tables]
-    if present:
+    for label, group in TOGETHER.items():
+        present = [t for t in group if ("marts", t) in tables]
+        if not present:
+            continue
         days = {t: {d for (d,) in conn.execute(f"SELECT DISTINCT snapshot_date FROM marts.{t}").fetchall()}
                 for t in present}
-        if len(present) < len(GAMMA_TABLES) and any(days.values()):
-            problems.append(f"gamma tables {sorted(set(GAMMA_TABLES) - set(present))} missing beside rows of others")
+        if len(present) < len(group) and any(days.values()):
+            problems.append(f"{label} tables {sorted(set(group) - set(present))} missing beside rows of others")
         if len({frozenset(d) for d in days.values()}) > 1:
-            problems.append("gamma tables hold different days: "
+            problems.append(f"{label} tables hold different days: "
                             + "; ".join(f"{t}: {sorted(map(str, d))}" for t, d in days.items()))
     return saw, problems
 

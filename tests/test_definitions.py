@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pipelines.assets.gamma_exposure import GAMMA_KEYS
+from pipelines.assets.vol_surface import VOL_KEYS
 from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.definitions import build_definitions
 from pipelines.ingest.stream_days import SCHEMAS as STREAM_TABLES
@@ -70,9 +71,10 @@ def test_definitions_hold_every_asset_job_schedule_check_and_resource(tmp_path):
     dbt_models = {f"{node['config']['schema']}/{node['name']}" for node in models.values()}
     assert {key.split("/")[0] for key in dbt_models} == {"marts", "staging"} and len(dbt_models) == len(models)
     gamma = {key.to_user_string() for key in GAMMA_KEYS}
+    vol = {key.to_user_string() for key in VOL_KEYS}
     streams = {f"raw/{table}" for table in STREAM_TABLES}  # the stream archive's daily load: one multi-asset
-    assert keys == raw | streams | dbt_models | gamma | {"serving/warehouse", "reports/daily_html"}
-    assert len(raw) == len(DATASETS) == 16 and len(gamma) == 5
+    assert keys == raw | streams | dbt_models | gamma | vol | {"serving/warehouse", "reports/daily_html"}
+    assert len(raw) == len(DATASETS) == 16 and len(gamma) == 5 and len(vol) == 2
 
     # Jobs and schedules, by name: the nightly job materialises everything; the hourly one polls.
     assert {job.name for job in defs.resolve_all_job_defs()} == {"__ASSET_JOB", "nightly_all_assets",
@@ -90,7 +92,8 @@ def test_definitions_hold_every_asset_job_schedule_check_and_resource(tmp_path):
     assert {("raw/okx__liquidation_orders", "liquidation_polls_complete"),
             ("raw/polymarket__markets", "prediction_markets_followed"), ("serving/warehouse", "marts_fresh"),
             ("marts/fct_gamma_summary_daily", "gamma_tables_reconcile"),
-            ("marts/fct_gamma_summary_daily", "gex_totals_finite")} <= checks
+            ("marts/fct_gamma_summary_daily", "gex_totals_finite"),
+            ("marts/fct_option_vol_daily", "vol_surface_sane")} <= checks
     one_model_tests = [(node, [models[p] for p in node["depends_on"]["nodes"] if p in models])
                        for node in manifest["nodes"].values() if node["resource_type"] == "test"]
     expected_dbt_checks = {(f"{parents[0]['config']['schema']}/{parents[0]['name']}", node["name"])

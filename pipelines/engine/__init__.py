@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from pipelines.settings import Settings, WarehouseKind
 
 # The write locks (write_lock): every raw table with its quarantine and the shared load log; the models dbt builds;
-# the five gamma tables. Lake maintenance takes all of them.
-RAW_WRITES, DBT_WRITES, GAMMA_WRITES = "raw", "dbt", "gamma"
-ALL_WRITES = (RAW_WRITES, DBT_WRITES, GAMMA_WRITES)
+# the five gamma tables; the two volatility-surface tables. Lake maintenance takes all of them.
+RAW_WRITES, DBT_WRITES, GAMMA_WRITES, VOL_WRITES = "raw", "dbt", "gamma", "vol"
+ALL_WRITES = (RAW_WRITES, DBT_WRITES, GAMMA_WRITES, VOL_WRITES)
 
 if TYPE_CHECKING:  # duckdb loads when a connection is made: the CLI imports this module before it prints anything
     import duckdb
