@@ -131,18 +131,20 @@ def test_the_serving_copy_opens_in_the_clients_bi_users_have(demo, tmp_path):
 
 
 def test_gamma_summary_is_finite_and_consistent_with_by_strike(demo):
+    """Per day and currency (BTC and ETH every demo day): the total is the by-strike sum, the walls are strikes."""
     _, _, tables = demo
     by_strike = tables["marts.fct_gamma_exposure_by_strike"]
-    for day, spot, total, zero_gamma, call_wall, put_wall, regime, near, used, excluded in tables[
-        "marts.fct_gamma_summary_daily"
-    ]:
-        strikes = [r for r in by_strike if r[0] == day]
-        assert math.isclose(total, sum(r[4] for r in strikes), rel_tol=1e-9)
-        assert all(math.isclose(r[2] + r[3], r[4], rel_tol=1e-9, abs_tol=1e-6) for r in strikes)
+    summaries = tables["marts.fct_gamma_summary_daily"]
+    assert sorted((r[0], r[1]) for r in summaries) == [(d, c) for d in DAYS for c in ("BTC", "ETH")]
+    for day, currency, spot, total, zero_gamma, call_wall, put_wall, regime, near, used, excluded in summaries:
+        strikes = [r for r in by_strike if (r[0], r[1]) == (day, currency)]
+        assert math.isclose(total, sum(r[5] for r in strikes), rel_tol=1e-9)
+        assert all(math.isclose(r[3] + r[4], r[5], rel_tol=1e-9, abs_tol=1e-6) for r in strikes)
         assert regime == ("long_gamma" if total >= 0 else "short_gamma")
         assert used > 100 and excluded >= 0
-        assert call_wall in {r[1] for r in strikes} and put_wall in {r[1] for r in strikes}
+        assert call_wall in {r[2] for r in strikes} and put_wall in {r[2] for r in strikes}
         assert zero_gamma is None or 0.5 * spot <= zero_gamma <= 1.5 * spot
+        assert (1_000 < spot < 10_000) if currency == "ETH" else (20_000 < spot < 300_000)
 
 
 def test_landing_archive_holds_every_body_in_the_fixed_layout(demo):
@@ -226,15 +228,18 @@ def test_each_day_has_one_materialization_with_that_days_own_figures(demo):
             schema, name = key.split("/")
             held = rows_by_day(conn, f'{schema}."{name}"', day_columns[key])
             assert {d: md[(key, d)]["rows"] for d in days} == {d: held.get(d, 0) for d in days}, key
-        summary = {row[0].isoformat(): row for row in conn.execute(
-            "SELECT snapshot_date, spot_usd, total_net_gex_usd, zero_gamma_usd FROM marts.fct_gamma_summary_daily "
-            "WHERE snapshot_date BETWEEN ? AND ?", [FIRST, LAST]).fetchall()}
+        summary = {(row[0].isoformat(), row[1]): row for row in conn.execute(
+            "SELECT snapshot_date, currency, spot_usd, total_net_gex_usd, zero_gamma_usd "
+            "FROM marts.fct_gamma_summary_daily WHERE snapshot_date BETWEEN ? AND ?", [FIRST, LAST]).fetchall()}
     for d in days:
         figures = md[("marts/fct_gamma_summary_daily", d)]
-        _, spot, total, zero_gamma = summary[d]
-        assert (figures["spot_usd"], figures["total_net_gex_usd"]) == (round(spot, 2), round(total, 2))
-        assert figures["zero_gamma_usd"] == (None if zero_gamma is None else round(zero_gamma, 2))
+        for currency, prefix in (("BTC", ""), ("ETH", "eth_")):  # BTC's figures keep their names
+            _, _, spot, total, zero_gamma = summary[(d, currency)]
+            assert (figures[f"{prefix}spot_usd"], figures[f"{prefix}total_net_gex_usd"]) == (round(spot, 2),
+                                                                                          round(total, 2))
+            assert figures[f"{prefix}zero_gamma_usd"] == (None if zero_gamma is None else round(zero_gamma, 2))
         assert figures["picture_file"] == str(settings.tree_dir / "reports" / "gamma" / f"{d}.png")
+        assert "eth_picture_file" not in figures  # BTC's picture only
         assert ("picture" in figures) == (d == days[-1])  # the picture itself on the last day only
         report = md[("reports/daily_html", d)]
         assert report["rendered"] and report["report"] == str(settings.tree_dir / "reports" / f"{d}.html")
@@ -452,6 +457,34 @@ def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_pub
     assert not {"marts/fct_gamma_summary_daily", "marts/mart_market_daily", "serving/warehouse"} & materialized
     assert snapshot_tables(replay.duckdb_path, schemas=("marts",)) == marts_before
     assert _published(replay) == published
+
+
+def test_gamma_tables_of_the_btc_only_layout_are_rebuilt_by_the_next_nightly(replayed, tmp_path):
+    """A warehouse built before gamma per currency: its five tables have no currency column and name the OI in BTC.
+    The next run (one day) rebuilds all five from every day of the chain mart: BTC's rows exactly as before on the days
+    outside its window, ETH's added on every day, and its log says what it rebuilt."""
+    from pipelines.assets.gamma_exposure import TABLES
+
+    replay = _copy_of(replayed, tmp_path)
+    with duckdb.connect(str(replay.duckdb_path)) as conn:
+        before = {t: conn.sql(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+        for table in TABLES:  # the layout of the release before: BTC rows only, no currency, OI columns in BTC
+            conn.execute(f"CREATE TABLE {table}_old AS SELECT * EXCLUDE (currency) FROM {table} "
+                         "WHERE currency = 'BTC'")
+            for column in ("call_oi", "put_oi"):
+                if column in [c for (c,) in conn.execute(f"SELECT column_name FROM (DESCRIBE {table}_old)").fetchall()]:
+                    conn.execute(f"ALTER TABLE {table}_old RENAME COLUMN {column} TO {column}_btc")
+            conn.execute(f"DROP TABLE {table}")
+            conn.execute(f"ALTER TABLE {table}_old RENAME TO {table.split('.')[1]}")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize_range(replay, LAST, LAST, instance)
+        logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert result.success, [e.message for e in result.all_events if e.is_failure]
+    assert any("had the layout of an older release (no currency column): all five gamma tables rebuilt from the 3 "
+               f"day(s) of marts.fct_option_chain_snapshot ({FIRST} … {LAST})" in m for m in logs)
+    with duckdb.connect(str(replay.duckdb_path), read_only=True) as conn:
+        after = {t: conn.sql(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+    assert after == before  # every day, both currencies, exactly what an uninterrupted run of this code wrote
 
 
 def test_failing_vol_surface_audit_leaves_its_tables_and_stops_the_publish(replayed, tmp_path, monkeypatch):

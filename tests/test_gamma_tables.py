@@ -68,7 +68,7 @@ def chain_table(rows, snap: dt.datetime = SNAP, index: float | None = SPOT) -> p
 
 
 def day_of(rows, **kw):
-    return gamma_day(DAY, ChainArrays.from_table(chain_table(rows, **kw)))
+    return gamma_day(DAY, ChainArrays.from_table(chain_table(rows, **kw)), currency="BTC")
 
 
 def reconciled(g) -> None:
@@ -86,14 +86,14 @@ def assert_invariants(g) -> None:
     # by-expiry sums equal by-strike totals
     acc = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     for r in g.by_expiry_strike.to_pylist():
-        for i, c in enumerate(("call_gex_usd", "put_gex_usd", "call_oi_btc", "put_oi_btc")):
+        for i, c in enumerate(("call_gex_usd", "put_gex_usd", "call_oi", "put_oi")):
             acc[r["strike"]][i] += r[c]
     assert sorted(acc) == [r["strike"] for r in strikes]
     for r in strikes:
         got = acc[r["strike"]]
         assert abs(got[0] - r["call_gex_usd"]) <= REL * scale and abs(got[1] - r["put_gex_usd"]) <= REL * scale
-        assert got[2] == pytest.approx(r["call_oi_btc"], rel=1e-12)
-        assert got[3] == pytest.approx(r["put_oi_btc"], rel=1e-12)
+        assert got[2] == pytest.approx(r["call_oi"], rel=1e-12)
+        assert got[3] == pytest.approx(r["put_oi"], rel=1e-12)
         assert r["net_gex_usd"] == r["call_gex_usd"] + r["put_gex_usd"]
     assert abs(math.fsum(r["net_gex_usd"] for r in strikes) - s["total_net_gex_usd"]) <= REL * scale
     # the profile at spot equals the total
@@ -149,7 +149,7 @@ def real_chain_table(path) -> pa.Table:
 
 def test_real_chain_tables_reconcile(real_fixtures):
     g = gamma_day(dt.date(2020, 5, 21), ChainArrays.from_table(
-        real_chain_table(real_fixtures / "deribit" / "book_summary_btc_option_2020-05-21.json")))
+        real_chain_table(real_fixtures / "deribit" / "book_summary_btc_option_2020-05-21.json")), currency="BTC")
     assert_invariants(g)
     (s,) = g.summary.to_pylist()
     assert s["spot_usd"] == 9081.63  # the index of the newest row, not the median ($9,085.20)
@@ -214,7 +214,7 @@ def test_single_option():
     (s,) = g.summary.to_pylist()
     assert g.by_strike.num_rows == g.by_expiry_strike.num_rows == 1
     assert s["call_wall_usd"] == 90_000.0 and s["put_wall_usd"] is None and s["zero_gamma_usd"] is None
-    assert g.regime_bands.to_pylist() == [{"snapshot_date": DAY, "low_usd": SPOT * 0.5, "high_usd": SPOT * 1.5,
+    assert g.regime_bands.to_pylist() == [{"snapshot_date": DAY, "currency": "BTC", "low_usd": SPOT * 0.5, "high_usd": SPOT * 1.5,
                                            "regime": "long_gamma"}]
     assert s["total_net_gex_usd"] == pytest.approx(float(G.option_gex(90_000.0, 7 / 365 - 0.5 / 24 / 365 + 8 / 24 / 365,
                                                                       True, 50.0, 0.6, SPOT * 1.001)[0]), rel=1e-12)
@@ -301,7 +301,7 @@ def test_profile_grid_has_spot_and_the_ends_exactly():
 def test_two_table_helper_matches_the_five_table_result():
     rows = [(90_000.0, E7, "call", 50.0, 60.0, SPOT), (85_000.0, E30, "put", 80.0, 70.0, SPOT)]
     g = day_of(rows)
-    by_strike, summary = gamma_tables_for_day(DAY, ChainArrays.from_table(chain_table(rows)))
+    by_strike, summary = gamma_tables_for_day(DAY, ChainArrays.from_table(chain_table(rows)), currency="BTC")
     assert by_strike.equals(g.by_strike) and summary.equals(g.summary)
 
 
@@ -421,7 +421,8 @@ def test_picture_is_byte_identical_on_rerun_and_in_another_process(tmp_path):
 def _tables_of(days_rows: dict[dt.date, list]) -> dict[str, pa.Table]:
     from pipelines.assets.gamma_exposure import concat_days
 
-    return concat_days([(d, gamma_day(d, ChainArrays.from_table(chain_table(rows)))) for d, rows in days_rows.items()])
+    return concat_days([(d, "BTC", gamma_day(d, ChainArrays.from_table(chain_table(rows)), currency="BTC"))
+                        for d, rows in days_rows.items()])
 
 
 def _dump(conn) -> dict[str, list]:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.analytics.gamma_daily import CHAIN_COLUMNS, ChainArrays, gamma_day, spot_from_index, split_by_day
-from pipelines.assets.gamma_exposure import compute_window, concat_days
+from pipelines.assets.gamma_exposure import chain_days, compute_window, concat_days, outdated_tables, rebuild_tables
 from tests.test_gamma_tables import _SEVERAL, DAY, E7, E30, SPOT, chain_table
 
 D0, D1, D2 = DAY - dt.timedelta(days=2), DAY - dt.timedelta(days=1), DAY
@@ -101,16 +101,20 @@ def test_split_by_day_refuses_rows_not_sorted_by_day():
         split_by_day(pa.table({"snapshot_date": pa.array([None, D0], pa.date32())}), [D0])
 
 
-def _chain_db(days_rows: dict[dt.date, list]) -> duckdb.DuckDBPyConnection:
-    """marts.fct_option_chain_snapshot holding the given days, inserted in a scrambled order."""
+def _chain_db(days_rows: dict[dt.date, list], eth_days_rows: dict[dt.date, list] | None = None
+              ) -> duckdb.DuckDBPyConnection:
+    """marts.fct_option_chain_snapshot holding the given days (BTC, and ETH rows where given), inserted in a
+    scrambled order."""
     conn = duckdb.connect()
     conn.execute("CREATE SCHEMA marts")
     parts = []
-    for day, rows in days_rows.items():
-        t = _with_date(chain_table(rows, snap=dt.datetime.combine(day, dt.time(0, 30))), day)
-        names = [f"BTC-{i:04d}" for i in range(t.num_rows)]
-        t = t.append_column("instrument_name", pa.array(names))
-        parts.append(t.append_column("currency", pa.array(["BTC"] * t.num_rows)))
+    for currency, by_day in (("BTC", days_rows), ("ETH", eth_days_rows or {})):
+        for day, rows in by_day.items():
+            index = SPOT if currency == "BTC" else SPOT / 30
+            t = _with_date(chain_table(rows, snap=dt.datetime.combine(day, dt.time(0, 30)), index=index), day)
+            names = [f"{currency}-{i:04d}" for i in range(t.num_rows)]
+            t = t.append_column("instrument_name", pa.array(names))
+            parts.append(t.append_column("currency", pa.array([currency] * t.num_rows)))
     incoming = pa.concat_tables(parts)
     incoming = incoming.take(np.random.default_rng(7).permutation(incoming.num_rows))
     conn.register("incoming", incoming)
@@ -119,19 +123,53 @@ def _chain_db(days_rows: dict[dt.date, list]) -> duckdb.DuckDBPyConnection:
     return conn
 
 
+# An ETH chain: the BTC rows scaled to ETH's price level (strikes, forward, spot / 30).
+_ETH = [(k / 30, e, side, oi, iv, f / 30) for k, e, side, oi, iv, f in _SEVERAL]
+
+
 def test_window_read_gives_byte_identical_tables_to_per_day_reads():
+    """Each (day, currency) of one window read equals a per-day read of that currency's chain (the query the asset
+    ran before), BTC first, then ETH, and ETH only on the days its chain is there."""
     days_rows = {D0: _SEVERAL, D1: [(90_000.0, E7, "call", 50.0, 60.0, SPOT), *_SEVERAL[:3]], D2: _SEVERAL[::-1]}
-    conn = _chain_db(days_rows)
-    got = concat_days(compute_window(conn, [D0, D1, D2]))
+    conn = _chain_db(days_rows, {D1: _ETH, D2: _ETH[::-1]})
+    results = compute_window(conn, [D0, D1, D2])
+    assert [(day, currency) for day, currency, _ in results] == [
+        (D0, "BTC"), (D1, "BTC"), (D1, "ETH"), (D2, "BTC"), (D2, "ETH")]
+    got = concat_days(results)
     want = []
-    for day in (D0, D1, D2):  # the per-day query the asset ran before
+    for day, currency, _ in results:
         chain = conn.sql(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM marts.fct_option_chain_snapshot "
-                         "WHERE snapshot_date = ? ORDER BY instrument_name", params=[day]).to_arrow_table()
-        want.append((day, gamma_day(day, _old_from_table(chain))))
+                         "WHERE snapshot_date = ? AND currency = ? ORDER BY instrument_name",
+                         params=[day, currency]).to_arrow_table()
+        want.append((day, currency, gamma_day(day, _old_from_table(chain), currency=currency)))
     want = concat_days(want)
     for table in want:
         assert got[table].equals(want[table]), table
         assert got[table].to_pylist() == want[table].to_pylist(), table
+    summary = got["marts.fct_gamma_summary_daily"].to_pylist()
+    eth = [r for r in summary if r["currency"] == "ETH"]
+    btc = {r["snapshot_date"]: r for r in summary if r["currency"] == "BTC"}
+    # the same positions at 1/30 of the price: the same contracts' gamma in USD scales with S^2 * (1/S) = S
+    assert eth[1]["total_net_gex_usd"] == pytest.approx(btc[D2]["total_net_gex_usd"] / 30, rel=1e-9)
+
+
+def test_tables_of_the_layout_before_currency_are_found_and_rebuilt_whole():
+    """A warehouse built before gamma per currency: its tables lack the column; rebuild_tables replaces all five in
+    one go, and the rebuilt tables are what this code would have written for every day of the chain."""
+    conn = _chain_db({D0: _SEVERAL, D1: _SEVERAL[:4]}, {D1: _ETH})
+    conn.execute("CREATE TABLE marts.fct_gamma_summary_daily (snapshot_date DATE PRIMARY KEY, spot_usd DOUBLE)")
+    conn.execute("INSERT INTO marts.fct_gamma_summary_daily VALUES (?, 1.0)", [D0])
+    assert outdated_tables(conn) == ["marts.fct_gamma_summary_daily"]
+    days = chain_days(conn)
+    assert days == [D0, D1]
+    tables = concat_days(compute_window(conn, days))
+    rebuild_tables(conn, tables)
+    assert outdated_tables(conn) == []
+    for table, rows in tables.items():
+        assert conn.sql(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == \
+            sorted(tuple(r.values()) for r in rows.to_pylist()), table
+    assert conn.sql("SELECT currency, count(*) FROM marts.fct_gamma_summary_daily GROUP BY 1 ORDER BY 1").fetchall() \
+        == [("BTC", 2), ("ETH", 1)]
 
 
 def test_window_read_fails_on_a_day_without_rows():

@@ -1,15 +1,16 @@
 """One snapshot day of the option chain → the five gamma tables' rows. Pure: arrays in, pyarrow tables out.
 
-Tables (one snapshot day each; the asset concatenates days and replaces the run's window):
+Tables (one snapshot day and currency each, BTC or ETH; the asset concatenates them and replaces the run's window):
 
-* by strike            (snapshot_date, strike): call, put and net GEX summed over expiries, and OI;
-* by expiry and strike (snapshot_date, expiry_date, strike): the same before summing over expiries;
-* profile              (snapshot_date, price_level_usd): net GEX if spot were at that level (see PROFILE_*);
-* regime bands         (snapshot_date, low_usd): the ranges of that grid where dealers are long / short gamma;
-* summary              (snapshot_date): spot, total, zero gamma, walls, regime, concentration, rows used.
+* by strike            (snapshot_date, currency, strike): call, put and net GEX summed over expiries, and OI;
+* by expiry and strike (snapshot_date, currency, expiry_date, strike): the same before summing over expiries;
+* profile              (snapshot_date, currency, price_level_usd): net GEX if spot were at that level (PROFILE_*);
+* regime bands         (snapshot_date, currency, low_usd): the ranges of that grid where dealers are long / short;
+* summary              (snapshot_date, currency): spot, total, zero gamma, walls, regime, concentration, rows used.
 
-Every GEX figure is USD per 1% move (../shared/docs/gamma.md); rows the library cannot price are left out of
-every table and counted in the summary's rows_excluded.
+Every GEX figure is USD per 1% move of the currency's own spot (../shared/docs/gamma.md; an option on one ETH is
+priced like an option on one BTC, in USD); open interest is in coins of the currency. Rows the library cannot price
+are left out of every table and counted in the summary's rows_excluded.
 """
 
 from __future__ import annotations
@@ -35,24 +36,26 @@ PROFILE_LO, PROFILE_HI = PROFILE_LO_STEPS / PROFILE_STEPS_PER_SPOT, PROFILE_HI_S
 
 LONG_GAMMA, SHORT_GAMMA = "long_gamma", "short_gamma"
 
+_DAY_CURRENCY = [("snapshot_date", pa.date32()), ("currency", pa.string())]  # the first two columns of every table
+
 BY_STRIKE_SCHEMA = pa.schema(
     [
-        ("snapshot_date", pa.date32()),
+        *_DAY_CURRENCY,
         ("strike", pa.float64()),
         ("call_gex_usd", pa.float64()),
         ("put_gex_usd", pa.float64()),
         ("net_gex_usd", pa.float64()),
-        ("call_oi_btc", pa.float64()),
-        ("put_oi_btc", pa.float64()),
+        ("call_oi", pa.float64()),  # coins of `currency`
+        ("put_oi", pa.float64()),
     ]
 )
 
-# The by-strike columns with the expiry after the snapshot date.
-BY_EXPIRY_STRIKE_SCHEMA = BY_STRIKE_SCHEMA.insert(1, pa.field("expiry_date", pa.date32()))
+# The by-strike columns with the expiry after the currency.
+BY_EXPIRY_STRIKE_SCHEMA = BY_STRIKE_SCHEMA.insert(2, pa.field("expiry_date", pa.date32()))
 
 PROFILE_SCHEMA = pa.schema(
     [
-        ("snapshot_date", pa.date32()),
+        *_DAY_CURRENCY,
         ("price_level_usd", pa.float64()),
         ("net_gex_usd", pa.float64()),
     ]
@@ -60,7 +63,7 @@ PROFILE_SCHEMA = pa.schema(
 
 REGIME_BANDS_SCHEMA = pa.schema(
     [
-        ("snapshot_date", pa.date32()),
+        *_DAY_CURRENCY,
         ("low_usd", pa.float64()),
         ("high_usd", pa.float64()),
         ("regime", pa.string()),
@@ -69,7 +72,7 @@ REGIME_BANDS_SCHEMA = pa.schema(
 
 SUMMARY_SCHEMA = pa.schema(
     [
-        ("snapshot_date", pa.date32()),
+        *_DAY_CURRENCY,
         ("spot_usd", pa.float64()),
         ("total_net_gex_usd", pa.float64()),
         ("zero_gamma_usd", pa.float64()),
@@ -187,8 +190,8 @@ def profile_levels(spot: float) -> np.ndarray:
     return spot * (steps / PROFILE_STEPS_PER_SPOT)
 
 
-def _dates(day: dt.date, n: int) -> pa.Array:
-    return pa.array([day] * n, pa.date32())
+def _day_currency(day: dt.date, currency: str, n: int) -> dict[str, pa.Array]:
+    return {"snapshot_date": pa.array([day] * n, pa.date32()), "currency": pa.array([currency] * n, pa.string())}
 
 
 def _group_sums(inverse: np.ndarray, n: int, is_call: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,27 +201,27 @@ def _group_sums(inverse: np.ndarray, n: int, is_call: np.ndarray, values: np.nda
 
 
 def _by_strike(
-    day: dt.date, chain: ChainArrays, usable: np.ndarray
+    day: dt.date, currency: str, chain: ChainArrays, usable: np.ndarray
 ) -> tuple[pa.Table, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     strikes, call_gex, put_gex, net_gex = gamma.gex_by_strike(*chain.args)
     positions = np.searchsorted(strikes, chain.strike[usable])
     call_oi, put_oi = _group_sums(positions, len(strikes), chain.is_call[usable], chain.open_interest[usable])
     table = pa.table(
         {
-            "snapshot_date": _dates(day, len(strikes)),
+            **_day_currency(day, currency, len(strikes)),
             "strike": strikes,
             "call_gex_usd": call_gex,
             "put_gex_usd": put_gex,
             "net_gex_usd": net_gex,
-            "call_oi_btc": call_oi,
-            "put_oi_btc": put_oi,
+            "call_oi": call_oi,
+            "put_oi": put_oi,
         },
         schema=BY_STRIKE_SCHEMA,
     )
     return table, strikes, call_gex, put_gex, net_gex
 
 
-def _by_expiry_strike(day: dt.date, chain: ChainArrays, usable: np.ndarray) -> pa.Table:
+def _by_expiry_strike(day: dt.date, currency: str, chain: ChainArrays, usable: np.ndarray) -> pa.Table:
     gex = gamma.option_gex(*chain.args)[usable]
     expiry_days = chain.expiry_date[usable].astype("int64")
     keys = np.empty(int(usable.sum()), dtype=[("expiry", "i8"), ("strike", "f8")])
@@ -230,24 +233,24 @@ def _by_expiry_strike(day: dt.date, chain: ChainArrays, usable: np.ndarray) -> p
     call_oi, put_oi = _group_sums(inverse, n, is_call, chain.open_interest[usable])
     return pa.table(
         {
-            "snapshot_date": _dates(day, n),
+            **_day_currency(day, currency, n),
             "expiry_date": pa.array(unique["expiry"].astype("datetime64[D]"), pa.date32()),
             "strike": unique["strike"],
             "call_gex_usd": call_gex,
             "put_gex_usd": put_gex,
             "net_gex_usd": call_gex + put_gex,
-            "call_oi_btc": call_oi,
-            "put_oi_btc": put_oi,
+            "call_oi": call_oi,
+            "put_oi": put_oi,
         },
         schema=BY_EXPIRY_STRIKE_SCHEMA,
     )
 
 
-def gamma_day(day: dt.date, chain: ChainArrays) -> GammaDay:
-    """All five tables for one snapshot day."""
+def gamma_day(day: dt.date, chain: ChainArrays, *, currency: str) -> GammaDay:
+    """All five tables for one snapshot day of one currency's chain."""
     usable = gamma.pricable_mask(chain.strike, chain.expiry_years, chain.open_interest, chain.iv, chain.forward)
-    by_strike, strikes, call_gex, put_gex, net_gex = _by_strike(day, chain, usable)
-    by_expiry_strike = _by_expiry_strike(day, chain, usable)
+    by_strike, strikes, call_gex, put_gex, net_gex = _by_strike(day, currency, chain, usable)
+    by_expiry_strike = _by_expiry_strike(day, currency, chain, usable)
     total = float(net_gex.sum())
 
     crossings = np.empty(0)
@@ -259,12 +262,12 @@ def gamma_day(day: dt.date, chain: ChainArrays) -> GammaDay:
         levels = np.unique(np.concatenate((profile_levels(chain.spot), crossings)))
     profile_values = gamma.gex_profile(levels, chain.spot, *chain.args) if levels.size else np.empty(0)
     profile = pa.table(
-        {"snapshot_date": _dates(day, len(levels)), "price_level_usd": levels, "net_gex_usd": profile_values},
+        {**_day_currency(day, currency, len(levels)), "price_level_usd": levels, "net_gex_usd": profile_values},
         schema=PROFILE_SCHEMA,
     )
     regime_bands = pa.table(
         {
-            "snapshot_date": _dates(day, len(bands)),
+            **_day_currency(day, currency, len(bands)),
             "low_usd": [b.low for b in bands],
             "high_usd": [b.high for b in bands],
             "regime": [b.regime for b in bands],
@@ -274,7 +277,7 @@ def gamma_day(day: dt.date, chain: ChainArrays) -> GammaDay:
     zero_gamma = gamma.nearest_to_spot(crossings, chain.spot) if chain.spot_ok else None
     summary = pa.table(
         {
-            "snapshot_date": _dates(day, 1),
+            **_day_currency(day, currency, 1),
             "spot_usd": [chain.spot],
             "total_net_gex_usd": [total],
             "zero_gamma_usd": pa.array([zero_gamma], pa.float64()),
@@ -292,7 +295,7 @@ def gamma_day(day: dt.date, chain: ChainArrays) -> GammaDay:
     return GammaDay(by_strike, by_expiry_strike, profile, regime_bands, summary, crossings)
 
 
-def gamma_tables_for_day(day: dt.date, chain: ChainArrays) -> tuple[pa.Table, pa.Table]:
+def gamma_tables_for_day(day: dt.date, chain: ChainArrays, *, currency: str) -> tuple[pa.Table, pa.Table]:
     """(by strike, summary) of one day: the two original tables, kept for callers that need only those."""
-    result = gamma_day(day, chain)
+    result = gamma_day(day, chain, currency=currency)
     return result.by_strike, result.summary

@@ -1,11 +1,16 @@
 """The numpy asset: dealer gamma exposure per snapshot day, five tables and a picture.
 
-One step reads the run's window of the BTC chain in marts.fct_option_chain_snapshot in one query (the ETH chain is
-in that mart too; its gamma is not computed yet: the five tables are BTC's), computes for every day the
-tables of pipelines/analytics/gamma_daily.py, audits them, replaces the window's rows of all five tables in one
-DuckDB transaction (a reader never sees a day's summary without its profile), then writes one PNG per day to
-<tree>/reports/gamma/<YYYY-MM-DD>.png; each day's materialisation carries its own figures and picture file, and the
-window's last day shows its picture.
+One step reads the run's window of marts.fct_option_chain_snapshot (BTC and ETH) in one query, computes for every
+day and currency the tables of pipelines/analytics/gamma_daily.py (each table has a `currency` column), audits them,
+replaces the window's rows of all five tables in one DuckDB transaction (a reader never sees a day's summary without
+its profile), then writes the BTC chain's picture of every day to <tree>/reports/gamma/<YYYY-MM-DD>.png (the daily
+report's; ETH's figures are in the tables and the metadata, its picture is not drawn: it would double this step's
+time); each day's materialisation carries its own figures and picture file, and the window's last day shows its
+picture.
+
+Tables built before gamma was computed per currency have no `currency` column: the first run of this code rebuilds
+all five from every day of the chain mart (BTC as before, and ETH wherever the mart has its chain) in one
+transaction, and says so in its log (rebuild_days).
 
 Where a backfill's time goes: the pictures were ~90% of this step (82 days profiled, 0.7-1 s of CPU a day in
 matplotlib: two draws for constrained layout, a Rectangle artist per bar).  render_gamma_png now draws once with
@@ -40,7 +45,7 @@ from pipelines.analytics.gamma_daily import (
 )
 from pipelines.analytics.gamma_plot import markdown_image, render_gamma_png
 from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
-from pipelines.duckdb_tables import column_definitions, replace_date_windows
+from pipelines.duckdb_tables import column_definitions, replace_date_windows, transaction
 from pipelines.engine import GAMMA_WRITES
 from pipelines.ingest.extract import days_in_window
 from pipelines.metadata import record_partitions, tidy
@@ -59,11 +64,12 @@ RECONCILE_CHECK = "gamma_tables_reconcile"
 
 # table -> (schema, key columns: NOT NULL and unique per day)
 TABLES: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
-    "marts.fct_gamma_exposure_by_strike": (BY_STRIKE_SCHEMA, ("snapshot_date", "strike")),
-    "marts.fct_gamma_exposure_by_expiry_strike": (BY_EXPIRY_STRIKE_SCHEMA, ("snapshot_date", "expiry_date", "strike")),
-    "marts.fct_gamma_profile": (PROFILE_SCHEMA, ("snapshot_date", "price_level_usd")),
-    "marts.fct_gamma_regime_bands": (REGIME_BANDS_SCHEMA, ("snapshot_date", "low_usd")),
-    "marts.fct_gamma_summary_daily": (SUMMARY_SCHEMA, ("snapshot_date",)),
+    "marts.fct_gamma_exposure_by_strike": (BY_STRIKE_SCHEMA, ("snapshot_date", "currency", "strike")),
+    "marts.fct_gamma_exposure_by_expiry_strike": (BY_EXPIRY_STRIKE_SCHEMA,
+                                                  ("snapshot_date", "currency", "expiry_date", "strike")),
+    "marts.fct_gamma_profile": (PROFILE_SCHEMA, ("snapshot_date", "currency", "price_level_usd")),
+    "marts.fct_gamma_regime_bands": (REGIME_BANDS_SCHEMA, ("snapshot_date", "currency", "low_usd")),
+    "marts.fct_gamma_summary_daily": (SUMMARY_SCHEMA, ("snapshot_date", "currency")),
 }
 _FIELD = {  # GammaDay attribute of each table
     "marts.fct_gamma_exposure_by_strike": "by_strike",
@@ -75,14 +81,15 @@ _FIELD = {  # GammaDay attribute of each table
 TABLE_OF_KEY = {key: f"{key.path[0]}.{key.path[1]}" for key in GAMMA_KEYS}
 
 # The whole window in one query: one DuckDB round trip and one Arrow conversion per run instead of one per day.
-# Ordered by (day, instrument) so that each day's slice (split_by_day) has the row order the per-day query had.
-GAMMA_CURRENCY = "BTC"
+# Ordered by (day, currency, instrument) so that each day's and currency's slice has the row order a per-day query of
+# that currency had (the sums, so every figure, are bit for bit the same).
 _CHAIN_QUERY = f"""
-    SELECT snapshot_date, {", ".join(CHAIN_COLUMNS)}
+    SELECT snapshot_date, currency, {", ".join(CHAIN_COLUMNS)}
     FROM marts.fct_option_chain_snapshot
-    WHERE snapshot_date >= ? AND snapshot_date < ? AND currency = ?
-    ORDER BY snapshot_date, instrument_name
+    WHERE snapshot_date >= ? AND snapshot_date < ?
+    ORDER BY snapshot_date, currency, instrument_name
 """
+PICTURE_CURRENCY = "BTC"  # the chain whose picture is drawn (<day>.png) and whose figures keep their metadata names
 
 _DESCRIPTIONS = {
     BY_STRIKE_KEY: "Dealer GEX (USD per 1% move) by strike per snapshot day, calls, puts and net, with OI.",
@@ -118,22 +125,64 @@ def replace_windows(conn: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]
     replace_date_windows(conn, tables, "snapshot_date", start, end)
 
 
-def compute_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date]) -> list[tuple[dt.date, GammaDay]]:
-    """The five tables of every day of ``days`` (consecutive, ascending), from one read of the window's chain."""
+def rebuild_tables(conn: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Drop the five tables and create them anew holding `tables`, in ONE transaction (readers see the old tables or
+    the new ones): how tables of an older layout are upgraded."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    with transaction(conn):
+        for table, (schema, keys) in TABLES.items():
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} ({', '.join(column_definitions(schema, keys))})")
+            conn.register("incoming_rows", tables[table])
+            conn.execute(f"INSERT INTO {table} SELECT * FROM incoming_rows")
+            conn.unregister("incoming_rows")
+
+
+def outdated_tables(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """The gamma tables that exist with other columns than this code writes (built by an older release)."""
+    found: dict[str, list[str]] = {}
+    for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'marts' "
+            "AND table_catalog = current_database() ORDER BY table_name, ordinal_position").fetchall():
+        found.setdefault(f"marts.{table}", []).append(column)
+    return [table for table, (schema, _) in TABLES.items() if table in found and found[table] != schema.names]
+
+
+def chain_days(conn: duckdb.DuckDBPyConnection) -> list[dt.date]:
+    """Every snapshot day the chain mart holds, ascending."""
+    return [day for (day,) in conn.execute(
+        "SELECT DISTINCT snapshot_date FROM marts.fct_option_chain_snapshot ORDER BY 1").fetchall()]
+
+
+def _by_currency(chain: pa.Table) -> list[tuple[str, pa.Table]]:
+    """One day's chain (sorted by currency, then instrument) cut into each currency's rows, in that order."""
+    names = chain.column("currency").to_pylist()
+    out, start = [], 0
+    for i in range(1, len(names) + 1):
+        if i == len(names) or names[i] != names[start]:
+            out.append((names[start], chain.slice(start, i - start)))
+            start = i
+    return out
+
+
+def compute_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date]) -> list[tuple[dt.date, str, GammaDay]]:
+    """The five tables of every day of ``days`` (ascending) and every currency its chain has, from one read of the
+    chain mart over [days[0], days[-1]]."""
     if not days:
         return []
-    chains = conn.sql(_CHAIN_QUERY, params=[days[0], days[-1] + dt.timedelta(days=1), GAMMA_CURRENCY]).to_arrow_table()
+    chains = conn.sql(_CHAIN_QUERY, params=[days[0], days[-1] + dt.timedelta(days=1)]).to_arrow_table()
     per_day = split_by_day(chains, days)
     empty = [day for day, chain in zip(days, per_day) if chain.num_rows == 0]
     if empty:
         raise RuntimeError(f"marts.fct_option_chain_snapshot has no rows for {empty[0]}: nothing to compute")
-    return [(day, gamma_day(day, ChainArrays.from_table(chain))) for day, chain in zip(days, per_day)]
+    return [(day, currency, gamma_day(day, ChainArrays.from_table(rows), currency=currency))
+            for day, chain in zip(days, per_day) for currency, rows in _by_currency(chain)]
 
 
-def concat_days(results: list[tuple[dt.date, GammaDay]]) -> dict[str, pa.Table]:
+def concat_days(results: list[tuple[dt.date, str, GammaDay]]) -> dict[str, pa.Table]:
     out = {}
     for table, (schema, _) in TABLES.items():
-        parts = [getattr(result, _FIELD[table]) for _, result in results]
+        parts = [getattr(result, _FIELD[table]) for _, _, result in results]
         out[table] = pa.concat_tables(parts) if parts else schema.empty_table()
     return out
 
@@ -160,13 +209,16 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         start, end = window_dates(context)
         days = days_in_window(start, end)
         with warehouse.connect() as conn:
-            results = compute_window(conn, days)
+            outdated = outdated_tables(conn)
+            # Tables of an older layout are rebuilt whole, from every day the chain mart holds (and the window's).
+            computed = sorted(set(chain_days(conn)) | set(days)) if outdated else days
+            results = compute_window(conn, computed)
             tables = concat_days(results)
             summary_all = tables["marts.fct_gamma_summary_daily"]
             by_strike_all = tables["marts.fct_gamma_exposure_by_strike"]
             # Audit before publishing: tables that fail their checks are never written, so the marts keep their
             # previous rows and the dashboard mart and the BI publish, which depend on these, do not run.
-            finite = gex_totals_finite(summary_all, by_strike_all, days)
+            finite = gex_totals_finite(summary_all, by_strike_all, computed)
             reconcile = gamma_tables_reconcile(
                 summary_all, by_strike_all, tables["marts.fct_gamma_exposure_by_expiry_strike"],
                 tables["marts.fct_gamma_profile"], tables["marts.fct_gamma_regime_bands"],
@@ -177,21 +229,32 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
                 failed = "; ".join(o.description for _, o in checks if not o.passed)
                 raise GammaAuditError(f"gamma exposure for [{start}, {end}) not written: {failed}")
             with warehouse.writing(GAMMA_WRITES, f"gamma exposure [{start}, {end})"):
-                replace_windows(conn, tables, start, end)
+                if outdated:
+                    rebuild_tables(conn, tables)
+                else:
+                    replace_windows(conn, tables, start, end)
+        if outdated:
+            context.log.warning(f"{', '.join(outdated)} had the layout of an older release (no currency column): "
+                                f"all five gamma tables rebuilt from the {len(computed)} day(s) of "
+                                f"marts.fct_option_chain_snapshot ({computed[0]} … {computed[-1]})")
 
         folder = reports_dir(warehouse.settings.tree_dir)
         pictures: dict[dt.date, Path] = {}
+        window = set(days)
         last_png = b""  # the last day's, shown in its metadata (only its bytes are kept: a year's would be ~36 MB)
-        for day, result in results:
+        for day, currency, result in results:
+            if day not in window or currency != PICTURE_CURRENCY:
+                continue  # a rebuilt day outside the window keeps its picture (BTC's figures are unchanged)
             last_png = render_gamma_png(result.by_strike, result.profile, result.regime_bands, result.summary)
             pictures[day] = folder / f"{day.isoformat()}.png"
             write_bytes_atomic(pictures[day], last_png)
 
         # The window's totals are the step's (its log); each day's own figures go on that day's materialization.
-        context.log.info(f"gamma exposure for {len(results)} day(s) [{start}, {end}): "
+        context.log.info(f"gamma exposure for {len(days)} day(s) [{start}, {end}): "
                          + ", ".join(f"{tables[TABLE_OF_KEY[k]].num_rows} rows of {k.path[1]}" for k in GAMMA_KEYS)
                          + f"; pictures in {folder}")
-        for key, per_day in gamma_day_metadata(results, pictures, last_png).items():
+        in_window = [r for r in results if r[0] in window]
+        for key, per_day in gamma_day_metadata(in_window, pictures, last_png).items():
             record_partitions(context, per_day, key)
             yield dg.MaterializeResult(asset_key=key)
         yield from _check_results(checks)
@@ -203,23 +266,28 @@ class GammaAuditError(Exception):
     """The computed gamma tables failed their checks and were not written."""
 
 
-def gamma_day_metadata(results: list[tuple[dt.date, GammaDay]], pictures: dict[dt.date, Path],
+def gamma_day_metadata(results: list[tuple[dt.date, str, GammaDay]], pictures: dict[dt.date, Path],
                        last_png: bytes) -> dict[dg.AssetKey, dict[dt.date, dict]]:
-    """{asset key: {day: that day's figures}}: each table's rows of the day; the summary's row of the day and its
-    picture's file. The picture itself is shown on the window's last day only: one PNG per day in the run's events
-    would weigh ~100 KB a day (a year's backfill: ~36 MB of event log); `picture_file` names every day's."""
+    """{asset key: {day: that day's figures}}: each table's rows of the day (every currency); the summary's figures
+    of the day, BTC's under their names and another currency's prefixed (`eth_zero_gamma_usd`); BTC's picture file.
+    The picture itself is shown on the window's last day only: one PNG per day in the run's events would weigh
+    ~100 KB a day (a year's backfill: ~36 MB of event log); `picture_file` names every day's."""
     out: dict[dg.AssetKey, dict[dt.date, dict]] = {key: {} for key in GAMMA_KEYS}
-    last = results[-1][0] if results else None
-    for day, result in results:
+    last = max((day for day, _, _ in results), default=None)
+    for day, currency, result in results:
         for key in GAMMA_KEYS:
-            out[key][day] = {"rows": getattr(result, _FIELD[TABLE_OF_KEY[key]]).num_rows}
+            entry = out[key].setdefault(day, {"rows": 0})
+            entry["rows"] += getattr(result, _FIELD[TABLE_OF_KEY[key]]).num_rows
         row = result.summary.to_pylist()[0] if result.summary.num_rows else {}
         summary = out[SUMMARY_KEY][day]
+        prefix = "" if currency == PICTURE_CURRENCY else f"{currency.lower()}_"
         for column in ("spot_usd", "total_net_gex_usd", "zero_gamma_usd", "call_wall_usd", "put_wall_usd",
                        "gex_within_2pct_of_spot_usd"):
-            summary[column] = _finite_or_none(row.get(column))
-        summary.update(regime=row.get("regime"), rows_used=row.get("rows_used"),
-                       rows_excluded=row.get("rows_excluded"))
+            summary[prefix + column] = _finite_or_none(row.get(column))
+        summary.update({f"{prefix}regime": row.get("regime"), f"{prefix}rows_used": row.get("rows_used"),
+                        f"{prefix}rows_excluded": row.get("rows_excluded")})
+        if currency != PICTURE_CURRENCY:
+            continue
         summary["picture_file"] = dg.MetadataValue.path(str(pictures[day]))
         if day == last:
             summary["picture"] = dg.MetadataValue.md(markdown_image(last_png, f"Dealer gamma exposure {day.isoformat()}"))

@@ -30,7 +30,8 @@ DAILY_MARTS = ("fct_btc_price_daily", "fct_spot_ohlcv_daily", "fct_derivatives_d
 # while a configured market is listed (none before the first listing, none between a resolution and the next
 # listing). Such a mart is checked when its raw table holds rows for the last day it must reach, else skipped.
 FOLLOWED_MARTS = {"fct_prediction_market_daily": "polymarket__markets"}
-SNAPSHOT_MARTS = ("fct_option_chain_snapshot", "fct_gamma_exposure_by_strike", "fct_gamma_summary_daily")
+SNAPSHOT_MARTS = ("fct_option_chain_snapshot", "fct_gamma_exposure_by_strike", "fct_gamma_summary_daily",
+                  "fct_option_vol_daily")
 SCHEDULE_TAG = "dagster/schedule_name"
 
 

@@ -1,4 +1,5 @@
-"""Gamma stage: totals finite, one summary per day, and the five tables reconciling with each other."""
+"""Gamma stage: totals finite, a summary every day, and the five tables reconciling with each other (per day and
+currency)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ def gex_totals_finite(summary: pa.Table, by_strike: pa.Table, days: list[dt.date
     return CheckOutcome(True, f"{len(days)} day(s): every GEX total finite", metadata)
 
 
-def _by_day(table: pa.Table) -> dict[dt.date, list[dict]]:
-    out: dict[dt.date, list[dict]] = defaultdict(list)
+def _by_day(table: pa.Table) -> dict[tuple[dt.date, str], list[dict]]:
+    out: dict[tuple[dt.date, str], list[dict]] = defaultdict(list)
     for row in table.to_pylist():
-        out[row["snapshot_date"]].append(row)
+        out[(row["snapshot_date"], row["currency"])].append(row)
     return out
 
 
@@ -50,7 +51,7 @@ def _day_problems(summary: dict, strikes: list[dict], expiry_strikes: list[dict]
 
     # 1. by (expiry, strike) sums over expiries to by strike, column by column
     summed: dict[float, list[float]] = defaultdict(lambda: [0.0] * 5)
-    columns = ("call_gex_usd", "put_gex_usd", "net_gex_usd", "call_oi_btc", "put_oi_btc")
+    columns = ("call_gex_usd", "put_gex_usd", "net_gex_usd", "call_oi", "put_oi")
     for r in expiry_strikes:
         acc = summed[r["strike"]]
         for i, c in enumerate(columns):
@@ -61,7 +62,7 @@ def _day_problems(summary: dict, strikes: list[dict], expiry_strikes: list[dict]
         for r in strikes:
             got = summed[r["strike"]]
             for i, c in enumerate(columns):
-                oi_scale = abs(r[c]) if c.endswith("oi_btc") else scale
+                oi_scale = abs(r[c]) if c.endswith("_oi") else scale
                 if not _close(got[i], r[c], oi_scale):
                     problems.append(f"strike {r['strike']:g}: by-expiry {c} sums to {got[i]!r}, by-strike {r[c]!r}")
                     break
@@ -106,18 +107,19 @@ def _day_problems(summary: dict, strikes: list[dict], expiry_strikes: list[dict]
 
 def gamma_tables_reconcile(summary: pa.Table, by_strike: pa.Table, by_expiry_strike: pa.Table,
                            profile: pa.Table, regime_bands: pa.Table) -> CheckOutcome:
-    """Per day: by-expiry sums equal by-strike; the profile at spot equals the total; the regime bands tile the
+    """Per day and currency: by-expiry sums equal by-strike; the profile at spot equals the total; the regime bands tile the
     profile's grid, alternate, agree with the profile's sign, and their inner edge nearest spot is zero gamma."""
     strikes, expiries, profiles, bands = (_by_day(t) for t in (by_strike, by_expiry_strike, profile, regime_bands))
     problems = []
     for day_summary in summary.to_pylist():
-        day = day_summary["snapshot_date"]
-        for p in _day_problems(day_summary, strikes.get(day, []), expiries.get(day, []), profiles.get(day, []),
-                               bands.get(day, [])):
-            problems.append(f"{day}: {p}")
-    metadata = {"days": summary.num_rows, "profile_rows": profile.num_rows, "band_rows": regime_bands.num_rows,
+        key = (day_summary["snapshot_date"], day_summary["currency"])
+        for p in _day_problems(day_summary, strikes.get(key, []), expiries.get(key, []), profiles.get(key, []),
+                               bands.get(key, [])):
+            problems.append(f"{key[0]} {key[1]}: {p}")
+    metadata = {"day_currencies": summary.num_rows, "profile_rows": profile.num_rows, "band_rows": regime_bands.num_rows,
                 "expiry_strike_rows": by_expiry_strike.num_rows}
     if problems:
         return CheckOutcome(False, "; ".join(problems[:10]), metadata | {"problems": len(problems)})
-    return CheckOutcome(True, f"{summary.num_rows} day(s): by-expiry, by-strike, profile, bands and summary agree",
+    return CheckOutcome(True, f"{summary.num_rows} day(s) x currency: by-expiry, by-strike, profile, bands and summary "
+                              "agree",
                         metadata)

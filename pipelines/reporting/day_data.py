@@ -160,14 +160,16 @@ _GAMMA_TABLES = {  # table -> (schema of its columns, ORDER BY the gamma plot ex
 }
 
 
-def load_gamma_day(conn: duckdb.DuckDBPyConnection, day: dt.date) -> GammaDayTables | Missing:
+def load_gamma_day(conn: duckdb.DuckDBPyConnection, day: dt.date, currency: str = "BTC") -> GammaDayTables | Missing:
+    """The day's gamma tables of one currency (the report is about BTC)."""
     if missing := _absent(conn, *_GAMMA_TABLES):
         return missing
     tables = {}
     for table, (schema, order) in _GAMMA_TABLES.items():
         columns = ", ".join(f'"{name}"' for name in schema.names)  # names owned by gamma_daily.py
         tables[table] = _rows(
-            conn, f"SELECT {columns} FROM marts.{table} WHERE snapshot_date = ? ORDER BY {order}", [day]
+            conn, f"SELECT {columns} FROM marts.{table} WHERE snapshot_date = ? AND currency = ? ORDER BY {order}",
+            [day, currency],
         ).cast(schema)
     if tables["fct_gamma_summary_daily"].num_rows == 0:
         return _no_row("fct_gamma_summary_daily", day)

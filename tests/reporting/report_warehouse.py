@@ -37,22 +37,22 @@ def gamma_tables(day: dt.date) -> dict[str, pa.Table]:
     profile = [150e6 * math.tanh((level - zero) / 3000) for level in levels]
     return {
         "fct_gamma_exposure_by_strike": pa.table(
-            {"snapshot_date": [day] * 5, "strike": strikes, "call_gex_usd": calls, "put_gex_usd": puts,
-             "net_gex_usd": [c + p for c, p in zip(calls, puts)], "call_oi_btc": [100.0] * 5,
-             "put_oi_btc": [120.0] * 5},
+            {"snapshot_date": [day] * 5, "currency": ["BTC"] * 5, "strike": strikes, "call_gex_usd": calls, "put_gex_usd": puts,
+             "net_gex_usd": [c + p for c, p in zip(calls, puts)], "call_oi": [100.0] * 5,
+             "put_oi": [120.0] * 5},
             schema=BY_STRIKE_SCHEMA,
         ),
         "fct_gamma_profile": pa.table(
-            {"snapshot_date": [day] * len(levels), "price_level_usd": levels, "net_gex_usd": profile},
+            {"snapshot_date": [day] * len(levels), "currency": ["BTC"] * len(levels), "price_level_usd": levels, "net_gex_usd": profile},
             schema=PROFILE_SCHEMA,
         ),
         "fct_gamma_regime_bands": pa.table(
-            {"snapshot_date": [day] * 2, "low_usd": [levels[0], zero], "high_usd": [zero, levels[-1]],
+            {"snapshot_date": [day] * 2, "currency": ["BTC"] * 2, "low_usd": [levels[0], zero], "high_usd": [zero, levels[-1]],
              "regime": ["short_gamma", "long_gamma"]},
             schema=REGIME_BANDS_SCHEMA,
         ),
         "fct_gamma_summary_daily": pa.table(
-            {"snapshot_date": [day], "spot_usd": [spot], "total_net_gex_usd": [105e6], "zero_gamma_usd": [zero],
+            {"snapshot_date": [day], "currency": ["BTC"], "spot_usd": [spot], "total_net_gex_usd": [105e6], "zero_gamma_usd": [zero],
              "call_wall_usd": [90_000.0], "put_wall_usd": [90_000.0], "regime": ["long_gamma"],
              "gex_within_2pct_of_spot_usd": [60e6], "rows_used": [10], "rows_excluded": [0]},
             schema=SUMMARY_SCHEMA,

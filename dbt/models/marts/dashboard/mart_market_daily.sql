@@ -61,7 +61,7 @@ prediction as (
 gamma as (
     select snapshot_date as date, total_net_gex_usd, zero_gamma_usd, call_wall_usd, put_wall_usd, regime
     from {{ source('marts', 'fct_gamma_summary_daily') }}
-    where {{ in_any_rewritten_day('snapshot_date') }}
+    where currency = 'BTC' and {{ in_any_rewritten_day('snapshot_date') }}
 ),
 
 final as (
