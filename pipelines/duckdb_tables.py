@@ -35,6 +35,23 @@ def column_definitions(schema: pa.Schema, not_null: tuple[str, ...] = ()) -> lis
     ]
 
 
+def replace_declared_windows(
+    conn: duckdb.DuckDBPyConnection,
+    declared: dict[str, tuple[pa.Schema, tuple[str, ...]]],
+    rows_by_table: dict[str, pa.Table],
+    date_column: str,
+    start: dt.date,
+    end: dt.date,
+) -> None:
+    """Create the `declared` tables ("schema.table" -> (columns, NOT NULL key columns)) that do not exist yet, then
+    replace the rows of [start, end) of every one of them in ONE transaction (replace_date_windows)."""
+    for schema in sorted({table.split(".")[0] for table in declared}):
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for table, (columns, keys) in declared.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(column_definitions(columns, keys))})")
+    replace_date_windows(conn, rows_by_table, date_column, start, end)
+
+
 def replace_date_window(
     conn: duckdb.DuckDBPyConnection,
     qualified_table: str,

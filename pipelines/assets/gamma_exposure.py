@@ -45,7 +45,7 @@ from pipelines.analytics.gamma_daily import (
 )
 from pipelines.analytics.gamma_plot import markdown_image, render_gamma_png
 from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
-from pipelines.duckdb_tables import column_definitions, replace_date_windows, transaction
+from pipelines.duckdb_tables import column_definitions, replace_declared_windows, transaction
 from pipelines.engine import GAMMA_WRITES
 from pipelines.ingest.extract import days_in_window
 from pipelines.metadata import record_partitions, tidy
@@ -119,10 +119,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def replace_windows(conn: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], start: dt.date, end: dt.date) -> None:
     """Create the tables if needed and replace the rows of [start, end) of every one of them in ONE transaction."""
-    conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    for table, (schema, keys) in TABLES.items():
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(column_definitions(schema, keys))})")
-    replace_date_windows(conn, tables, "snapshot_date", start, end)
+    replace_declared_windows(conn, TABLES, tables, "snapshot_date", start, end)
 
 
 def rebuild_tables(conn: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:

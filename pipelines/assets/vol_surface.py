@@ -16,7 +16,7 @@ import pyarrow as pa
 from pipelines.analytics.gamma_daily import split_by_day
 from pipelines.analytics.vol_surface import DAILY_SCHEMA, SURFACE_COLUMNS, SURFACE_SCHEMA, vol_tables_for_day
 from pipelines.checks.vol_checks import vol_surface_sane
-from pipelines.duckdb_tables import column_definitions, replace_date_windows
+from pipelines.duckdb_tables import replace_declared_windows
 from pipelines.engine import VOL_WRITES
 from pipelines.ingest.extract import days_in_window
 from pipelines.metadata import record_partitions, tidy
@@ -73,10 +73,7 @@ def compute_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date]) -> tupl
 
 def replace_windows(conn: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table], start: dt.date, end: dt.date) -> None:
     """Create the tables if needed and replace the rows of [start, end) of both in ONE transaction."""
-    conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
-    for table, (schema, keys) in TABLES.items():
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(column_definitions(schema, keys))})")
-    replace_date_windows(conn, tables, "snapshot_date", start, end)
+    replace_declared_windows(conn, TABLES, tables, "snapshot_date", start, end)
 
 
 def build_vol_surface_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
