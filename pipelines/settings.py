@@ -32,7 +32,9 @@ class SourceMode(StrEnum):
 #   answers for any day since 2020, but a demo warehouse holds this window; an earlier backfill sets the variable.
 # - live and replay (which reads the live tree): the first day every source with a history serves. The latest of
 #   the sources' history starts is Bybit's open interest, from the BTCUSDT contract's launch (2020-03-25; Binance
-#   futures 2019-09-10, Binance spot 2017-08-17, Coinbase 2015, mempool.space and blockchain.com 2009). Sources
+#   futures 2019-09-10, Binance spot 2017-08-17, Coinbase 2015, mempool.space and blockchain.com 2009). Deribit's
+#   volatility index is younger (served from 2021-03-24): a derived index, not a market's history, so it does not
+#   hold every other source's first year back; its earlier days have nothing to ask and are skipped. Sources
 #   that serve only the present (Deribit's chain, Polymarket's markets) or a rolling window (Binance's ratios: 30
 #   days; OKX's liquidations: ~24 h) have days only from the night a deployment began archiving them: a deployment
 #   sets BTCW_START_DATE to that night, as the soak does, and an earlier day fails its landing check by name.

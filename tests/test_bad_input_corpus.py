@@ -135,6 +135,16 @@ def chain_option(**changes: object) -> Change:
     return change
 
 
+def dvol_candle(doc: dict) -> list:
+    return doc["result"]["data"][0]
+
+
+def dvol_in_fractions(doc: dict) -> None:
+    """The day's open, high, low and close as fractions (0.55) instead of percent (55)."""
+    candle = dvol_candle(doc)
+    candle[1:] = [v / 100 for v in candle[1:]]
+
+
 def funding_print(**changes: object) -> Change:
     """Add a print at 04:00, between the day's 8-hourly prints."""
 
@@ -274,6 +284,22 @@ CASES = [
          FAILED, "error envelope 10028 too_many_requests"),
     Case("index-snapshot-from-another-day", "deribit/index_price", edit(shift(lambda d: d, "usOut", -WEEK_US)),
          FAILED, "snapshot taken at 2025-11-14T00:30:00.000Z (usOut): a snapshot of 2025-11-20 must be taken between"),
+    # deribit/btc_dvol: JSON-RPC {"result": {"data": [[timestamp ms, open, high, low, close]], "continuation": null}}
+    Case("dvol-error-envelope", "deribit/btc_dvol",
+         whole_body(b'{"jsonrpc":"2.0","error":{"code":10028,"message":"too_many_requests"},"testnet":false}'),
+         FAILED, "error envelope 10028 too_many_requests"),
+    Case("dvol-high-below-low", "deribit/btc_dvol", edit(put(dvol_candle, 2, 1.0)),
+         FAILED, "inconsistent OHLC: open 41.99, high 1.0, low 41.23, close 41.87"),
+    Case("dvol-candle-of-another-day", "deribit/btc_dvol",
+         edit(lambda doc: doc["result"]["data"].insert(0, [DAY_MS - 86_400_000, *dvol_candle(doc)[1:]])),
+         FAILED, "data[0] stamped 2025-11-19T00:00:00.000Z is outside the window asked"),
+    # deribit/eth_dvol: the same shape, ETH's index
+    Case("eth-dvol-in-fractions", "deribit/eth_dvol", edit(dvol_in_fractions),
+         REJECTED, "a volatility index in (5, 500) percent"),
+    Case("eth-dvol-missing-data", "deribit/eth_dvol", edit(drop(lambda d: d["result"], "data")),
+         FAILED, "missing field 'data' in result"),
+    Case("eth-dvol-nan-close", "deribit/eth_dvol", edit(put(dvol_candle, 4, float("nan"))),
+         FAILED, "non-finite number NaN in JSON"),
     # polymarket/markets: one page per configured event or market, [{slug, markets: [{id, conditionId, outcomes,
     # outcomePrices: "[\"0.25\", \"0.75\"]", ...}]}] for an event (page 1: the month's ladder)
     Case("market-probability-above-1", "polymarket/markets",

@@ -93,6 +93,38 @@ def test_option_rules(row, reason):
     assert list(found) == [1] and any(reason in r for r in found[1])
 
 
+def dvol(**changes) -> dict:
+    row = dict(partition_date=DAY, currency="ETH", candle_time=dt.datetime(2025, 11, 20), open=55.87, high=56.14,
+               low=52.38, close=53.88)
+    return {**row, **changes}
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"open": 0.5587, "high": 0.5614, "low": 0.5238, "close": 0.5388}, "a volatility index in (5, 500) percent"),
+        ({"high": 5000.0}, "a volatility index in (5, 500) percent"),
+        ({"high": 54.0}, "high ≥ max(open, close)"),
+        ({"low": 54.0}, "min(open, close) ≥ low"),
+        ({"currency": "BTC"}, "the ETH index"),
+        ({"candle_time": dt.datetime(2025, 11, 21)}, "candle_time inside the partition's UTC day"),
+        ({"close": float("nan")}, "numbers are finite"),
+    ],
+)
+def test_dvol_rules_name_the_broken_rule(changes, reason):
+    yesterday = dvol(partition_date=DAY - dt.timedelta(days=1), candle_time=dt.datetime(2025, 11, 19))
+    found = reasons_for(get_dataset("deribit", "eth_dvol"), [yesterday, dvol(**changes)])
+    assert list(found) == [1] and any(reason in r for r in found[1])
+
+
+def test_dvol_is_one_row_per_day():
+    spec = get_dataset("deribit", "btc_dvol")
+    assert reasons_for(spec, [dvol(currency="BTC")]) == {}
+    found = reasons_for(spec, [dvol(currency="BTC"), dvol(currency="BTC", close=54.0)])
+    assert list(found) == [0, 1] and all(any("one row per key ('partition_date',)" in r for r in found[i])
+                                         for i in found)
+
+
 def test_hashrate_band_is_relative_to_difficulty():
     spec = get_dataset("mempool", "hashrate")
     difficulty = 150e12

@@ -39,7 +39,7 @@ def test_the_range_capable_datasets_are_the_backfillable_ones_whose_api_serves_a
     assert {spec.name for spec in RANGED} == {
         "binance/spot_klines_1d", "coinbase/spot_candles_1d", "mempool/hashrate", "blockchain_com/hash_rate",
         "binance/funding_rate", "binance/top_trader_long_short_ratio", "binance/global_long_short_ratio",
-        "bybit/open_interest_1d",
+        "bybit/open_interest_1d", "deribit/btc_dvol", "deribit/eth_dvol",
     }
     # mempool's blocks are paged 15 at a time whatever the window: a range would not save a request.
     # Polymarket's prices history asks one page per followed market alive on the day (their tokens come from the
@@ -167,6 +167,14 @@ def test_a_range_whose_answer_needs_a_second_page_is_refused(tmp_path):
 
 # ---- the same rows whichever way a day is asked for ------------------------------------------------------------
 
+def _parse(spec: DatasetSpec, page, day: dt.date, fetched_at: dt.datetime):
+    """A page's rows of `day`, read as the extract reads them (with the page's request params where the body does
+    not say what was asked)."""
+    if spec.parse_takes_params:
+        return spec.parse(page.read_body(), day, fetched_at, page.meta["params"])
+    return spec.parse(page.read_body(), day, fetched_at)
+
+
 @pytest.mark.parametrize("spec", RANGED, ids=lambda s: s.name)
 def test_every_day_parses_to_the_same_rows_from_a_range_as_from_its_own_request(spec: DatasetSpec, tmp_path):
     days = [d for d in days_in_window(FIRST, LAST + dt.timedelta(days=1)) if spec.covers(d)]
@@ -176,6 +184,6 @@ def test_every_day_parses_to_the_same_rows_from_a_range_as_from_its_own_request(
     assert len({fetch.stem + str(fetch.first.path.parent) for fetch in ranged.values()}) < len(days)
     for day in days:
         by_range, by_day = ranged[day], own.obtain(spec, day)
-        from_range = spec.parse(by_range.first.read_body(), day, by_range.fetched_at)
-        from_day = spec.parse(by_day.first.read_body(), day, by_day.fetched_at)
+        from_range = _parse(spec, by_range.first, day, by_range.fetched_at)
+        from_day = _parse(spec, by_day.first, day, by_day.fetched_at)
         assert from_range.equals(from_day), (spec.name, day)

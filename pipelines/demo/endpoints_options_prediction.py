@@ -1,4 +1,4 @@
-"""Demo endpoints: Deribit instruments and index price (Polymarket's are in `endpoints_polymarket`).
+"""Demo endpoints: Deribit instruments, index price and volatility index (Polymarket's are in `endpoints_polymarket`).
 
 Each handler answers like the real API (envelopes, field names, types, string-encoded numbers, errors) from
 the shared models of `models` (a `pipelines.demo.api.DemoApi`): the instruments are exactly those of the
@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 
+from pipelines.demo.dvol import dvol_candles
 from pipelines.demo.options import Expiry, OptionChainModel
 from pipelines.demo.seeds import rng
 
@@ -26,6 +27,12 @@ DERIBIT_CURRENCIES = ("BTC", "ETH", "USDC", "USDT", "EURR", "any")
 DERIBIT_KINDS = ("future", "option", "spot", "future_combo", "option_combo")
 DEMO_INDEX_NAMES = ("btc_usd", "eth_usd")  # the demo simulates the BTC and ETH indexes
 _ID_EPOCH = dt.date(2017, 1, 1)
+# get_volatility_index_data: the currencies and resolutions the API takes (docs.deribit.com, OpenAPI 2.1.1; the demo
+# simulates BTC's and ETH's index, another currency answers no candles) and the candles one answer holds (measured
+# by public loaders, not documented: pipelines/sources/deribit_dvol.py).
+DVOL_CURRENCIES = ("BTC", "ETH", "USDC", "USDT", "EURR")
+DVOL_RESOLUTIONS_MS = {"1": 1_000, "60": 60_000, "3600": 3_600_000, "43200": 43_200_000, "1D": 86_400_000}
+DVOL_MAX_CANDLES = 1000
 
 
 
@@ -61,6 +68,16 @@ def _deribit_envelope(now: dt.datetime, *, result: object = None, error: dict | 
 def _invalid_param(now: dt.datetime, param: str, reason: str) -> Response:
     error = {"message": "Invalid params", "data": {"reason": reason, "param": param}, "code": -32602}
     return 400, _deribit_envelope(now, error=error)
+
+
+def _invalid_choice(now: dt.datetime, params: dict[str, str], name: str, choices: tuple[str, ...]) -> Response | None:
+    """The API's error for a parameter `name` missing or not one of `choices`; None when it is one of them."""
+    value = params.get(name)
+    if not value:
+        return _invalid_param(now, name, "required")
+    if value not in choices:
+        return _invalid_param(now, name, f"must be one of the following: {', '.join(choices)}")
+    return None
 
 
 def _settlement_period(kinds: frozenset[str]) -> str:
@@ -135,10 +152,8 @@ def _instrument_row(p, expiry: Expiry, name: str, strike: int, is_put: bool, cre
 def deribit_get_instruments(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
     now = _naive_utc(now)
     currency, kind, expired = params.get("currency"), params.get("kind"), params.get("expired", "false")
-    if not currency:
-        return _invalid_param(now, "currency", "required")
-    if currency not in DERIBIT_CURRENCIES:
-        return _invalid_param(now, "currency", f"must be one of the following: {', '.join(DERIBIT_CURRENCIES)}")
+    if error := _invalid_choice(now, params, "currency", DERIBIT_CURRENCIES):
+        return error
     if kind is not None and kind not in DERIBIT_KINDS:
         return _invalid_param(now, "kind", f"must be one of the following: {', '.join(DERIBIT_KINDS)}")
     if expired not in ("true", "false"):
@@ -155,10 +170,8 @@ def deribit_get_instruments(path_match: re.Match, params: dict[str, str], now: d
 def deribit_get_index_price(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
     now = _naive_utc(now)
     name = params.get("index_name")
-    if not name:
-        return _invalid_param(now, "index_name", "required")
-    if name not in DEMO_INDEX_NAMES:
-        return _invalid_param(now, "index_name", f"must be one of the following: {', '.join(DEMO_INDEX_NAMES)}")
+    if error := _invalid_choice(now, params, "index_name", DEMO_INDEX_NAMES):
+        return error
     if now.date() <= models.market.params.first_day:
         return _invalid_param(now, "index_name", f"no index before {models.market.params.first_day} in the demo")
     market = models.market if name == "btc_usd" else models.eth_options.market
@@ -166,7 +179,33 @@ def deribit_get_index_price(path_match: re.Match, params: dict[str, str], now: d
     return 200, _deribit_envelope(now, result={"index_price": index, "estimated_delivery_price": index})
 
 
+def deribit_get_volatility_index_data(path_match: re.Match, params: dict[str, str], now: dt.datetime,
+                                      models) -> Response:
+    """DVOL candles [timestamp, open, high, low, close] stamped in [start_timestamp, end_timestamp] (both included),
+    oldest first: the newest DVOL_MAX_CANDLES of them, with `continuation` (the next request's end_timestamp) when
+    older ones remain, else null. A window ending before it starts holds no candle."""
+    now = _naive_utc(now)
+    if error := _invalid_choice(now, params, "currency", DVOL_CURRENCIES):
+        return error
+    bounds = []
+    for name in ("start_timestamp", "end_timestamp"):
+        raw = params.get(name)
+        if not raw:
+            return _invalid_param(now, name, "required")
+        if not re.fullmatch(r"[0-9]{1,16}", raw):
+            return _invalid_param(now, name, "must be integer")
+        bounds.append(int(raw))
+    if error := _invalid_choice(now, params, "resolution", tuple(DVOL_RESOLUTIONS_MS)):
+        return error
+    data, continuation = [], None
+    for chain in models.option_chains(params["currency"]):
+        data, continuation = dvol_candles(chain, *bounds, DVOL_RESOLUTIONS_MS[params["resolution"]],
+                                          _epoch_ms(now), DVOL_MAX_CANDLES)
+    return 200, _deribit_envelope(now, result={"data": data, "continuation": continuation})
+
+
 ROUTES: list[tuple[re.Pattern, object]] = [
     (re.compile(r"/api/v2/public/get_instruments"), deribit_get_instruments),
     (re.compile(r"/api/v2/public/get_index_price"), deribit_get_index_price),
+    (re.compile(r"/api/v2/public/get_volatility_index_data"), deribit_get_volatility_index_data),
 ]

@@ -97,14 +97,30 @@ _CHAIN_RULES = (
     Between(DAYS_TO_EXPIRY, 0, strict_min=True, why="a listed option has not expired"),
 )
 _OHLC = "high ≥ max(open, close) ≥ min(open, close) ≥ low"
+_OHLC_ORDER = (NotBelow("high", MAX_OPEN_CLOSE, why=_OHLC), NotBelow(MIN_OPEN_CLOSE, "low", why=_OHLC))
 
 
 def _ohlc_rules() -> tuple[Rule, ...]:
     return (
         *(Between(c, 0, strict_min=True, why=_POSITIVE) for c in ("open", "high", "low", "close")),
-        NotBelow("high", MAX_OPEN_CLOSE, why=_OHLC),
-        NotBelow(MIN_OPEN_CLOSE, "low", why=_OHLC),
+        *_OHLC_ORDER,
         Between("volume_btc", 0, why="volume is not negative"),
+    )
+
+
+# Deribit's volatility index, in percent. BTC's has ranged ~30-170 and ETH's ~30-210 since 2021 (hourly candles,
+# pipelines/sources/deribit_dvol.py); below 5 it is a fraction written as a percent (0.55 for 55%), above 500 a
+# unit or feed error.
+DVOL_PERCENT_BAND = (5.0, 500.0)
+
+
+def _dvol_rules(currency: str) -> tuple[Rule, ...]:
+    why = f"a volatility index in ({DVOL_PERCENT_BAND[0]:g}, {DVOL_PERCENT_BAND[1]:g}) percent"
+    return (
+        *(Between(c, *DVOL_PERCENT_BAND, strict_min=True, strict_max=True, why=why)
+          for c in ("open", "high", "low", "close")),
+        *_OHLC_ORDER,
+        OneOf("currency", (currency,), why=f"the {currency} index"),
     )
 
 
@@ -192,6 +208,8 @@ RULES: dict[str, DatasetRules] = {
             OneOf("index_name", ("btc_usd",), why="the BTC index"),
         )
     ),
+    "deribit__btc_dvol": DatasetRules(_dvol_rules("BTC")),
+    "deribit__eth_dvol": DatasetRules(_dvol_rules("ETH")),
     # The rows of a day are the markets followed that day: the count steps with listings and resolutions (a month's
     # ladder lists, another's resolves), so it is no anomaly signal (volume=None); the warn-level check
     # `prediction_markets_followed` says what is missing instead.

@@ -114,6 +114,13 @@ def day_start_ms(day: dt.date) -> int:
     return (day - EPOCH.date()).days * MS_PER_DAY
 
 
+def daily_window_ms(first: dt.date, last: dt.date) -> tuple[int, int, int]:
+    """The window of the days first … last in ms, [first 00:00, last 23:59:59.999] (both ends included, so the day
+    after's 00:00 is out), and how many days' 00:00 stamps it holds, counted as APIs counting both ends count."""
+    start_ms, end_ms = day_start_ms(first), day_start_ms(last) + MS_PER_DAY - 1
+    return start_ms, end_ms, end_ms // MS_PER_DAY - -(-start_ms // MS_PER_DAY) + 1
+
+
 def epoch_ms(moment: dt.datetime) -> int:
     """Milliseconds since the epoch; a naive datetime is taken as UTC."""
     if moment.tzinfo is not None:

@@ -10,6 +10,7 @@ from pipelines.ingest.fetcher import FetchRequest
 from pipelines.sources._wire import (
     MS_PER_DAY,
     Failer,
+    daily_window_ms,
     day_start_ms,
     decimal_str_float,
     decode_json,
@@ -57,8 +58,7 @@ KLINES_PER_REQUEST = KLINES_MAX_LIMIT  # one 1d kline per day of the range
 
 
 def build_spot_klines_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
-    start_ms, end_ms = day_start_ms(first), day_start_ms(last) + MS_PER_DAY - 1
-    opens = end_ms // MS_PER_DAY - -(-start_ms // MS_PER_DAY) + 1  # 1d openTimes in [startTime, endTime]
+    start_ms, end_ms, opens = daily_window_ms(first, last)  # 1d openTimes in [startTime, endTime]
     if not 1 <= opens <= KLINES_MAX_LIMIT:
         raise ValueError(f"{SOURCE}/spot_klines_1d: {first} … {last} is {opens} daily klines; Binance serves 1 to "
                          f"{KLINES_MAX_LIMIT} per request")

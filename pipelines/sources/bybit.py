@@ -22,6 +22,7 @@ from pipelines.ingest.fetcher import FetchRequest
 from pipelines.sources._wire import (
     MS_PER_DAY,
     Failer,
+    daily_window_ms,
     day_start_ms,
     decimal_str_float,
     decode_json,
@@ -59,8 +60,7 @@ ROWS_PER_PAGE = 200
 
 
 def build_open_interest_1d_range_request(first: dt.date, last: dt.date) -> FetchRequest:
-    start_ms, end_ms = day_start_ms(first), day_start_ms(last) + MS_PER_DAY - 1
-    rows = end_ms // MS_PER_DAY - -(-start_ms // MS_PER_DAY) + 1  # 00:00 stamps in [startTime, endTime]
+    start_ms, end_ms, rows = daily_window_ms(first, last)  # 00:00 stamps in [startTime, endTime]
     if not 1 <= rows <= ROWS_PER_PAGE:
         raise ValueError(f"{SOURCE}/open_interest_1d: {first} … {last} is {rows} daily rows; one page holds 1 to "
                          f"{ROWS_PER_PAGE}")

@@ -106,6 +106,20 @@ def check_snapshot_time(ms: int, what: str, day: dt.date, fetched_at: dt.datetim
         fail.raise_(f"snapshot time {iso_ms(ms)} ({what}) is after fetched_at {fetched_at.isoformat()}")
 
 
+def rpc_result(body: bytes, fail: Failer) -> tuple[object, dict]:
+    """The JSON-RPC answer's `result` and the envelope it came in, or a ParseError (not an object, an error
+    envelope, no result)."""
+    data = decode_json(body, fail)
+    if not isinstance(data, dict):
+        fail.raise_(f"expected a JSON-RPC object, got {type(data).__name__}")
+    if "error" in data:
+        err = data["error"]
+        if isinstance(err, dict):
+            fail.raise_(f"error envelope: code {err.get('code')}: {err.get('message')}")
+        fail.raise_(f"error envelope: {err!r}")
+    return need(data, "result", fail, "the JSON-RPC envelope"), data
+
+
 def chain_dataset(currency: str) -> str:
     """The dataset of `currency`'s chain: `option_book_summary` for BTC (its name before ETH), else prefixed."""
     return "option_book_summary" if currency == "BTC" else f"{currency.lower()}_option_book_summary"
@@ -124,15 +138,7 @@ def build_option_book_summary_request(day: dt.date, currency: str = "BTC") -> Fe
 def parse_option_book_summary(body: bytes, day: dt.date, fetched_at: dt.datetime, currency: str = "BTC") -> pa.Table:
     fail = Failer(SOURCE, chain_dataset(currency), day)
     linear, pattern = linear_option_prefix(currency), option_name_pattern(currency)
-    data = decode_json(body, fail)
-    if not isinstance(data, dict):
-        fail.raise_(f"expected a JSON-RPC object, got {type(data).__name__}")
-    if "error" in data:
-        err = data["error"]
-        if isinstance(err, dict):
-            fail.raise_(f"error envelope: code {err.get('code')}: {err.get('message')}")
-        fail.raise_(f"error envelope: {err!r}")
-    result = need(data, "result", fail, "the JSON-RPC envelope")
+    result, _ = rpc_result(body, fail)
     if not isinstance(result, list):
         fail.raise_(f"result must be an array of book summaries, got {type(result).__name__}")
     if not result:

@@ -15,14 +15,13 @@ from pipelines.ingest.fetcher import FetchRequest
 from pipelines.sources._wire import (
     EPOCH,
     Failer,
-    decode_json,
     iso_ms,
     json_float,
     json_int,
     json_str,
     need,
 )
-from pipelines.sources.deribit import LINEAR_OPTION_PREFIX, OPTION_NAME, SOURCE, check_snapshot_time
+from pipelines.sources.deribit import LINEAR_OPTION_PREFIX, OPTION_NAME, SOURCE, check_snapshot_time, rpc_result
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec
 
 INSTRUMENTS_URL = "https://www.deribit.com/api/v2/public/get_instruments"
@@ -82,15 +81,7 @@ def build_index_price_request(day: dt.date) -> FetchRequest:
 
 def _result(body: bytes, fail: Failer) -> tuple[object, int]:
     """The JSON-RPC `result` and the server's answer time usOut (µs), or a ParseError."""
-    data = decode_json(body, fail)
-    if not isinstance(data, dict):
-        fail.raise_(f"expected a JSON-RPC object, got {type(data).__name__}")
-    if "error" in data:
-        err = data["error"]
-        if isinstance(err, dict):
-            fail.raise_(f"error envelope: code {err.get('code')}: {err.get('message')}")
-        fail.raise_(f"error envelope: {err!r}")
-    result = need(data, "result", fail, "the JSON-RPC envelope")
+    result, data = rpc_result(body, fail)
     us_out = json_int(need(data, "usOut", fail, "the JSON-RPC envelope"), "usOut", fail)
     return result, us_out
 

@@ -9,6 +9,7 @@ from pipelines.sources import (
     bybit,
     coinbase,
     deribit,
+    deribit_dvol,
     deribit_reference,
     mempool,
     mempool_blocks,
@@ -28,6 +29,7 @@ DATASETS: tuple[DatasetSpec, ...] = (
     *bybit.DATASETS,
     *okx.DATASETS,
     *deribit_reference.DATASETS,
+    *deribit_dvol.DATASETS,
     *polymarket.DATASETS,
 )
 
