@@ -3,7 +3,10 @@
 -- Max pain per snapshot day, underlying and expiry: the listed strike at which, if the expiry settled there, the
 -- options of that expiry would pay their holders the least (sum over calls of OI x max(0, S - K) and over puts of
 -- OI x max(0, K - S), USD, one coin a contract). Ties go to the lower strike. Expiries already past at the
--- snapshot (time to expiry <= 0) are left out. Sums run in strike order (the same on every engine).
+-- snapshot (time to expiry <= 0) are left out. Each term is rounded to a micro-dollar and added as a DECIMAL: the
+-- sum is exact, so it is the same in any order on every engine (the file, the lake) and needs no ordered
+-- aggregate (an ORDER BY inside the sum keeps a sort per settlement candidate: 3.7 GiB, out of memory, for an
+-- 82-day window of both chains).
 with chain as (
     select snapshot_date, currency, expiry_date, strike, option_type, open_interest
     from {{ ref('fct_option_chain_snapshot') }}
@@ -22,11 +25,13 @@ payout as (
         c.expiry_date,
         c.settlement_usd,
         sum(
-            case when o.option_type = 'call'
-                then o.open_interest * greatest(c.settlement_usd - o.strike, 0)
-                else o.open_interest * greatest(o.strike - c.settlement_usd, 0)
-            end
-            order by o.strike, o.option_type
+            cast(
+                case when o.option_type = 'call'
+                    then o.open_interest * greatest(c.settlement_usd - o.strike, 0)
+                    else o.open_interest * greatest(o.strike - c.settlement_usd, 0)
+                end
+                as decimal(38, 6)
+            )
         ) as payout_usd
     from candidates as c
     inner join chain as o
