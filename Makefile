@@ -42,7 +42,7 @@ export ARG_CHECK := $(value CHECK)
 export ARG_PURGE := $(value PURGE)
 unexport START END DATE NIGHTS WAREHOUSE PURGE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year bench-lake manifest install clean-venv help poll collect failing-rows bi-clients lake-up lake-down lake-status lake-maintain
+.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year bench-lake manifest install clean-venv help poll collect note failing-rows bi-clients lake-up lake-down lake-status lake-maintain
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -55,6 +55,7 @@ help:
 	@echo "make poll      - poll every rolling source now (OKX liquidation orders) into the landing archive"
 	@echo "make collect   - run the liquidation stream collector (Binance, Bybit, OKX websockets; BTCW_SOURCE_MODE=live) until stopped"
 	@echo "make report [DATE=YYYY-MM-DD] - static HTML report of a day (default: every day) into <warehouse>/<mode>/reports/"
+	@echo "make note [DATE=YYYY-MM-DD] - the day's market note (Markdown, written from the marts by fixed rules) into <warehouse>/<mode>/notes/ and printed"
 	@echo "make docs      - dbt docs (catalog of the demo warehouse) into dbt/target/docs, offline"
 	@echo "make quality-docs [START=… END=…] - Great Expectations Data Docs of the raw stage into <warehouse>/<mode>/quality/"
 	@echo "make quality-web-assets - the CSS/JS the Data Docs load, from npm (pipelines/quality/web, needs npm), so that they render offline"
@@ -157,6 +158,9 @@ summary: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/python -m pipelines.reporting.cli $${ARG_DATE:+--date="$$ARG_DATE"} $$(test -n "$$ARG_DATE" || echo --all)
+
+note: $(STAMP)
+	$(BIN)/python -m pipelines.reporting.cli --note $${ARG_DATE:+--date="$$ARG_DATE"} $$(test -n "$$ARG_DATE" || echo --all)
 
 # Speed and memory, measured side by side in one run (never as timed assertions in tests).
 bench: $(MANIFEST)

@@ -19,7 +19,7 @@ from pipelines.assets.dbt_models import build_dbt_assets
 from pipelines.assets.extracts import build_extract_asset
 from pipelines.assets.gamma_exposure import GAMMA_KEYS, build_gamma_asset
 from pipelines.assets.prediction_checks import build_prediction_check
-from pipelines.assets.reports import build_reports_asset
+from pipelines.assets.reports import build_notes_asset, build_reports_asset
 from pipelines.assets.serving import build_serving_asset
 from pipelines.assets.stream_extracts import build_stream_asset
 from pipelines.assets.vol_surface import VOL_KEYS, build_vol_surface_asset
@@ -59,7 +59,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*extracts, build_stream_asset(partitions_def), *dbt_assets, build_gamma_asset(partitions_def),
                 build_vol_surface_asset(partitions_def), build_serving_asset(partitions_def, marts),
-                build_reports_asset(partitions_def)],
+                build_reports_asset(partitions_def), build_notes_asset(partitions_def)],
         asset_checks=[build_prediction_check()],
         jobs=jobs,
         schedules=schedules,

@@ -259,6 +259,38 @@ def test_each_day_has_one_materialization_with_that_days_own_figures(demo):
         assert len({md[(key, d)][figure] for d in days}) == len(days), (key, [md[(key, d)][figure] for d in days])
 
 
+def test_the_market_note_of_every_day_states_the_marts_figures(demo):
+    """The notes asset writes every day's note from the serving copy; the break day's says what the marts say,
+    checked against figures recomputed here from other tables (the liquidation events, the chain's own spot)."""
+    settings, result, _ = demo
+    notes = settings.tree_dir / "notes"
+    assert sorted(p.name for p in notes.iterdir()) == [f"{d}.md" for d in DAYS]
+    md = {key: events[0] for key, events in materializations(result).items()}
+    assert {md[("reports/market_note", d.isoformat())]["note"] for d in DAYS} == {str(notes / f"{d}.md") for d in DAYS}
+    day = dt.date(2025, 11, 20)
+    text = (notes / f"{day}.md").read_text()
+    assert text.startswith(f"# Market note, {day}") and "Simulated data" in text
+    with duckdb.connect(str(settings.tree_dir / "serving" / "warehouse.duckdb"), read_only=True) as conn:
+        (close, previous), = conn.execute(
+            "SELECT close, lag(close) OVER (ORDER BY date) FROM marts.fct_btc_price_daily WHERE date IN (?, ?) "
+            "ORDER BY date DESC LIMIT 1", [day - dt.timedelta(days=1), day]).fetchall()
+        (total, longs), = conn.execute(
+            "SELECT sum(notional_usd), sum(notional_usd) FILTER (WHERE liquidated_position = 'long') "
+            "FROM marts.fct_liquidation_events WHERE date = ?", [day]).fetchall()
+        (spot, zero, total_gex), = conn.execute(
+            "SELECT spot_usd, zero_gamma_usd, total_net_gex_usd FROM marts.fct_gamma_summary_daily "
+            "WHERE currency = 'BTC' AND snapshot_date = ?", [day]).fetchall()
+    assert f"BTC closed at ${close:,.0f} (consolidated across exchanges), down {(1 - close / previous) * 100:.1f}% " \
+           f"on the day" in text
+    assert "It closed below $92,000, a configured level" in text
+    assert f"${total / 1e6:,.1f}M of BTC positions were liquidated on Binance, Bybit and OKX, mostly longs " \
+           f"({longs / total * 100:.0f}% longs)" in text
+    assert f"total net GEX {'+' if total_gex > 0 else '−'}${abs(total_gex) / 1e6:,.1f}M per 1% move, with spot " \
+           f"at ${spot:,.0f}" in text
+    assert f"The zero-gamma level (the flip) sat at ${zero:,.0f}" in text
+    assert text.count("- **Q") >= 12  # the queries, listed
+
+
 def test_every_float_in_the_metadata_is_rounded_for_reading(demo):
     """Money to the cent, anything else to 6 significant digits (pipelines/metadata.py), in every materialization
     and check of the run: nothing like 0.30000000000000004 or 672412345.1234567 reaches the UI."""

@@ -1,9 +1,10 @@
-"""Render daily reports: `python -m pipelines.reporting.cli --date YYYY-MM-DD [--date …]` or `--all`.
+"""Render daily reports: `python -m pipelines.reporting.cli --date YYYY-MM-DD [--date …]` or `--all`; with
+`--note`, the day's market note instead (Markdown, `<tree>/notes/<date>.md`, also printed).
 
 Reads the tree of the settings (BTCW_* environment, pipelines/settings.py): the published serving copy
 `<tree>/serving/warehouse.duckdb` when there is one, since a BI-side reader should never hold the pipeline's file
 (a run that starts would fail on the lock); otherwise the pipeline's file, read-only. Writes
-`<tree>/reports/<date>.html` and prints each path.
+`<tree>/reports/<date>.html` (the market note is a section of it) and prints each path.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.reporting.daily_report import render_daily_report
+from pipelines.reporting.market_note import write_note
 from pipelines.reporting.day_data import table_exists
 from pipelines.serving.publish import serving_duckdb_path
 from pipelines.settings import Settings, SettingsError, SourceMode
@@ -28,6 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     which.add_argument("--date", dest="dates", action="append", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
                        help="a day to render (repeat for several)")
     which.add_argument("--all", action="store_true", help="every day of marts.mart_market_daily")
+    parser.add_argument("--note", action="store_true",
+                        help="write the market note (Markdown) of each day instead of the HTML report, and print it")
     return parser.parse_args(argv)
 
 
@@ -38,6 +42,10 @@ def report_source(settings: Settings) -> Path:
 
 def reports_dir(settings: Settings) -> Path:
     return settings.tree_dir / "reports"
+
+
+def notes_dir(settings: Settings) -> Path:
+    return settings.tree_dir / "notes"
 
 
 def all_days(conn: duckdb.DuckDBPyConnection) -> list[dt.date]:
@@ -76,9 +84,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report: no day to render in {source}", file=sys.stderr)
             return 1
         print(f"Reading {source}")
-        out_dir = reports_dir(settings)
+        simulated = settings.source_mode is SourceMode.DEMO
         for day in days:
-            print(render_daily_report(conn, day, out_dir, simulated=settings.source_mode is SourceMode.DEMO))
+            if args.note:
+                path, text = write_note(conn, day, notes_dir(settings), simulated=simulated)
+                print(text)
+                print(f"(written to {path})")
+            else:
+                print(render_daily_report(conn, day, reports_dir(settings), simulated=simulated))
     finally:
         conn.close()
     return 0

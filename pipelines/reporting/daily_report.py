@@ -1,6 +1,6 @@
 """The daily report: one static HTML page per day, `<out_dir>/<YYYY-MM-DD>.html`, from a read-only connection.
 
-Sections: the headline numbers (marts.mart_market_daily), price with liquidations and level breaks, hash rate
+Sections: the headline numbers (marts.mart_market_daily), the market note (pipelines/reporting/market_note.py), price with liquidations and level breaks, hash rate
 against its 52-week peak, hashprice, and dealer gamma by strike (the picture of pipelines/analytics/gamma_plot.py,
 reused as it is). A section without data for the day shows "No data for <day>: <why>" instead of a picture.
 The page holds no generation time and the PNGs no timestamp: the same marts give byte-identical files.
@@ -19,6 +19,7 @@ from pipelines.reporting import day_data
 from pipelines.reporting.day_data import MINING_WINDOW_DAYS, PRICE_WINDOW_DAYS, Missing
 from pipelines.reporting.headline import describe_level_events, headline_rows, usd, usd_millions
 from pipelines.reporting.html_page import Section, no_data_note, render_page
+from pipelines.reporting.market_note import build_note, render_html
 from pipelines.reporting.mining_plots import render_hashprice_png, render_hashrate_png
 from pipelines.reporting.price_plot import render_price_png
 
@@ -102,8 +103,12 @@ def gamma_section(conn: duckdb.DuckDBPyConnection, day: dt.date) -> Section:
 SECTIONS = (price_section, hashrate_section, hashprice_section, gamma_section)
 
 
+def note_section(conn: duckdb.DuckDBPyConnection, day: dt.date) -> Section:
+    return Section("note", "Market note", html=render_html(build_note(conn, day)))
+
+
 def report_sections(conn: duckdb.DuckDBPyConnection, day: dt.date) -> list[Section]:
-    return [section(conn, day) for section in SECTIONS]
+    return [note_section(conn, day), *(section(conn, day) for section in SECTIONS)]
 
 
 def report_html(conn: duckdb.DuckDBPyConnection, day: dt.date, sections: list[Section] | None = None, *,

@@ -36,6 +36,7 @@ class Section:
     png: bytes | None = None
     alt: str = ""
     note: str | None = None  # shown instead of the picture when there is no data
+    html: str | None = None  # a whole section's markup, built by code that escapes every text it holds (the note)
 
 
 def e(text: object) -> str:
@@ -59,6 +60,8 @@ def headline_html(rows: list[tuple[str, str]] | None, note: str | None) -> str:
 
 
 def section_html(section: Section) -> str:
+    if section.html is not None:
+        return section.html
     parts = [f'<section id="{e(section.anchor)}">', f"<h2>{e(section.title)}</h2>"]
     if section.png is not None:
         if section.caption:
