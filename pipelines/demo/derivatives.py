@@ -314,14 +314,16 @@ class DerivativesModel:
         return float(self._scale(self.params.bybit_scale, day, m) * index)
 
     def venue_open_interest(self, venue: str, ts_ms: int) -> tuple[float, float]:
-        """(open interest in BTC, in USD at the index price) of `venue` (binance, bybit, okx) at `ts_ms`."""
+        """(open interest in BTC, the index price) of `venue` (binance, bybit, okx) at `ts_ms`: its USD value is
+        the two multiplied, once the BTC figure is rounded as the venue sends it (a body must not carry the last
+        bits of a product, which differ with the CPU's vector paths)."""
         anchors = {"binance": self.params.binance_scale, "bybit": self.params.bybit_scale,
                    "okx": self.params.okx_scale}[venue]
         day = date_of_ms(ts_ms)
         m = (ts_ms - day_ms(day)) // MS_PER_MINUTE
         s = self.day_state(day)
         btc = float(self._scale(anchors, day, m) * (self.params.hedged_base + s.longs[m] + s.shorts[m]))
-        return btc, btc * float(s.price[m])
+        return btc, float(s.price[m])
 
     # ---- taker volume (Binance BTCUSDT) ----------------------------------------------------------------
     def taker_minutes(self, day: dt.date) -> tuple[np.ndarray, np.ndarray]:

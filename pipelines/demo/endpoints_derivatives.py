@@ -192,9 +192,10 @@ def _taker_row(model: DerivativesModel, ts: int, step: int, now_ms: int) -> dict
 
 
 def _open_interest_row(model: DerivativesModel, ts: int, step: int, now_ms: int) -> dict:
-    btc, usd = model.venue_open_interest("binance", ts)
+    btc, price = model.venue_open_interest("binance", ts)
     btc = round(btc, 3)
-    return {"symbol": "BTCUSDT", "sumOpenInterest": f"{btc:.8f}", "sumOpenInterestValue": f"{usd:.8f}",
+    # Binance writes 8 decimals; the demo's value is exact to the cent (the product's last bits are not reproducible)
+    return {"symbol": "BTCUSDT", "sumOpenInterest": f"{btc:.8f}", "sumOpenInterestValue": f"{round(btc * price, 2):.8f}",
             "timestamp": ts}
 
 

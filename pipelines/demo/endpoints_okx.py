@@ -156,10 +156,10 @@ def okx_open_interest_history(path_match: re.Match, params: dict[str, str], now:
     stamps = list(range(last, max(first, last - (int(limit_raw) - 1) * step) - 1, -step)) if last >= first else []
     rows = []
     for ts in stamps:
-        btc, usd = model.venue_open_interest("okx", ts)
+        btc, price = model.venue_open_interest("okx", ts)
         contracts = round(btc / OI_CONTRACT_BTC)
-        coins = contracts * OI_CONTRACT_BTC
-        rows.append([str(ts), str(contracts), f"{coins:.2f}", f"{coins * usd / btc:.4f}"])
+        coins = round(contracts * OI_CONTRACT_BTC, 2)
+        rows.append([str(ts), str(contracts), f"{coins:.2f}", f"{coins * price:.2f}"])
     return 200, _json({"code": "0", "msg": "", "data": rows})
 
 
