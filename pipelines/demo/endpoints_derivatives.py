@@ -5,9 +5,10 @@
 - Binance `/futures/data/topLongShortAccountRatio`, `/futures/data/globalLongShortAccountRatio`: ascending
   array, ratios as 4-decimal strings, `timestamp` a number; only the last 30 days are served (an older
   startTime is refused with -1130, as the live API refuses it).
-- Binance `/futures/data/topLongShortPositionRatio` (top traders' positions by size), `/futures/data/takerlongshortRatio`
-  (taker buy/sell volume of each period, no symbol field; a period still under way is served as traded so far) and
-  `/futures/data/openInterestHist` (BTC and USD at each stamp): the same family, limits and 30 days.
+- Binance `/futures/data/topLongShortPositionRatio` (top traders' positions by size),
+  `/futures/data/takerlongshortRatio` (taker buy/sell volume of each period, no symbol field; a period still under
+  way is served as traded so far) and `/futures/data/openInterestHist` (BTC and USD at each stamp): the same
+  family, limits and 30 days.
 - Bybit `/v5/market/open-interest`: retCode envelope, list newest first, strings, cursor paging.
 (OKX's liquidation orders are in `endpoints_okx`.)
 
@@ -195,8 +196,8 @@ def _open_interest_row(model: DerivativesModel, ts: int, step: int, now_ms: int)
     btc, price = model.venue_open_interest("binance", ts)
     btc = round(btc, 3)
     # Binance writes 8 decimals; the demo's value is exact to the cent (the product's last bits are not reproducible)
-    return {"symbol": "BTCUSDT", "sumOpenInterest": f"{btc:.8f}", "sumOpenInterestValue": f"{round(btc * price, 2):.8f}",
-            "timestamp": ts}
+    usd = round(btc * price, 2)
+    return {"symbol": "BTCUSDT", "sumOpenInterest": f"{btc:.8f}", "sumOpenInterestValue": f"{usd:.8f}", "timestamp": ts}
 
 
 def _futures_data(row):

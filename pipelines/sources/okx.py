@@ -1,6 +1,7 @@
 """OKX v5: filled liquidation orders of the BTC-USDT perpetual swap, the only keyless REST feed with a long/short
-split, and the swap's open interest at the start and end of each day (rubik statistics, at the end of this module) (sources.md §2.5, §2.7). It serves only about the last day, and at most about a thousand rows: on a
-cascade day less than the day. So it is polled hourly (pipelines.polling), and a day is read from every poll
+split (sources.md §2.5, §2.7), and the swap's open interest at the start and end of each day (rubik statistics, at
+the end of this module). The liquidation feed serves only about the last day, and at most about a thousand rows: on
+a cascade day less than the day. So it is polled hourly (pipelines.polling), and a day is read from every poll
 reaching into it (the nightly run's own fetch is one more poll).
 
 Wire format (no public recording exists; built from the documented shape):
