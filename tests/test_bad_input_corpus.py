@@ -135,6 +135,21 @@ def chain_option(**changes: object) -> Change:
     return change
 
 
+def taker_sells_tenth_of_buys(doc: list) -> None:
+    """Sell volume a tenth of the buys, the ratio sent consistently: a row the parser reads, the rules refuse."""
+    row = doc[0]
+    row["sellVol"] = f"{float(row['buyVol']) / 10:.4f}"
+    row["buySellRatio"] = f"{float(row['buyVol']) / float(row['sellVol']):.4f}"
+
+
+def okx_oi_hundredfold(doc: dict) -> None:
+    """The day's start row a hundred times larger in contracts, coins and USD alike (consistent, implausible)."""
+    row = doc["data"][-1]
+    row[1] = str(int(row[1]) * 100)
+    row[2] = f"{float(row[2]) * 100:.2f}"
+    row[3] = f"{float(row[3]) * 100:.4f}"
+
+
 def dvol_candle(doc: dict) -> list:
     return doc["result"]["data"][0]
 
@@ -265,6 +280,30 @@ CASES = [
          whole_body(b'{"retCode":10006,"retMsg":"Too many visits!","result":{},"retExtInfo":{},"time":1763685000000}'),
          FAILED, "error envelope 10006 Too many visits!"),
     Case("open-interest-http-503", "bybit/open_interest_1d", whole_body(HTML_200), FAILED, "HTTP 503", status=503),
+    # binance/top_trader_position_ratio: the account ratios' shape, position shares in longAccount/shortAccount
+    Case("position-ratio-shares-not-one", "binance/top_trader_position_ratio",
+         edit(put(first, "shortAccount", "0.3")), FAILED, "+ shortAccount 0.3 is not 1"),
+    # binance/taker_volume: [{buySellRatio, buyVol, sellVol, timestamp}], no symbol
+    Case("taker-ratio-not-buy-over-sell", "binance/taker_volume", edit(put(first, "buySellRatio", "2.0000")),
+         FAILED, "buySellRatio 2.0 is not buyVol / sellVol"),
+    Case("taker-sells-tenth-of-buys", "binance/taker_volume", edit(taker_sells_tenth_of_buys),
+         REJECTED, "taker buys within 5x of sells"),
+    # binance/open_interest_day: [{symbol, sumOpenInterest, sumOpenInterestValue, timestamp}], the day's 00:00 and
+    # the next day's
+    Case("binance-oi-end-of-day-missing", "binance/open_interest_day", edit(lambda doc: doc.pop()),
+         FAILED, "no row stamped 2025-11-21T00:00:00.000Z (day absent) among 1 rows"),
+    Case("binance-oi-usd-in-btc-field", "binance/open_interest_day",
+         edit(lambda doc: doc[1].update(sumOpenInterest=doc[1]["sumOpenInterestValue"])),
+         FAILED, "row #1 sumOpenInterestValue / sumOpenInterest = 1.00 USD per BTC is not a BTC price"),
+    # bybit/open_interest_day: open_interest_1d's envelope, the rows stamped the day's 00:00 and the next (newest first)
+    Case("bybit-oi-end-of-day-missing", "bybit/open_interest_day", edit(lambda doc: doc["result"]["list"].pop(0)),
+         FAILED, "no row stamped 2025-11-21T00:00:00.000Z (the day's end) among 1 rows"),
+    # okx/open_interest_day: {code, msg, data: [[ts, oi, oiCcy, oiUsd]]}, hourly, newest first
+    Case("okx-oi-contracts-as-coins", "okx/open_interest_day",
+         edit(lambda doc: doc["data"][-1].__setitem__(2, doc["data"][-1][1])),
+         FAILED, "data[24] oi 2812114.0 contracts x ctVal 0.01 is not oiCcy 2812114.0 BTC"),
+    Case("okx-oi-hundredfold", "okx/open_interest_day", edit(okx_oi_hundredfold),
+         REJECTED, "open interest in [0, 2,000,000] BTC"),
     # okx/liquidation_orders: paged {code, msg, data: [{instId, details: [{side, posSide, bkPx, sz, ts}]}]}
     Case("liquidations-error-envelope-page-2", "okx/liquidation_orders",
          lambda pages: [pages[0], b'{"code":"50011","msg":"Too Many Requests","data":[]}'],

@@ -560,6 +560,59 @@ def test_vol_term_structure_recovers_the_demo_models_30_day_atm_iv(demo):
         assert rr30 < 0 and bf30 > 0 and min(atm7, atm90) > 0, (day, currency, rr30, bf30)
 
 
+def test_open_interest_of_every_exchange_has_its_change_on_every_day_the_last_included(demo):
+    """Issue 18: the newest day's open-interest change is no longer null. For Binance, Bybit and OKX on every day of
+    the run, LAST included, the mart's start, end and change in BTC and USD equal the values read here, with plain
+    JSON, from the archived raw bodies: the rows stamped at the day's 00:00 and the next day's (Bybit's USD at the
+    mean of Binance's and Coinbase's daily open and close, from their raw tables)."""
+    import gzip
+    import json
+
+    settings, _, _ = demo
+    midnight = {day: int(dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp() * 1000)
+                for day in DAYS + [LAST + dt.timedelta(days=1)]}
+
+    def bodies(dataset: str) -> list:
+        files = sorted((settings.landing_dir / dataset).glob("*/*.json.gz"))
+        assert files, dataset
+        return [json.loads(gzip.decompress(f.read_bytes())) for f in files]
+
+    stamped: dict[str, dict[int, tuple[float, float | None]]] = {"binance": {}, "bybit": {}, "okx": {}}
+    for body in bodies("binance/open_interest_day"):
+        for row in body:
+            stamped["binance"][int(row["timestamp"])] = (float(row["sumOpenInterest"]),
+                                                         float(row["sumOpenInterestValue"]))
+    for body in bodies("bybit/open_interest_day"):
+        for row in body["result"]["list"]:
+            stamped["bybit"][int(row["timestamp"])] = (float(row["openInterest"]), None)
+    for body in bodies("okx/open_interest_day"):
+        for ts, _contracts, coins, usd in body["data"]:
+            stamped["okx"][int(ts)] = (float(coins), float(usd))
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
+        prices = {}
+        for table in ("binance__spot_klines_1d", "coinbase__spot_candles_1d"):
+            for day, open_, close in conn.execute(f"SELECT partition_date, open, close FROM raw.{table}").fetchall():
+                prices.setdefault(day, []).append((open_, close))
+        mart = {(d, x): rest for d, x, *rest in conn.execute(
+            "SELECT date, exchange, open_interest_start_btc, open_interest_btc, open_interest_change_btc, "
+            "open_interest_start_usd, open_interest_usd, open_interest_change_usd, open_interest_change_pct "
+            "FROM marts.fct_derivatives_daily WHERE exchange IN ('binance', 'bybit', 'okx')").fetchall()}
+    for exchange in ("binance", "bybit", "okx"):
+        for day in DAYS:
+            (start_btc, start_usd), (end_btc, end_usd) = (stamped[exchange][midnight[day]],
+                                                          stamped[exchange][midnight[day + dt.timedelta(days=1)]])
+            if exchange == "bybit":
+                opens, closes = zip(*prices[day])
+                start_usd, end_usd = start_btc * sum(opens) / len(opens), end_btc * sum(closes) / len(closes)
+            got = mart[(day, exchange)]
+            assert None not in got, (day, exchange, got)
+            want = (start_btc, end_btc, end_btc - start_btc, start_usd, end_usd, end_usd - start_usd,
+                    (end_btc / start_btc - 1) * 100)
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-6), (day, exchange)
+    # the newest day is known from its own partition, not from a later one (none was loaded)
+    assert max(d for d, _ in mart) == LAST and all(mart[(LAST, x)][2] is not None for x in ("binance", "bybit", "okx"))
+
+
 def test_backfilling_days_in_any_order_gives_the_same_marts(demo, tmp_path):
     """Rolling figures (7-day averages, peaks, lags) must come out the same whatever order days are built in,
     and a day asked for on its own (its own request to each source) the same as within a window's range request."""

@@ -68,6 +68,63 @@ def test_a_good_kline_passes():
     assert reasons_for(get_dataset("binance", "spot_klines_1d"), [kline()]) == {}
 
 
+def open_interest_day(**changes) -> dict:
+    row = dict(partition_date=DAY, start_time=dt.datetime(2025, 11, 20), end_time=dt.datetime(2025, 11, 21),
+               open_interest_start_btc=80_346.1, open_interest_end_btc=79_160.2,
+               open_interest_start_usd=7.394e9, open_interest_end_usd=7.114e9)
+    return {**row, **changes}
+
+
+@pytest.mark.parametrize("name", ["binance/open_interest_day", "okx/open_interest_day", "bybit/open_interest_day"])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({}, None),
+        # USD written into the BTC column: billions of "BTC" on one contract
+        ({"open_interest_end_btc": 7.114e9}, "open interest in [0, 2,000,000] BTC"),
+        ({"open_interest_start_btc": -1.0}, "open interest in [0, 2,000,000] BTC"),
+        ({"open_interest_end_usd": -5.0}, "open interest is not negative"),
+        ({"end_time": dt.datetime(2025, 11, 20, 12)}, None),  # the end instant is not the event time
+        ({"start_time": dt.datetime(2025, 11, 21)}, "start_time inside the partition's UTC day"),
+    ],
+)
+def test_open_interest_day_rules(name, changes, reason):
+    spec = get_dataset(*name.split("/"))
+    row = {k: v for k, v in open_interest_day(**changes).items() if k in spec.raw_schema.names}
+    if name.startswith("bybit") and "open_interest_end_usd" in changes:
+        reason = None  # Bybit has no USD columns
+    found = reasons_for(spec, [row])
+    if reason is None:
+        assert found == {}
+    else:
+        assert list(found) == [0] and any(reason in r for r in found[0]), found
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({}, None),
+        ({"buy_sell_ratio": 98.57}, "taker buys within 5x of sells"),  # a percentage
+        ({"sell_volume_btc": -1.0}, "volume is not negative"),
+    ],
+)
+def test_taker_volume_rules(changes, reason):
+    row = {"partition_date": DAY, "timestamp": dt.datetime(2025, 11, 20), "buy_volume_btc": 58_307.2,
+           "sell_volume_btc": 59_152.9, "buy_sell_ratio": 0.9857, **changes}
+    found = reasons_for(get_dataset("binance", "taker_volume"), [row])
+    if reason is None:
+        assert found == {}
+    else:
+        assert list(found) == [0] and any(reason in r for r in found[0]), found
+
+
+def test_position_ratio_shares_add_up_to_one():
+    row = {"partition_date": DAY, "timestamp": dt.datetime(2025, 11, 20), "long_short_ratio": 1.13,
+           "long_account": 0.5312, "short_account": 0.6}
+    found = reasons_for(get_dataset("binance", "top_trader_position_ratio"), [row])
+    assert list(found) == [0] and any("long and short shares add up to 1" in r for r in found[0])
+
+
 def option(name="BTC-28NOV25-90000-C", **changes) -> dict:
     row = dict(partition_date=DAY, instrument_name=name, creation_time=dt.datetime(2025, 11, 21, 0, 30),
                base_currency="BTC", quote_currency="BTC", underlying_index="BTC-28NOV25", underlying_price=90_000.0,

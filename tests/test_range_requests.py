@@ -39,7 +39,8 @@ def test_the_range_capable_datasets_are_the_backfillable_ones_whose_api_serves_a
     assert {spec.name for spec in RANGED} == {
         "binance/spot_klines_1d", "coinbase/spot_candles_1d", "mempool/hashrate", "blockchain_com/hash_rate",
         "binance/funding_rate", "binance/top_trader_long_short_ratio", "binance/global_long_short_ratio",
-        "bybit/open_interest_1d", "deribit/btc_dvol", "deribit/eth_dvol",
+        "bybit/open_interest_1d", "deribit/btc_dvol", "deribit/eth_dvol", "binance/top_trader_position_ratio",
+        "binance/taker_volume", "binance/open_interest_day", "bybit/open_interest_day", "okx/open_interest_day",
     }
     # mempool's blocks are paged 15 at a time whatever the window: a range would not save a request.
     # Polymarket's prices history asks one page per followed market alive on the day (their tokens come from the

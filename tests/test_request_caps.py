@@ -36,7 +36,14 @@ RATIO_OLD_START = b'{"msg":"parameter \'startTime\' is invalid.","code":-1130}'
 
 MINE = ("binance/spot_klines_1d", "coinbase/spot_candles_1d", "mempool/hashrate", "blockchain_com/hash_rate",
         "binance/funding_rate", "binance/top_trader_long_short_ratio", "binance/global_long_short_ratio",
-        "bybit/open_interest_1d", "deribit/btc_dvol", "deribit/eth_dvol")
+        "bybit/open_interest_1d", "deribit/btc_dvol", "deribit/eth_dvol", "binance/top_trader_position_ratio",
+        "binance/taker_volume", "binance/open_interest_day", "bybit/open_interest_day", "okx/open_interest_day")
+# Binance's futures/data endpoints: the last 30 days only.
+THIRTY_DAYS = ("binance/top_trader_long_short_ratio", "binance/global_long_short_ratio",
+               "binance/top_trader_position_ratio", "binance/taker_volume", "binance/open_interest_day")
+# Rows a day's own request asks: the open interest of the day asks its 00:00 and the next (OKX: every hour between).
+OWN_DAY_ROWS = {"binance/funding_rate": 3, "binance/open_interest_day": 2, "bybit/open_interest_day": 2,
+                "okx/open_interest_day": 25}
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +82,16 @@ def _asked(spec: DatasetSpec, request: FetchRequest, at_ms: int) -> tuple[int, i
     if spec.name == "binance/funding_rate":
         assert int(p["limit"]) <= 1000  # "Default 100; max 1000"
         return _stamps_in(int(p["startTime"]), int(p["endTime"]), DAY_MS // 3), int(p["limit"])
-    if spec.name.endswith("_long_short_ratio"):
+    if spec.name in THIRTY_DAYS:
         assert int(p["limit"]) <= 500  # "default 30, max 500"
         assert int(p["startTime"]) >= at_ms - 30 * DAY_MS  # "Only the data of the latest 30 days is available"
         return _stamps_in(int(p["startTime"]), int(p["endTime"]), DAY_MS), int(p["limit"])
-    if spec.name == "bybit/open_interest_1d":
+    if spec.name in ("bybit/open_interest_1d", "bybit/open_interest_day"):
         assert int(p["limit"]) <= 200  # "[1, 200]. Default: 50"
         return _stamps_in(int(p["startTime"]), int(p["endTime"]), DAY_MS), int(p["limit"])
+    if spec.name == "okx/open_interest_day":
+        assert p["period"] == "1H" and int(p["limit"]) <= 100  # rubik statistics: limit at most 100
+        return _stamps_in(int(p["begin"]), int(p["end"]), 3_600_000), int(p["limit"])
     if spec.name.startswith("deribit/") and spec.name.endswith("_dvol"):
         # Not documented: public loaders measured 1000 candles an answer, the rest behind `continuation`.
         assert p["resolution"] == "1D"
@@ -124,7 +134,7 @@ def test_a_days_own_request_is_within_the_cap_and_asks_for_that_day_only(api, na
     count, cap = _asked(spec, request, AT_MS)
     assert count <= cap
     if name not in ("mempool/hashrate", "blockchain_com/hash_rate"):  # those two ask a window around the day
-        assert count == (3 if name == "binance/funding_rate" else 1), (name, count)  # funding: a print every 8 h
+        assert count == OWN_DAY_ROWS.get(name, 1), (name, count)  # funding: a print every 8 h
 
 
 @pytest.mark.parametrize("name", [n for n in MINE if n != "mempool/hashrate"])
@@ -143,7 +153,7 @@ def test_every_range_a_year_backfill_asks_is_within_the_caps():
     days = [LAST - dt.timedelta(days=k) for k in range(365, -1, -1)]
     for name in MINE:
         spec = get_dataset(*name.split("/"))
-        if name.endswith("_long_short_ratio"):
+        if name in THIRTY_DAYS:
             days_served = [d for d in days if d >= LAST - dt.timedelta(days=27)]
         else:
             days_served = days

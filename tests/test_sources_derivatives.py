@@ -17,13 +17,15 @@ from pipelines.sources.spec import PARTITION_COLUMN
 UTC = dt.timezone.utc
 LATE = dt.datetime(2030, 1, 1, tzinfo=UTC)
 DAY = dt.date(2025, 11, 21)
-ALL = (*binance_futures.DATASETS, *bybit.DATASETS, *okx.DATASETS)
 
 FUNDING = binance_futures.FUNDING_RATE
 TOP = binance_futures.TOP_TRADER_LONG_SHORT_RATIO
 GLOBAL = binance_futures.GLOBAL_LONG_SHORT_RATIO
 OI = bybit.OPEN_INTEREST_1D
 LIQ = okx.LIQUIDATION_ORDERS
+# The leverage datasets of issue 18 (position ratio, taker volume, open interest of the day) are tested in
+# tests/test_sources_leverage.py.
+ALL = (FUNDING, TOP, GLOBAL, OI, LIQ)
 
 
 def ms(day: dt.date, hour: int = 0, minute: int = 0) -> int:

@@ -24,6 +24,14 @@ mechanism: cohorts of leveraged positions.
   positions), at a bankruptcy price just beyond the minute's price.
 - Account ratios (Binance): top traders' long share follows the leveraged imbalance; all accounts' ("retail")
   long share rises after falls (buying the dip) and with the drawdown from the 30-day high.
+- Position ratio (Binance top traders, by size): the largest accounts lean with the imbalance less and fade the last
+  three days' move (they add longs into a fall), so "whales" by size and by account count can disagree.
+- Taker volume (Binance): each minute trades a base volume that grows with the size of the minute's move and of the
+  day's, tilted
+  toward buys in rising minutes and sells in falling ones, plus the minute's liquidations as forced taker orders
+  (a liquidated long is a market sell), so cascade days are heavy sell days.
+- Open interest on Binance, Bybit and OKX: the same positions at each venue's scale (BTC), valued in USD at the
+  index price of the instant.
 
 Scale: OKX's liquidation feed is ONE exchange's BTC-USDT swap, a fraction of market-wide liquidations (the
 market totals that reports quote sum all exchanges and all coins). The demo's OKX open-interest scale (~28k BTC
@@ -87,6 +95,10 @@ class DerivativesParams:
         (dt.date(2020, 3, 25), 600.0), (dt.date(2020, 12, 31), 9_000.0), (dt.date(2021, 11, 1), 28_000.0),
         (dt.date(2023, 1, 1), 36_000.0), (dt.date(2025, 1, 1), 52_000.0),
     )
+    binance_scale: tuple[tuple[dt.date, float], ...] = (
+        (dt.date(2019, 9, 10), 2_000.0), (dt.date(2020, 12, 31), 25_000.0), (dt.date(2021, 11, 1), 70_000.0),
+        (dt.date(2023, 1, 1), 95_000.0), (dt.date(2025, 1, 1), 80_000.0),
+    )
     okx_scale: tuple[tuple[dt.date, float], ...] = (
         (dt.date(2019, 12, 1), 3_000.0), (dt.date(2021, 6, 1), 14_000.0), (dt.date(2023, 1, 1), 20_000.0),
         (dt.date(2025, 1, 1), 28_000.0),
@@ -117,6 +129,17 @@ class DerivativesParams:
     retail_long_drawdown: float = 0.75
     retail_long_return: float = 0.9
     ratio_noise_sd: float = 0.03
+    # top traders' positions (Binance, by size)
+    top_position_base: float = 0.50
+    top_position_imbalance: float = 0.12
+    top_position_return: float = -0.8
+    # taker volume (Binance BTCUSDT perpetual): a quiet day trades this many times the venue's OI scale
+    taker_volume_per_scale: float = 1.6
+    taker_abs_move: float = 0.6  # a minute's base volume x (0.52 + this x |move| / its sd)
+    taker_tilt: float = 0.12  # buy share 0.5 x (1 + tilt x tanh(move / sd))
+    taker_day_move: float = 0.5  # a day's volume x (0.6 + this x |daily return| / daily vol): big days trade more
+    forced_volume: float = 4.0  # taker BTC per liquidated BTC (the liquidation order and the stops it triggers)
+    taker_noise_sd: float = 0.12
 
 
 @dataclass
@@ -290,6 +313,50 @@ class DerivativesModel:
         index = self.params.hedged_base + s.longs[m] + s.shorts[m]
         return float(self._scale(self.params.bybit_scale, day, m) * index)
 
+    def venue_open_interest(self, venue: str, ts_ms: int) -> tuple[float, float]:
+        """(open interest in BTC, the index price) of `venue` (binance, bybit, okx) at `ts_ms`: its USD value is
+        the two multiplied, once the BTC figure is rounded as the venue sends it (a body must not carry the last
+        bits of a product, which differ with the CPU's vector paths)."""
+        anchors = {"binance": self.params.binance_scale, "bybit": self.params.bybit_scale,
+                   "okx": self.params.okx_scale}[venue]
+        day = date_of_ms(ts_ms)
+        m = (ts_ms - day_ms(day)) // MS_PER_MINUTE
+        s = self.day_state(day)
+        btc = float(self._scale(anchors, day, m) * (self.params.hedged_base + s.longs[m] + s.shorts[m]))
+        return btc, float(s.price[m])
+
+    # ---- taker volume (Binance BTCUSDT) ----------------------------------------------------------------
+    def taker_minutes(self, day: dt.date) -> tuple[np.ndarray, np.ndarray]:
+        """Taker buy and sell volume (BTC) of each minute of `day` (1440 each)."""
+        p = self.params
+        s = self.day_state(day)
+        move = np.diff(np.log(s.price))
+        sd = self.market.regime(day).vol / math.sqrt(MINUTES) * self.market.params.intraday_vol_ratio
+        z = move / sd
+        scale = self._scale(p.binance_scale, day, np.arange(MINUTES) + 0.5)
+        noise = math.exp(p.taker_noise_sd * float(rng(p.seed_label + "/taker", day).standard_normal())
+                         - 0.5 * p.taker_noise_sd**2)
+        day_move = 0.6 + p.taker_day_move * abs(self.market.daily_return(day)) / self.market.regime(day).vol
+        base = scale * p.taker_volume_per_scale / MINUTES * (0.52 + p.taker_abs_move * np.abs(z)) * noise * day_move
+        tilt = p.taker_tilt * np.tanh(z)
+        buy = base * 0.5 * (1 + tilt) + p.forced_volume * s.liq_short * scale
+        sell = base * 0.5 * (1 - tilt) + p.forced_volume * s.liq_long * scale
+        return buy, sell
+
+    def taker_volume(self, start_ms: int, end_ms: int) -> tuple[float, float]:
+        """Taker (buy, sell) BTC traded in [start_ms, end_ms), whole minutes, summed in time order."""
+        buy = sell = 0.0
+        t = start_ms
+        while t < end_ms:
+            day = date_of_ms(t)
+            lo = (t - day_ms(day)) // MS_PER_MINUTE
+            hi = min(MINUTES, -(-(end_ms - day_ms(day)) // MS_PER_MINUTE))
+            b, s = self.taker_minutes(day)
+            buy += float(b[lo:hi].sum())
+            sell += float(s[lo:hi].sum())
+            t = day_ms(day) + MS_PER_DAY
+        return buy, sell
+
     # ---- funding (Binance BTCUSDT) ---------------------------------------------------------------------
     def funding_print(self, day: dt.date, hour: int) -> tuple[int, float, float]:
         """The print at `day` `hour`:00 (hour in 0, 8, 16): (fundingTime ms with jitter, rate, mark price)."""
@@ -335,11 +402,25 @@ class DerivativesModel:
         )
         return float(np.clip(top, 0.30, 0.78)), float(np.clip(retail, 0.35, 0.82))
 
-    def _smooth_noise(self, day: dt.date) -> np.ndarray:
+    def top_position_share(self, ts_ms: int) -> float:
+        """Top traders' long share of POSITION size at `ts_ms`: with the leveraged imbalance, against the last
+        three days' move (the largest accounts buy falls and sell rises), with its own slow noise."""
+        p = self.params
+        day = date_of_ms(ts_ms)
+        m = (ts_ms - day_ms(day)) // MS_PER_MINUTE
+        s = self.day_state(day)
+        imbalance = float((s.longs[m] - s.shorts[m]) / (s.longs[m] + s.shorts[m]))
+        ret_3d = math.log(float(s.price[m]) / self.market.close(day - dt.timedelta(days=4)))
+        noise = self._smooth_noise(day, "/position")[0] + 0.003 * rng(
+            p.seed_label + "/position-tick", day, str(m)).standard_normal()
+        share = p.top_position_base + p.top_position_imbalance * imbalance + p.top_position_return * ret_3d + noise
+        return float(np.clip(share, 0.30, 0.78))
+
+    def _smooth_noise(self, day: dt.date, label: str = "/ratio") -> np.ndarray:
         """Two slowly drifting noises (AR(1), 0.85 per day, over two weeks of seeded shocks)."""
         k = np.arange(15)
         weights = 0.85**k * math.sqrt(1 - 0.85**2)
-        shocks = np.array([rng(self.params.seed_label + "/ratio", day - dt.timedelta(days=int(i))).standard_normal(2)
+        shocks = np.array([rng(self.params.seed_label + label, day - dt.timedelta(days=int(i))).standard_normal(2)
                            for i in k])
         return self.params.ratio_noise_sd * (weights @ shocks)
 

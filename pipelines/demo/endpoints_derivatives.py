@@ -5,6 +5,10 @@
 - Binance `/futures/data/topLongShortAccountRatio`, `/futures/data/globalLongShortAccountRatio`: ascending
   array, ratios as 4-decimal strings, `timestamp` a number; only the last 30 days are served (an older
   startTime is refused with -1130, as the live API refuses it).
+- Binance `/futures/data/topLongShortPositionRatio` (top traders' positions by size),
+  `/futures/data/takerlongshortRatio` (taker buy/sell volume of each period, no symbol field; a period still under
+  way is served as traded so far) and `/futures/data/openInterestHist` (BTC and USD at each stamp): the same
+  family, limits and 30 days.
 - Bybit `/v5/market/open-interest`: retCode envelope, list newest first, strings, cursor paging.
 (OKX's liquidation orders are in `endpoints_okx`.)
 
@@ -158,6 +162,48 @@ def funding_rate(path_match: re.Match, params: dict[str, str], now: dt.datetime,
 
 
 def _long_short_ratio(retail: bool):
+    def row(model: DerivativesModel, ts: int, step: int, now_ms: int) -> dict:
+        top, everyone = model.long_account_shares(ts)
+        return _share_row(everyone if retail else top, ts)
+
+    return _futures_data(row)
+
+
+def _share_row(long_share: float, ts: int) -> dict:
+    long_share = round(long_share, 4)
+    short_share = round(1.0 - long_share, 4)
+    return {
+        "symbol": "BTCUSDT",
+        "longShortRatio": f"{long_share / short_share:.4f}",
+        "longAccount": f"{long_share:.4f}",
+        "shortAccount": f"{short_share:.4f}",
+        "timestamp": ts,
+    }
+
+
+def _position_row(model: DerivativesModel, ts: int, step: int, now_ms: int) -> dict:
+    return _share_row(model.top_position_share(ts), ts)
+
+
+def _taker_row(model: DerivativesModel, ts: int, step: int, now_ms: int) -> dict:
+    buy, sell = model.taker_volume(ts, min(ts + step, now_ms))
+    buy, sell = round(buy, 3), round(sell, 3)
+    return {"buySellRatio": f"{buy / sell:.4f}" if sell else "0", "buyVol": f"{buy:.4f}", "sellVol": f"{sell:.4f}",
+            "timestamp": ts}
+
+
+def _open_interest_row(model: DerivativesModel, ts: int, step: int, now_ms: int) -> dict:
+    btc, price = model.venue_open_interest("binance", ts)
+    btc = round(btc, 3)
+    # Binance writes 8 decimals; the demo's value is exact to the cent (the product's last bits are not reproducible)
+    usd = round(btc * price, 2)
+    return {"symbol": "BTCUSDT", "sumOpenInterest": f"{btc:.8f}", "sumOpenInterestValue": f"{usd:.8f}", "timestamp": ts}
+
+
+def _futures_data(row):
+    """A /futures/data endpoint: symbol and period required, the documented limits, the last 30 days only; `row`
+    gives the answer's row stamped `ts` (the period [ts, ts + step))."""
+
     def handler(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
         for name in ("symbol", "period"):
             if not params.get(name):
@@ -184,25 +230,16 @@ def _long_short_ratio(retail: bool):
         lo = max(now_ms - BINANCE_RATIO_HISTORY_MS, times.get("startTime", 0), day_ms(model.params.first_funding_day))
         hi = min(now_ms, times.get("endTime", now_ms))
         slots = list(range(-(-lo // step) * step, hi + 1, step)) if lo <= hi else []
-        rows = []
-        for ts in _select(slots, times, limit):
-            top, everyone = model.long_account_shares(ts)
-            long_share = round(everyone if retail else top, 4)
-            short_share = round(1.0 - long_share, 4)
-            rows.append({
-                "symbol": "BTCUSDT",
-                "longShortRatio": f"{long_share / short_share:.4f}",
-                "longAccount": f"{long_share:.4f}",
-                "shortAccount": f"{short_share:.4f}",
-                "timestamp": ts,
-            })
-        return 200, _json(rows)
+        return 200, _json([row(model, ts, step, now_ms) for ts in _select(slots, times, limit)])
 
     return handler
 
 
 top_trader_long_short_ratio = _long_short_ratio(retail=False)
 global_long_short_ratio = _long_short_ratio(retail=True)
+top_trader_position_ratio = _futures_data(_position_row)
+taker_long_short_ratio = _futures_data(_taker_row)
+open_interest_hist = _futures_data(_open_interest_row)
 
 
 # ---- Bybit -----------------------------------------------------------------------------------------------------
@@ -279,5 +316,8 @@ ROUTES: list[tuple[re.Pattern, Handler]] = [
     (re.compile(r"/fapi/v1/fundingRate"), funding_rate),
     (re.compile(r"/futures/data/topLongShortAccountRatio"), top_trader_long_short_ratio),
     (re.compile(r"/futures/data/globalLongShortAccountRatio"), global_long_short_ratio),
+    (re.compile(r"/futures/data/topLongShortPositionRatio"), top_trader_position_ratio),
+    (re.compile(r"/futures/data/takerlongshortRatio"), taker_long_short_ratio),
+    (re.compile(r"/futures/data/openInterestHist"), open_interest_hist),
     (re.compile(r"/v5/market/open-interest"), bybit_open_interest),
 ]

@@ -1,10 +1,16 @@
-"""Demo endpoint of OKX's liquidation orders, on the real API's wire format, answered from DerivativesModel.
+"""Demo endpoints of OKX's liquidation orders and open-interest history, on the real API's wire format, answered
+from DerivativesModel.
 
 OKX `/api/v5/public/liquidation-orders`: code envelope (HTTP 200 with a non-zero code on errors), details newest
 first, <= 100 per page, `after`/`before` paging. Like the real feed it rolls off: only the last
 `LIQUIDATION_RETENTION_MS` is served, and of that only the newest `LIQUIDATION_ROW_CAP` details, so a walk past the
 cap comes back empty. A nightly fetch therefore loses the first half hour of its day and, on a cascade day, every
 order past the cap: only frequent polls (pipelines/polling) keep the whole day.
+
+OKX `/api/v5/rubik/stat/contracts/open-interest-history`: rows [ts, oi (contracts), oiCcy (BTC), oiUsd] as strings,
+newest first, at most `limit` (<= 100) ending at `end`; periods of a day or more are cut at 00:00 UTC+8 (16:00 UTC),
+as OKX cuts its daily bars. The live depth is undocumented and shallow (sources.md §2.5); the demo serves the last
+`OI_HISTORY_MS` and nothing older.
 """
 
 from __future__ import annotations
@@ -113,7 +119,51 @@ def okx_liquidation_orders(path_match: re.Match, params: dict[str, str], now: dt
     return 200, _json({"code": "0", "msg": "", "data": [entry]})
 
 
+OI_PERIODS = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1H": MS_PER_HOUR, "2H": 2 * MS_PER_HOUR,
+              "4H": 4 * MS_PER_HOUR, "6H": 6 * MS_PER_HOUR, "12H": 12 * MS_PER_HOUR, "1D": MS_PER_DAY}
+OI_MAX_LIMIT = 100
+OI_HISTORY_MS = 30 * MS_PER_DAY
+OI_CONTRACT_BTC = 0.01  # BTC-USDT-SWAP ctVal
+_HONG_KONG_OFFSET_MS = 8 * MS_PER_HOUR
+
+
+def okx_open_interest_history(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+    inst_id = params.get("instId")
+    if not inst_id:
+        return _okx_error("50014", "Parameter instId can not be empty")
+    if inst_id != "BTC-USDT-SWAP":
+        return _okx_error("51001", "Instrument ID does not exist")
+    step = OI_PERIODS.get(params.get("period", "5m"))
+    if step is None:
+        return _okx_error("51000", "Parameter period error")
+    limit_raw = params.get("limit", str(OI_MAX_LIMIT))
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= OI_MAX_LIMIT:
+        return _okx_error("51000", "Parameter limit error")
+    bounds = {}
+    for name in ("begin", "end"):
+        raw = params.get(name)
+        if raw is not None:
+            if not raw.isdigit():
+                return _okx_error("51000", f"Parameter {name} error")
+            bounds[name] = int(raw)
+    model = derivatives_model(models)
+    now_ms = _now_ms(now)
+    offset = -_HONG_KONG_OFFSET_MS if step >= MS_PER_DAY else 0
+    lo = max(bounds.get("begin", 0), now_ms - OI_HISTORY_MS, day_ms(model.params.okx_first_day))
+    hi = min(bounds.get("end", now_ms), now_ms)
+    first = -(-(lo - offset) // step) * step + offset
+    last = (hi - offset) // step * step + offset
+    stamps = list(range(last, max(first, last - (int(limit_raw) - 1) * step) - 1, -step)) if last >= first else []
+    rows = []
+    for ts in stamps:
+        btc, price = model.venue_open_interest("okx", ts)
+        contracts = round(btc / OI_CONTRACT_BTC)
+        coins = round(contracts * OI_CONTRACT_BTC, 2)
+        rows.append([str(ts), str(contracts), f"{coins:.2f}", f"{coins * price:.2f}"])
+    return 200, _json({"code": "0", "msg": "", "data": rows})
+
 
 ROUTES: list = [
     (re.compile(r"/api/v5/public/liquidation-orders"), okx_liquidation_orders),
+    (re.compile(r"/api/v5/rubik/stat/contracts/open-interest-history"), okx_open_interest_history),
 ]

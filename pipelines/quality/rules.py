@@ -131,6 +131,21 @@ _RATIO_RULES: tuple[Rule, ...] = (
     Between(ACCOUNT_SHARE_SUM, 0.99, 1.01, why="long and short shares add up to 1"),
 )
 
+# Open interest of one exchange's BTC perpetual: ~30k-110k BTC at each of these venues in 2025; 2 million BTC
+# (a tenth of all bitcoin) on one contract is a unit error (contracts written as coins, USD in the BTC field).
+MAX_VENUE_OPEN_INTEREST_BTC = 2_000_000.0
+
+
+def _open_interest_day_rules(usd: bool) -> tuple[Rule, ...]:
+    why = f"open interest in [0, {MAX_VENUE_OPEN_INTEREST_BTC:,.0f}] BTC"
+    rules = [Between(c, 0, MAX_VENUE_OPEN_INTEREST_BTC, why=why)
+             for c in ("open_interest_start_btc", "open_interest_end_btc")]
+    if usd:
+        rules += [Between(c, 0, why="open interest is not negative")
+                  for c in ("open_interest_start_usd", "open_interest_end_usd")]
+    return tuple(rules)
+
+
 RULES: dict[str, DatasetRules] = {
     "binance__spot_klines_1d": DatasetRules(
         (*_ohlc_rules(), Between("quote_volume_usdt", 0, why="volume is not negative"),
@@ -180,6 +195,19 @@ RULES: dict[str, DatasetRules] = {
     ),
     "binance__top_trader_long_short_ratio": DatasetRules(_RATIO_RULES),
     "binance__global_long_short_ratio": DatasetRules(_RATIO_RULES),
+    "binance__top_trader_position_ratio": DatasetRules(_RATIO_RULES),
+    "binance__taker_volume": DatasetRules(
+        (
+            Between("buy_volume_btc", 0, why="volume is not negative"),
+            Between("sell_volume_btc", 0, why="volume is not negative"),
+            # A day's taker buys and sells stay within a few percent to ~20% of each other, even on cascade days;
+            # 5x either way is a broken row (one side missing, a ratio inverted into a percentage).
+            Between("buy_sell_ratio", 0.2, 5.0, why="taker buys within 5x of sells"),
+        )
+    ),
+    "binance__open_interest_day": DatasetRules(_open_interest_day_rules(usd=True)),
+    "bybit__open_interest_day": DatasetRules(_open_interest_day_rules(usd=False)),
+    "okx__open_interest_day": DatasetRules(_open_interest_day_rules(usd=True)),
     "bybit__open_interest_1d": DatasetRules(
         (Between("open_interest_btc", 0, why="open interest is not negative"),)
     ),

@@ -1,4 +1,5 @@
-"""Binance USD-M futures (fapi.binance.com): BTCUSDT funding prints and long/short account ratios.
+"""Binance USD-M futures (fapi.binance.com): BTCUSDT funding prints, long/short account and position ratios, taker
+buy/sell volume and open interest (BTC and USD).
 
 Wire formats: ../shared/docs/sources.md §2.2 and the recorded body binance/funding_rate_BTCUSDT.json.
 Binance answers JSON arrays in ascending order, numbers as strings, times in ms; errors are
@@ -25,6 +26,7 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
+from pipelines.sources._open_interest import OPEN_INTEREST_DAY_SCHEMA, open_interest_values
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "binance"
@@ -32,6 +34,9 @@ FAPI = "https://fapi.binance.com"
 FUNDING_RATE_URL = f"{FAPI}/fapi/v1/fundingRate"
 TOP_TRADER_RATIO_URL = f"{FAPI}/futures/data/topLongShortAccountRatio"
 GLOBAL_RATIO_URL = f"{FAPI}/futures/data/globalLongShortAccountRatio"
+TOP_TRADER_POSITION_RATIO_URL = f"{FAPI}/futures/data/topLongShortPositionRatio"
+TAKER_VOLUME_URL = f"{FAPI}/futures/data/takerlongshortRatio"
+OPEN_INTEREST_HIST_URL = f"{FAPI}/futures/data/openInterestHist"
 SYMBOL = "BTCUSDT"
 MS_PER_HOUR = 3_600_000
 # fundingTime carries a few ms of jitter after the hour (…001 to …016 in the recording): floored to the hour.
@@ -212,13 +217,18 @@ if RATIO_DAYS_PER_REQUEST > min(RATIO_ROWS_LIMIT, RATIO_HISTORY_DAYS):
     raise ValueError("long/short ratios: a range must fit the rows limit and the 30 days served")
 
 
-def _ratio_range_request(dataset: str, url: str):
+def _ratio_range_request(dataset: str, url: str, *, through_next_midnight: bool = False):
+    """`through_next_midnight`: the window also holds the row stamped 00:00 of the day after `last` (its endTime is
+    that instant, inclusive): the end-of-day value of `last` (open interest), one more row within the limit."""
+
     def build(first: dt.date, last: dt.date, at: dt.datetime | None = None) -> FetchRequest:
         days = (last - first).days + 1
         if not 1 <= days <= RATIO_DAYS_PER_REQUEST:
             raise ValueError(f"{SOURCE}/{dataset}: {first} … {last} is {days} days; one request holds "
                              f"{RATIO_DAYS_PER_REQUEST} (Binance serves the last {RATIO_HISTORY_DAYS} days)")
         window = _days_window_params(first, last)
+        if through_next_midnight:
+            window["endTime"] = str(day_start_ms(last) + MS_PER_DAY)
         if at is not None:
             oldest = epoch_ms(at) - RATIO_HISTORY_DAYS * MS_PER_DAY + RATIO_START_MARGIN_MS
             # Part of the range is older than the 30 days served: ask from where they start (the older days come
@@ -231,13 +241,13 @@ def _ratio_range_request(dataset: str, url: str):
     return build
 
 
-def _ratio_request(dataset: str, url: str):
-    build_range = _ratio_range_request(dataset, url)
+def _ratio_request(dataset: str, url: str, **kw):
+    build_range = _ratio_range_request(dataset, url, **kw)
     return lambda day: build_range(day, day)
 
 
-def _ratio_request_at(dataset: str, url: str):
-    build_range = _ratio_range_request(dataset, url)
+def _ratio_request_at(dataset: str, url: str, **kw):
+    build_range = _ratio_range_request(dataset, url, **kw)
     return lambda day, at: build_range(day, day, at)
 
 
@@ -250,40 +260,54 @@ def _timestamp_ms(value: Any, field: str, fail: Failer) -> int:
     return json_int(value, field, fail)
 
 
+def _daily_rows(body: bytes, fail: Failer, day: dt.date, fetched_at: dt.datetime, stamps: tuple[int, ...],
+                what: str) -> dict[int, tuple[int, dict]]:
+    """The rows stamped exactly `stamps` (ms, 00:00 UTC of days, period=1d) of a futures/data body, as
+    {stamp: (index, row)}; other days' rows are left out. Each stamp must be there once; a row stamped inside the
+    days asked but not at 00:00 is another period's."""
+    served_from = epoch_ms(fetched_at) - RATIO_HISTORY_DAYS * MS_PER_DAY
+    hint = f"; Binance serves the {RATIO_HISTORY.split(':')[0]}"
+    data = decode_json(body, fail)
+    if isinstance(data, dict) and data.get("code") == -1130 and "startTime" in str(data.get("msg")):
+        fail.raise_(f"error envelope: code -1130: {data['msg']}{hint}")
+    data = _error_envelope(data, fail, what)
+    found: dict[int, tuple[int, dict]] = {}
+    lo, hi = min(stamps), max(stamps) + MS_PER_DAY
+    for i, item in enumerate(data):
+        where = f"row #{i}"
+        if not isinstance(item, dict):
+            fail.raise_(f"{where} is not an object: {str(item)[:80]}")
+        ts = _timestamp_ms(need(item, "timestamp", fail, where), f"{where} timestamp", fail)
+        if ts > 10**14:
+            fail.raise_(f"{where} timestamp {ts} looks like microseconds, expected milliseconds")
+        if ts not in stamps:
+            if lo < ts < hi and ts % MS_PER_DAY:
+                fail.raise_(f"{where} timestamp {iso_ms(ts)} is inside the day but not 00:00: not period=1d")
+            continue
+        if ts in found:
+            fail.raise_(f"two rows stamped {iso_ms(ts)}")
+        found[ts] = (i, item)
+    for ts in stamps:
+        if ts not in found:
+            why = hint if not data or day_start_ms(day) < served_from else ""
+            fail.raise_(f"no row stamped {iso_ms(ts)} (day absent) among {len(data)} rows{why}")
+    return found
+
+
+def _symbol(item: dict, fail: Failer, where: str) -> None:
+    symbol = json_str(need(item, "symbol", fail, where), f"{where} symbol", fail)
+    if symbol != SYMBOL:
+        fail.raise_(f"{where} is for symbol {symbol!r}, expected {SYMBOL}")
+
+
 def _ratio_parser(dataset: str):
     def parse(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
         """The row stamped 00:00 UTC of `day` (period=1d); rows of other days are left out."""
         fail = Failer(SOURCE, dataset, day)
         day_ms = day_start_ms(day)
-        served_from = epoch_ms(fetched_at) - RATIO_HISTORY_DAYS * MS_PER_DAY
-        hint = f"; Binance serves the {RATIO_HISTORY.split(':')[0]}"
-        data = decode_json(body, fail)
-        if isinstance(data, dict) and data.get("code") == -1130 and "startTime" in str(data.get("msg")):
-            fail.raise_(f"error envelope: code -1130: {data['msg']}{hint}")
-        data = _error_envelope(data, fail, "long/short ratio rows")
-        found = None
-        for i, item in enumerate(data):
-            where = f"row #{i}"
-            if not isinstance(item, dict):
-                fail.raise_(f"{where} is not an object: {str(item)[:80]}")
-            ts = _timestamp_ms(need(item, "timestamp", fail, where), f"{where} timestamp", fail)
-            if ts > 10**14:
-                fail.raise_(f"{where} timestamp {ts} looks like microseconds, expected milliseconds")
-            if ts != day_ms:
-                if day_ms < ts < day_ms + MS_PER_DAY:
-                    fail.raise_(f"{where} timestamp {iso_ms(ts)} is inside the day but not 00:00: not period=1d")
-                continue
-            if found is not None:
-                fail.raise_(f"two rows stamped {iso_ms(day_ms)}")
-            found = (i, item)
-        if found is None:
-            why = hint if not data or day_ms < served_from else ""
-            fail.raise_(f"no row stamped {iso_ms(day_ms)} (day absent) among {len(data)} rows{why}")
-        i, item = found
+        i, item = _daily_rows(body, fail, day, fetched_at, (day_ms,), "long/short ratio rows")[day_ms]
         where = f"row #{i}"
-        symbol = json_str(need(item, "symbol", fail, where), f"{where} symbol", fail)
-        if symbol != SYMBOL:
-            fail.raise_(f"{where} is for symbol {symbol!r}, expected {SYMBOL}")
+        _symbol(item, fail, where)
         if day_ms > epoch_ms(fetched_at):
             fail.raise_(f"row stamped {iso_ms(day_ms)} is after fetched_at {iso_ms(epoch_ms(fetched_at))}")
         ratio, long_acc, short_acc = (
@@ -345,4 +369,151 @@ GLOBAL_LONG_SHORT_RATIO = DatasetSpec(
     max_range_days=RATIO_DAYS_PER_REQUEST,
 )
 
-DATASETS: tuple[DatasetSpec, ...] = (FUNDING_RATE, TOP_TRADER_LONG_SHORT_RATIO, GLOBAL_LONG_SHORT_RATIO)
+# The top traders' POSITION ratio (developers.binance.com, "Top Trader Long/Short Ratio (Positions)"): the same
+# endpoint family, caps, 30 days and wire shape as the account ratios, but longAccount / shortAccount are the shares
+# of the top traders' summed POSITIONS (by size) that are long and short, not the shares of their accounts. A
+# whale's account counts once in the account ratio and by its size here: the two differ when the largest accounts
+# lean the other way from the many smaller top accounts.
+TOP_TRADER_POSITION_RATIO = DatasetSpec(
+    source=SOURCE,
+    dataset="top_trader_position_ratio",
+    description="Binance BTCUSDT top traders' long/short POSITION ratio (shares of their positions' size) at 00:00 "
+                "UTC (period 1d).",
+    raw_schema=LONG_SHORT_RATIO_SCHEMA,
+    key_columns=(PARTITION_COLUMN,),
+    build_request=_ratio_request("top_trader_position_ratio", TOP_TRADER_POSITION_RATIO_URL),
+    parse=_ratio_parser("top_trader_position_ratio"),
+    event_time_column="timestamp",
+    backfillable=True,
+    history=RATIO_HISTORY,
+    build_request_at=_ratio_request_at("top_trader_position_ratio", TOP_TRADER_POSITION_RATIO_URL),
+    build_range_request=_ratio_range_request("top_trader_position_ratio", TOP_TRADER_POSITION_RATIO_URL),
+    max_range_days=RATIO_DAYS_PER_REQUEST,
+)
+
+
+# ---- taker buy/sell volume ----------------------------------------------------------------------------------
+
+TAKER_VOLUME_SCHEMA = pa.schema(
+    [
+        (PARTITION_COLUMN, pa.date32()),
+        ("timestamp", pa.timestamp("us")),  # 00:00 UTC of the day: the start of the 1d period the volumes cover
+        ("buy_volume_btc", pa.float64()),  # taker buys (market orders lifting asks), BTC
+        ("sell_volume_btc", pa.float64()),  # taker sells (market orders hitting bids, forced sells among them), BTC
+        ("buy_sell_ratio", pa.float64()),  # buyVol / sellVol as Binance rounds it
+    ]
+)
+# buySellRatio comes rounded to 4 decimals: it must match buyVol / sellVol to that (relative 1e-3 leaves room).
+_TAKER_RATIO_TOLERANCE = 1e-3
+
+
+def parse_taker_volume(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
+    """The row stamped 00:00 UTC of `day` (period=1d: the volumes traded during the day); the day must be over,
+    since the row of a day still trading is partial."""
+    fail = Failer(SOURCE, "taker_volume", day)
+    day_ms = day_start_ms(day)
+    if epoch_ms(fetched_at) < day_ms + MS_PER_DAY:
+        fail.raise_(f"the day is not over: fetched_at {iso_ms(epoch_ms(fetched_at))} is before "
+                    f"{iso_ms(day_ms + MS_PER_DAY)} (the day's volume would be partial)")
+    i, item = _daily_rows(body, fail, day, fetched_at, (day_ms,), "taker volume rows")[day_ms]
+    where = f"row #{i}"
+    buy, sell, ratio = (
+        decimal_str_float(need(item, key, fail, where), f"{where} {key}", fail)
+        for key in ("buyVol", "sellVol", "buySellRatio")
+    )
+    if buy < 0 or sell < 0 or ratio < 0:
+        fail.raise_(f"negative volume: buyVol {buy}, sellVol {sell}, buySellRatio {ratio}")
+    if sell > 0 and abs(ratio - buy / sell) > _TAKER_RATIO_TOLERANCE * max(1.0, buy / sell):
+        fail.raise_(f"buySellRatio {ratio} is not buyVol / sellVol ({buy} / {sell})")
+    return pa.Table.from_pydict(
+        {
+            PARTITION_COLUMN: [day],
+            "timestamp": [day_ms * 1000],
+            "buy_volume_btc": [buy],
+            "sell_volume_btc": [sell],
+            "buy_sell_ratio": [ratio],
+        },
+        schema=TAKER_VOLUME_SCHEMA,
+    )
+
+
+# "Taker Buy/Sell Volume" (developers.binance.com): symbol, period (5m … 1d), limit (default 30, max 500),
+# startTime, endTime; "Only the data of the latest 30 days is available". The answer has no symbol field:
+# [{"buySellRatio","buyVol","sellVol","timestamp"}], volumes in the base asset (BTC) as strings.
+TAKER_VOLUME = DatasetSpec(
+    source=SOURCE,
+    dataset="taker_volume",
+    description="Binance BTCUSDT perpetual taker buy and sell volume of the UTC day (BTC) and their ratio "
+                "(period 1d).",
+    raw_schema=TAKER_VOLUME_SCHEMA,
+    key_columns=(PARTITION_COLUMN,),
+    build_request=_ratio_request("taker_volume", TAKER_VOLUME_URL),
+    parse=parse_taker_volume,
+    event_time_column="timestamp",
+    backfillable=True,
+    history=RATIO_HISTORY,
+    build_request_at=_ratio_request_at("taker_volume", TAKER_VOLUME_URL),
+    build_range_request=_ratio_range_request("taker_volume", TAKER_VOLUME_URL),
+    max_range_days=RATIO_DAYS_PER_REQUEST,
+)
+
+
+# ---- open interest: the day's start and end, BTC and USD -----------------------------------------------------
+
+def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
+    """The rows stamped 00:00 of `day` (its start) and of the day after (its end): both from this one body, so a
+    day's change is known from its own partition once the day is over."""
+    fail = Failer(SOURCE, "open_interest_day", day)
+    start_ms = day_start_ms(day)
+    end_ms = start_ms + MS_PER_DAY
+    if epoch_ms(fetched_at) < end_ms:
+        fail.raise_(f"the day is not over: fetched_at {iso_ms(epoch_ms(fetched_at))} is before {iso_ms(end_ms)}, "
+                    "the end-of-day value")
+    rows = _daily_rows(body, fail, day, fetched_at, (start_ms, end_ms), "open interest rows")
+    values = []
+    for ts in (start_ms, end_ms):
+        i, item = rows[ts]
+        where = f"row #{i}"
+        _symbol(item, fail, where)
+        values.append(open_interest_values(need(item, "sumOpenInterest", fail, where),
+                                           need(item, "sumOpenInterestValue", fail, where), fail, where,
+                                           "sumOpenInterest", "sumOpenInterestValue"))
+    (start_btc, start_usd), (end_btc, end_usd) = values
+    return pa.Table.from_pydict(
+        {
+            PARTITION_COLUMN: [day],
+            "start_time": [start_ms * 1000],
+            "end_time": [end_ms * 1000],
+            "open_interest_start_btc": [start_btc],
+            "open_interest_end_btc": [end_btc],
+            "open_interest_start_usd": [start_usd],
+            "open_interest_end_usd": [end_usd],
+        },
+        schema=OPEN_INTEREST_DAY_SCHEMA,
+    )
+
+
+# "Open Interest Statistics" (sources.md §2.2): period 1d rows stamped 00:00 UTC, sumOpenInterest (BTC) and
+# sumOpenInterestValue (USD) as strings, the latest 30 days only, limit default 30, max 500. A range of N days asks
+# N + 1 rows (through the 00:00 after its last day), within the default limit that is sent: 28 days.
+OPEN_INTEREST_DAY = DatasetSpec(
+    source=SOURCE,
+    dataset="open_interest_day",
+    description="Binance BTCUSDT perpetual open interest (BTC and USD) at the start and the end of the UTC day.",
+    raw_schema=OPEN_INTEREST_DAY_SCHEMA,
+    key_columns=(PARTITION_COLUMN,),
+    build_request=_ratio_request("open_interest_day", OPEN_INTEREST_HIST_URL, through_next_midnight=True),
+    parse=parse_open_interest_day,
+    event_time_column="start_time",
+    backfillable=True,
+    history=RATIO_HISTORY,
+    build_request_at=_ratio_request_at("open_interest_day", OPEN_INTEREST_HIST_URL, through_next_midnight=True),
+    build_range_request=_ratio_range_request("open_interest_day", OPEN_INTEREST_HIST_URL,
+                                             through_next_midnight=True),
+    max_range_days=RATIO_DAYS_PER_REQUEST,
+)
+
+DATASETS: tuple[DatasetSpec, ...] = (
+    FUNDING_RATE, TOP_TRADER_LONG_SHORT_RATIO, GLOBAL_LONG_SHORT_RATIO, TOP_TRADER_POSITION_RATIO, TAKER_VOLUME,
+    OPEN_INTEREST_DAY,
+)

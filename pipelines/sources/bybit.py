@@ -188,4 +188,113 @@ OPEN_INTEREST_1D = DatasetSpec(
     max_range_days=ROWS_PER_PAGE,
 )
 
-DATASETS: tuple[DatasetSpec, ...] = (OPEN_INTEREST_1D,)
+
+
+# ---- the day's start and end in one partition ----------------------------------------------------------------
+# open_interest_1d keeps one row per partition (the day's start), so a day's end-of-day value waits for the next
+# partition and the newest day's change is unknown. open_interest_day asks, for day D, the 1d rows stamped D 00:00
+# and D + 1 00:00 (endTime is that instant, inclusive) and keeps both: partition D alone gives the day's change once
+# the day is over (the nightly run, 00:30 UTC of D + 1). Bybit serves open interest in BTC only (no USD value in
+# the history): the marts value it at the day's consolidated prices.
+
+OPEN_INTEREST_DAY_SCHEMA = pa.schema(
+    [
+        (PARTITION_COLUMN, pa.date32()),
+        ("start_time", pa.timestamp("us")),  # 00:00 UTC of the day
+        ("end_time", pa.timestamp("us")),  # 00:00 UTC of the next day: the end of the day
+        ("open_interest_start_btc", pa.float64()),
+        ("open_interest_end_btc", pa.float64()),
+    ]
+)
+# A range of N days is N + 1 rows (through the 00:00 after its last day): one page of 200 holds 199 days.
+OPEN_INTEREST_DAY_MAX_DAYS = ROWS_PER_PAGE - 1
+
+
+def build_open_interest_day_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    days = (last - first).days + 1
+    if not 1 <= days <= OPEN_INTEREST_DAY_MAX_DAYS:
+        raise ValueError(f"{SOURCE}/open_interest_day: {first} … {last} is {days} days ({days + 1} daily rows); one "
+                         f"page holds {ROWS_PER_PAGE} rows")
+    return FetchRequest(
+        source=SOURCE,
+        dataset="open_interest_day",
+        day=first,
+        last_day=last,
+        url=OPEN_INTEREST_URL,
+        params={
+            "category": CATEGORY,
+            "symbol": SYMBOL,
+            "intervalTime": "1d",
+            "startTime": str(day_start_ms(first)),
+            "endTime": str(day_start_ms(last) + MS_PER_DAY),
+            "limit": str(ROWS_PER_PAGE),
+        },
+    )
+
+
+def build_open_interest_day_request(day: dt.date) -> FetchRequest:
+    return build_open_interest_day_range_request(day, day)
+
+
+def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
+    fail = Failer(SOURCE, "open_interest_day", day)
+    start_ms = day_start_ms(day)
+    end_ms = start_ms + MS_PER_DAY
+    if epoch_ms(fetched_at) < end_ms:
+        fail.raise_(f"the day is not over: fetched_at {iso_ms(epoch_ms(fetched_at))} is before {iso_ms(end_ms)}, "
+                    "the end-of-day value")
+    result = _result(body, fail)
+    for key, expected in (("symbol", SYMBOL), ("category", CATEGORY)):
+        if key in result and result[key] != expected:
+            fail.raise_(f"result.{key} is {result[key]!r}, expected {expected!r}")
+    rows = result["list"]
+    found: dict[int, float] = {}
+    for i, item in enumerate(rows):
+        where = f"list[{i}]"
+        if not isinstance(item, dict):
+            fail.raise_(f"{where} is not an object")
+        ts = _timestamp_ms(need(item, "timestamp", fail, where), f"{where}.timestamp", fail)
+        raw = need(item, "openInterest", fail, where)
+        if ts in (start_ms, end_ms):
+            if ts in found:
+                fail.raise_(f"two rows stamped {iso_ms(ts)}")
+            oi = decimal_str_float(raw, f"{where}.openInterest", fail)
+            if oi < 0:
+                fail.raise_(f"negative openInterest {oi}")
+            found[ts] = oi
+        elif start_ms < ts < end_ms + MS_PER_DAY:
+            fail.raise_(f"{where} stamped {iso_ms(ts)}, inside the day but not 00:00: not intervalTime=1d")
+    for ts, what in ((start_ms, "start"), (end_ms, "end")):
+        if ts not in found:
+            fail.raise_(f"no row stamped {iso_ms(ts)} (the day's {what}) among {len(rows)} rows"
+                        + (f" (the contract launched on {CONTRACT_LAUNCH})" if not rows else ""))
+    return pa.Table.from_pydict(
+        {
+            PARTITION_COLUMN: [day],
+            "start_time": [start_ms * 1000],
+            "end_time": [end_ms * 1000],
+            "open_interest_start_btc": [found[start_ms]],
+            "open_interest_end_btc": [found[end_ms]],
+        },
+        schema=OPEN_INTEREST_DAY_SCHEMA,
+    )
+
+
+OPEN_INTEREST_DAY = DatasetSpec(
+    source=SOURCE,
+    dataset="open_interest_day",
+    description="Bybit BTCUSDT linear perpetual open interest (BTC) at the start and the end of the UTC day.",
+    raw_schema=OPEN_INTEREST_DAY_SCHEMA,
+    key_columns=(PARTITION_COLUMN,),
+    build_request=build_open_interest_day_request,
+    parse=parse_open_interest_day,
+    event_time_column="start_time",
+    backfillable=True,
+    history=f"since the contract's launch ({CONTRACT_LAUNCH.isoformat()})",
+    available_from=CONTRACT_LAUNCH,
+    next_page=next_open_interest_page,
+    build_range_request=ignoring_send_time(build_open_interest_day_range_request),
+    max_range_days=OPEN_INTEREST_DAY_MAX_DAYS,
+)
+
+DATASETS: tuple[DatasetSpec, ...] = (OPEN_INTEREST_1D, OPEN_INTEREST_DAY)

@@ -1,6 +1,7 @@
 """OKX v5: filled liquidation orders of the BTC-USDT perpetual swap, the only keyless REST feed with a long/short
-split (sources.md §2.5, §2.7). It serves only about the last day, and at most about a thousand rows: on a
-cascade day less than the day. So it is polled hourly (pipelines.polling), and a day is read from every poll
+split (sources.md §2.5, §2.7), and the swap's open interest at the start and end of each day (rubik statistics, at
+the end of this module). The liquidation feed serves only about the last day, and at most about a thousand rows: on
+a cascade day less than the day. So it is polled hourly (pipelines.polling), and a day is read from every poll
 reaching into it (the nightly run's own fetch is one more poll).
 
 Wire format (no public recording exists; built from the documented shape):
@@ -31,7 +32,8 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
-from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, PollSpec
+from pipelines.sources._open_interest import OPEN_INTEREST_DAY_SCHEMA, open_interest_values
+from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, PollSpec, ignoring_send_time
 
 SOURCE = "okx"
 LIQUIDATION_ORDERS_URL = "https://www.okx.com/api/v5/public/liquidation-orders"
@@ -261,4 +263,119 @@ LIQUIDATION_ORDERS = DatasetSpec(
                   row_cap=ROW_CAP),
 )
 
-DATASETS: tuple[DatasetSpec, ...] = (LIQUIDATION_ORDERS,)
+
+
+# ---- open interest of the day (rubik statistics) -----------------------------------------------------------
+# GET /api/v5/rubik/stat/contracts/open-interest-history?instId=BTC-USDT-SWAP&period=1H&begin&end&limit (sources.md
+# §2.5): {"code":"0","msg":"","data":[[ts, oi (contracts), oiCcy (BTC), oiUsd (USD)], …]}, strings, newest first,
+# limit at most 100. Period 1H, not 1D: OKX cuts its daily bars at 00:00 UTC+8 (its candles' 1D; sources.md §2.5),
+# and the hourly rows include the ones stamped 00:00 UTC. Day D asks [D 00:00 - 1 ms, D + 1 00:00 + 1 ms], so both
+# midnights are inside whether OKX counts begin/end as inclusive or not: 25 rows; a range of N days 24 N + 1 rows,
+# 4 days within the 100-row limit. History is shallow and its depth undocumented (a public probe saw 4 days per
+# 100-row page at 1H): archived nightly, a missed night fetched while OKX still serves it.
+OPEN_INTEREST_HISTORY_URL = "https://www.okx.com/api/v5/rubik/stat/contracts/open-interest-history"
+OI_INST_ID = "BTC-USDT-SWAP"
+OI_PERIOD = "1H"
+OI_PERIOD_MS = 3_600_000
+OI_ROWS_LIMIT = 100
+OI_DAYS_PER_REQUEST = (OI_ROWS_LIMIT - 1) // 24
+OI_HISTORY = "shallow (undocumented depth; a probe saw days at 1H): archive nightly"
+# oiCcy = oi x ctVal up to OKX's rounding of the coin amount.
+_OI_CONTRACTS_TOLERANCE = 1e-6
+
+
+def build_open_interest_day_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    days = (last - first).days + 1
+    if not 1 <= days <= OI_DAYS_PER_REQUEST:
+        raise ValueError(f"{SOURCE}/open_interest_day: {first} … {last} is {days} days ({24 * days + 1} hourly rows); "
+                         f"one request holds {OI_DAYS_PER_REQUEST} within OKX's {OI_ROWS_LIMIT}-row limit")
+    return FetchRequest(
+        source=SOURCE,
+        dataset="open_interest_day",
+        day=first,
+        last_day=last,
+        url=OPEN_INTEREST_HISTORY_URL,
+        params={
+            "instId": OI_INST_ID,
+            "period": OI_PERIOD,
+            "begin": str(day_start_ms(first) - 1),
+            "end": str(day_start_ms(last) + MS_PER_DAY + 1),
+            "limit": str(OI_ROWS_LIMIT),
+        },
+    )
+
+
+def build_open_interest_day_request(day: dt.date) -> FetchRequest:
+    return build_open_interest_day_range_request(day, day)
+
+
+def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
+    """The hourly rows stamped 00:00 UTC of `day` (its start) and of the day after (its end)."""
+    fail = Failer(SOURCE, "open_interest_day", day)
+    start_ms = day_start_ms(day)
+    end_ms = start_ms + MS_PER_DAY
+    if epoch_ms(fetched_at) < end_ms:
+        fail.raise_(f"the day is not over: fetched_at {iso_ms(epoch_ms(fetched_at))} is before {iso_ms(end_ms)}, "
+                    "the end-of-day value")
+    data = decode_json(body, fail)
+    if not isinstance(data, dict):
+        fail.raise_(f"expected a JSON object with code and data, got {type(data).__name__}")
+    code = need(data, "code", fail, "the body")
+    if str(code) != "0":
+        fail.raise_(f"error envelope: code {code}: {data.get('msg', '')}")
+    rows = need(data, "data", fail, "the body")
+    if not isinstance(rows, list):
+        fail.raise_(f"data must be an array, got {type(rows).__name__}")
+    found: dict[int, tuple[float, float]] = {}
+    ctval = CONTRACT_VALUE_BTC[OI_INST_ID]
+    for i, row in enumerate(rows):
+        where = f"data[{i}]"
+        if not isinstance(row, list) or len(row) < 4:
+            fail.raise_(f"{where} is not an array [ts, oi, oiCcy, oiUsd]: {str(row)[:80]}")
+        ts = _ts_ms(row[0], f"{where} ts", fail)
+        if ts % OI_PERIOD_MS and start_ms <= ts <= end_ms:
+            fail.raise_(f"{where} stamped {iso_ms(ts)}, not on the hour: not period={OI_PERIOD}")
+        if ts not in (start_ms, end_ms):
+            continue
+        if ts in found:
+            fail.raise_(f"two rows stamped {iso_ms(ts)}")
+        contracts = decimal_str_float(row[1], f"{where} oi", fail)
+        btc, usd = open_interest_values(row[2], row[3], fail, where, "oiCcy", "oiUsd")
+        if abs(contracts * ctval - btc) > _OI_CONTRACTS_TOLERANCE * max(1.0, btc):
+            fail.raise_(f"{where} oi {contracts} contracts x ctVal {ctval} is not oiCcy {btc} BTC")
+        found[ts] = (btc, usd)
+    for ts, what in ((start_ms, "start"), (end_ms, "end")):
+        if ts not in found:
+            fail.raise_(f"no row stamped {iso_ms(ts)} (the day's {what}) among {len(rows)} rows; OKX keeps only a "
+                        f"shallow history ({OI_HISTORY.split(':')[0]})")
+    (start_btc, start_usd), (end_btc, end_usd) = found[start_ms], found[end_ms]
+    return pa.Table.from_pydict(
+        {
+            PARTITION_COLUMN: [day],
+            "start_time": [start_ms * 1000],
+            "end_time": [end_ms * 1000],
+            "open_interest_start_btc": [start_btc],
+            "open_interest_end_btc": [end_btc],
+            "open_interest_start_usd": [start_usd],
+            "open_interest_end_usd": [end_usd],
+        },
+        schema=OPEN_INTEREST_DAY_SCHEMA,
+    )
+
+
+OPEN_INTEREST_DAY = DatasetSpec(
+    source=SOURCE,
+    dataset="open_interest_day",
+    description="OKX BTC-USDT-SWAP open interest (BTC and USD) at the start and the end of the UTC day (hourly rows).",
+    raw_schema=OPEN_INTEREST_DAY_SCHEMA,
+    key_columns=(PARTITION_COLUMN,),
+    build_request=build_open_interest_day_request,
+    parse=parse_open_interest_day,
+    event_time_column="start_time",
+    backfillable=True,
+    history=OI_HISTORY,
+    build_range_request=ignoring_send_time(build_open_interest_day_range_request),
+    max_range_days=OI_DAYS_PER_REQUEST,
+)
+
+DATASETS: tuple[DatasetSpec, ...] = (LIQUIDATION_ORDERS, OPEN_INTEREST_DAY)
