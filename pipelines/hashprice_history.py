@@ -13,9 +13,12 @@ BTCW_* settings like make backfill (BTCW_START_DATE must reach START), and holds
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import os
 import sys
 import time
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -33,7 +36,8 @@ HASHPRICE_LINEAGE: tuple[dg.AssetKey, ...] = tuple(
         "staging/stg_blockchain_com__hash_rate", "staging/stg_blockchain_com__miners_revenue",
         "staging/mining_fleet_profiles", "staging/price_levels", "marts/fct_price_level_events",
         "marts/fct_spot_ohlcv_daily", "marts/fct_btc_price_daily", "marts/fct_hashrate_daily",
-        "marts/fct_pool_share_daily", "marts/fct_miner_revenue_daily", "marts/fct_hashprice_daily", "marts/fct_miner_breakeven_daily",
+        "marts/fct_pool_share_daily", "marts/fct_miner_revenue_daily", "marts/fct_hashprice_daily",
+        "marts/fct_miner_breakeven_daily",
     )
 )
 
@@ -43,14 +47,38 @@ HASHPRICE_LINEAGE: tuple[dg.AssetKey, ...] = tuple(
 INDIRECT_SELECTION_ENV = "DBT_INDIRECT_SELECTION"
 
 
-def hashprice_job(settings: Settings) -> dg.JobDefinition:
-    import os
-
+def hashprice_job(settings: Settings, also: Iterable[dg.AssetKey] = ()) -> dg.JobDefinition:
+    """Every asset's job cut to the lineage (and `also`: e.g. raw/mempool__blocks for days whose blocks are wanted)."""
     from pipelines.runner import range_job
 
-    os.environ[INDIRECT_SELECTION_ENV] = "buildable"  # read by the dbt process the run starts
+    return range_job(settings).get_subset(asset_selection={*HASHPRICE_LINEAGE, *also})
 
-    return range_job(settings).get_subset(asset_selection=set(HASHPRICE_LINEAGE))
+
+@contextlib.contextmanager
+def buildable_tests_only() -> Iterator[None]:
+    """DBT_INDIRECT_SELECTION=buildable for the dbt processes started inside (they inherit our environment),
+    restored after: a later full run in the same process keeps dbt's default."""
+    before = os.environ.get(INDIRECT_SELECTION_ENV)
+    os.environ[INDIRECT_SELECTION_ENV] = "buildable"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(INDIRECT_SELECTION_ENV, None)
+        else:
+            os.environ[INDIRECT_SELECTION_ENV] = before
+
+
+def materialize_hashprice_history(
+    settings: Settings, first: dt.date, last: dt.date, instance: dg.DagsterInstance,
+    also: Iterable[dg.AssetKey] = (), log_level: str = "INFO",
+) -> dg.ExecuteInProcessResult:
+    """The lineage (and `also`) for first..last in one run, as `make backfill` runs every asset."""
+    from pipelines.runner import materialize_range
+
+    job = hashprice_job(settings, also)
+    with buildable_tests_only():
+        return materialize_range(settings, first, last, instance, log_level=log_level, job=job)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("end", type=dt.date.fromisoformat)
     args = parser.parse_args(argv)
     from pipelines.cli import sole_writer
-    from pipelines.runner import RangeError, materialize_range, validate_range
+    from pipelines.runner import RangeError, validate_range
     from pipelines.runs.instance import open_instance
     from pipelines.runs.writer_lock import WarehouseBusyError
 
@@ -72,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         with sole_writer(settings, f"hashprice_history {args.start} {args.end}"), open_instance() as instance:
-            result = materialize_range(settings, args.start, args.end, instance, log_level="WARNING",
-                                       job=hashprice_job(settings))
+            result = materialize_hashprice_history(settings, args.start, args.end, instance, log_level="WARNING")
     except WarehouseBusyError as error:
         print(f"hashprice_history: {error}", file=sys.stderr)
         return 2

@@ -508,8 +508,8 @@ def miners_revenue_usd(mining: MiningModel, market, day: dt.date) -> float:
 
 def _chart(params: dict[str, str], now: dt.datetime, genesis: dt.date, value, meta: dict,
            scale: float = 1.0) -> Response:
-    """A daily chart `value(day) / scale` as blockchain.com serves it: ?timespan=&start=&format=&sampled=&rollingAverage=,
-    complete days only, labelled by the day's start."""
+    """A daily chart `value(day) / scale` as blockchain.com serves it (?timespan=&start=&format=&sampled=
+    &rollingAverage=): complete days only, labelled by the day's start."""
     now_s = _utc_s(now)
     span = params.get("timespan", "1year")
     if span == "all":

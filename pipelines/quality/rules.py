@@ -162,7 +162,8 @@ RULES: dict[str, DatasetRules] = {
         (Between("hashrate_ths", 0, BLOCKCHAIN_COM_MAX_THS, strict_min=True, why="hash rate in a plausible TH/s band"),)
     ),
     "blockchain_com__miners_revenue": DatasetRules(
-        (Between("revenue_usd", 0, BLOCKCHAIN_COM_MAX_REVENUE_USD, why="miners' revenue in a plausible USD-a-day band"),)
+        (Between("revenue_usd", 0, BLOCKCHAIN_COM_MAX_REVENUE_USD,
+                 why="miners' revenue in a plausible USD-a-day band"),)
     ),
     "deribit__option_book_summary": DatasetRules(
         (

@@ -1,12 +1,12 @@
 """blockchain.com charts API: the daily network hash rate, a second estimate beside mempool.space's, and the
 miners' revenue in USD, which with it gives the hashprice over the whole history in one request a year.
 
-`GET https://api.blockchain.info/charts/{hash-rate,miners-revenue}?start=YYYY-MM-DD&timespan=…&format=json&sampled=false`
-answers `{"status":"ok","name","unit","period":"day","description","values":[{"x","y"}]}` with `x` in unix
-SECONDS and `y` in the chart's unit: TH/s (`"unit":"Hash Rate TH/s"`) or USD a day (`"unit":"USD"`, the
-coinbase rewards, subsidy and fees, valued at the day's market price). Unlike mempool (which labels a day by the midnight ending it),
-blockchain.com labels a day by its START: the point x = D 00:00 covers day D. `sampled=false` keeps every
-daily point (the default down-samples long spans to ~1.5k points).
+`GET https://api.blockchain.info/charts/{hash-rate,miners-revenue}?start=YYYY-MM-DD&timespan=…&format=json
+&sampled=false` answers `{"status":"ok","name","unit","period":"day","description","values":[{"x","y"}]}` with
+`x` in unix SECONDS and `y` in the chart's unit: TH/s (`"unit":"Hash Rate TH/s"`) or USD a day (`"unit":"USD"`,
+the coinbase rewards, subsidy and fees, valued at the day's market price). Unlike mempool (which labels a day by
+the midnight ending it), blockchain.com labels a day by its START: the point x = D 00:00 covers day D.
+`sampled=false` keeps every daily point (the default down-samples long spans to ~1.5k points).
 
 The request asks three days centred on D (start = D - 1, timespan 3days): the day's point lies inside the
 window whatever blockchain.com's conventions at the window's ends (inclusive or not), and the parser keeps
