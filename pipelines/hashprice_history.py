@@ -7,7 +7,8 @@ requests a year, so this materialises only what fct_hashprice_daily and fct_mine
 miners' revenue, their staging views, the fleet seed and the mining marts, every check of those assets included.
 mempool.space's blocks are not walked (~10 requests a day live): days without them take blockchain.com's hashprice,
 and a later full run of some days (make backfill) fills their blocks route, which the marts then prefer. Honours the
-BTCW_* settings like make backfill (BTCW_START_DATE must reach START), and holds the same writer lock.
+BTCW_* settings like make backfill (BTCW_START_DATE must reach START), and holds the same writer lock. It neither
+publishes the serving copy nor writes the report: the next make backfill or nightly run does.
 """
 
 from __future__ import annotations
