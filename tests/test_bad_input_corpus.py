@@ -221,6 +221,12 @@ CASES = [
          FAILED, "error envelope status='error' Chart hash-rate not available"),
     Case("hash-rate-in-h-per-s", "blockchain_com/hash_rate", edit(scale(hash_rate_point_of_day, "y", 1e12)),
          REJECTED, "hash rate in a plausible TH/s band"),
+    # blockchain_com/miners_revenue: the same chart envelope, {"unit": "USD", "values": [{x, y (USD a day)}]}
+    Case("miners-revenue-fees-chart-in-btc", "blockchain_com/miners_revenue",
+         edit(both(put(lambda doc: doc, "unit", "BTC"), put(lambda doc: doc, "name", "Transaction Fees"))),
+         FAILED, "unit 'BTC' is not USD: not the miners-revenue chart?"),
+    Case("miners-revenue-in-cents", "blockchain_com/miners_revenue", edit(scale(hash_rate_point_of_day, "y", 100)),
+         REJECTED, "miners' revenue in a plausible USD-a-day band"),
     # deribit/option_book_summary: JSON-RPC, ~800 options of one snapshot
     Case("chain-eth-option", "deribit/option_book_summary",
          edit(chain_option(instrument_name="ETH-28NOV25-3000-C", base_currency="ETH")),

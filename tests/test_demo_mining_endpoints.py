@@ -317,3 +317,125 @@ def test_miner_revenue(window, api):
     activity = [np.mean([abs(api.market.daily_return(d - dt.timedelta(days=k))) for k in range(1, 8)])
                 for d in WINDOW]
     assert np.corrcoef(daily_fees, activity)[0, 1] > 0.3
+
+
+# ---- blockchain.com's miners' revenue: the second hashprice route ---------------------------------------------
+
+REVENUE_CHART = "https://api.blockchain.info/charts/miners-revenue"
+MINERS_REVENUE = blockchain_com.MINERS_REVENUE
+HALVING = dt.date(2024, 4, 20)
+AROUND_HALVING = [HALVING + dt.timedelta(days=k) for k in range(-14, 15)]
+
+
+def chart_point(api: DemoApi, spec, day: dt.date, column: str) -> float:
+    """The day's point as the nightly run gets it: its own request, parsed."""
+    now = scheduled_fetch_time(day)
+    request = spec.build_request(day)
+    status, body = respond(api, request.url, request.params, now)
+    assert status == 200, body[:200]
+    return spec.parse(body, day, now).column(column)[0].as_py()
+
+
+def two_routes(api: DemoApi, days: list[dt.date], blocks: list[list[dict]] | None = None) -> dict[str, np.ndarray]:
+    """Per day, computed here from the parsed bodies: the blocks' rewards (BTC) and the hashprice of each route,
+    (a) sources.md §3.4: Σ rewards × the day's reference close / mempool's hash rate in PH/s;
+    (b) blockchain.com: miners-revenue / hash-rate in PH/s."""
+    out = {k: [] for k in ("rewards_btc", "close", "revenue_usd", "blocks_route", "chart_route")}
+    for i, day in enumerate(days):
+        rows = blocks[i] if blocks is not None else walk(api, day)[0].to_pylist()
+        rewards_btc = sum(r["reward_sats"] for r in rows) / 1e8
+        now = scheduled_fetch_time(day)
+        request = mempool.build_hashrate_request(day, today=lambda: now.date())
+        status, body = respond(api, request.url, request.params, now)
+        mempool_phs = mempool.HASHRATE.parse(body, day, now).column("avg_hashrate_hs")[0].as_py() / 1e15
+        revenue_usd = chart_point(api, MINERS_REVENUE, day, "revenue_usd")
+        chart_phs = chart_point(api, HASH_RATE, day, "hashrate_ths") / 1e3
+        close = api.market.close(day)
+        out["rewards_btc"].append(rewards_btc)
+        out["close"].append(close)
+        out["revenue_usd"].append(revenue_usd)
+        out["blocks_route"].append(rewards_btc * close / mempool_phs)
+        out["chart_route"].append(revenue_usd / chart_phs)
+    return {k: np.array(v) for k, v in out.items()}
+
+
+@pytest.fixture(scope="module")
+def halving_routes(api):
+    return two_routes(api, AROUND_HALVING)
+
+
+def test_miners_revenue_chart_honours_its_params(api):
+    now = dt.datetime(2025, 11, 22, 0, 30, tzinfo=UTC)
+    body = get_json(api, REVENUE_CHART, now, {"timespan": "3days", "start": "2025-11-20", "format": "json",
+                                               "sampled": "false"})
+    assert list(body) == ["status", "name", "unit", "period", "description", "values"]
+    assert (body["status"], body["name"], body["unit"], body["period"]) == ("ok", "Miners Revenue", "USD", "day")
+    nov20 = int(dt.datetime(2025, 11, 20, tzinfo=UTC).timestamp())
+    assert [v["x"] for v in body["values"]] == [nov20, nov20 + 86_400]  # Nov 22 is not over yet
+    # the value is the model's: the day's subsidies plus expected fees, at the reference close
+    day = dt.date(2025, 11, 20)
+    assert body["values"][0]["y"] == em.miners_revenue_usd(api.mining, api.market, day)
+    every = get_json(api, REVENUE_CHART, now, {"timespan": "all", "sampled": "false"})["values"]
+    assert every[0]["x"] == int(dt.datetime(2019, 6, 1, tzinfo=UTC).timestamp())  # the demo chain's first day
+    rolled = get_json(api, REVENUE_CHART, now, {"timespan": "30days", "rollingAverage": "7days"})["values"]
+    last30 = get_json(api, REVENUE_CHART, now, {"timespan": "30days"})["values"]
+    assert rolled[-1]["y"] == pytest.approx(sum(v["y"] for v in last30[-7:]) / 7, rel=1e-12)
+    status, body = respond(api, REVENUE_CHART, {"timespan": "fortnight"}, now)
+    assert status == 400 and json.loads(body)["status"] == "error"
+
+
+def test_a_years_range_request_serves_every_day_back_to_the_halving(api):
+    """The backfill's request (a year of days plus a day of margin each side) answers every day it asks."""
+    first, last = dt.date(2024, 3, 1), dt.date(2025, 2, 28)
+    request = blockchain_com.build_miners_revenue_range_request(first, last)
+    now = scheduled_fetch_time(dt.date(2025, 11, 21))
+    status, body = respond(api, request.url, request.params, now)
+    assert status == 200
+    days = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    values = [MINERS_REVENUE.parse(body, day, now).column("revenue_usd")[0].as_py() for day in days]
+    assert len(values) == 365 and min(values) > 0
+    assert values[days.index(HALVING)] == em.miners_revenue_usd(api.mining, api.market, HALVING)
+
+
+def test_the_fee_factor_is_the_mean_of_the_blocks_fees(window, api):
+    """FEE_MEAN_FACTOR, derived from block_json's draws, against the window's ~7,500 walked blocks: their fees
+    over the era's level × the week's busy factor average to it (the spikes' heavy tail leaves ~1.5% of noise)."""
+    ratios = [r["total_fees_sats"] / 1e8 / (em.fee_level_btc(day) * em.busy_factor(api.market, day))
+              for day, rows in zip(WINDOW, window["blocks"]) for r in rows]
+    assert len(ratios) > 7000
+    assert np.mean(ratios) == pytest.approx(em.FEE_MEAN_FACTOR, rel=0.06)
+
+
+def test_the_two_hashprice_routes_agree_in_the_november_window(window, api):
+    routes = two_routes(api, WINDOW, window["blocks"])
+    # revenue: the same blocks' subsidies, fees at their expectation instead of their draws (~1% of 2025 revenue)
+    revenue_ratio = routes["revenue_usd"] / (routes["rewards_btc"] * routes["close"])
+    assert np.all(np.abs(revenue_ratio - 1) < 0.03)
+    # hashprice: blockchain.com's hash rate smooths the day's Poisson noise with the two days before, so a day
+    # differs by up to ~15%; a week's mean agrees within a few percent, and neither route copies the other
+    ratio = routes["chart_route"] / routes["blocks_route"]
+    assert np.mean(np.abs(ratio - 1) < 0.10) >= 0.85 and np.all(np.abs(ratio - 1) < 0.25)
+    weekly = [routes["chart_route"][i:i + 7].mean() / routes["blocks_route"][i:i + 7].mean()
+              for i in range(0, len(WINDOW) - 6, 7)]
+    assert np.all(np.abs(np.array(weekly) - 1) < 0.05)
+    assert not np.allclose(routes["chart_route"], routes["blocks_route"], rtol=1e-6)
+    # the demo's November: ~$40-60 per PH/s per day
+    assert 30 < routes["chart_route"][-7:].mean() < 60
+
+
+def test_the_halving_halves_the_subsidy_in_both_routes(halving_routes, api):
+    routes, days = halving_routes, AROUND_HALVING
+    h = days.index(HALVING)
+    revenue_ratio = routes["revenue_usd"] / (routes["rewards_btc"] * routes["close"])
+    assert np.all(np.abs(revenue_ratio - 1) < 0.06)  # the halving rush: fees ~20% of revenue, drawn vs expected
+    before, after = slice(h - 14, h), slice(h + 1, h + 15)
+    for route in ("blocks_route", "chart_route"):
+        drop = routes[route][after].mean() / routes[route][before].mean()
+        assert 0.35 < drop < 0.75, (route, drop)  # half the subsidy, some of it back in fees and price
+    weekly = routes["chart_route"][before].mean() / routes["blocks_route"][before].mean()
+    assert abs(weekly - 1) < 0.05
+    # the halving day holds blocks of both epochs; the chart's revenue counts each height's own subsidy
+    first, n = api.mining.first_height(HALVING), api.mining.blocks(HALVING)
+    assert first < 840_000 < first + n
+    subsidy = sum(em.subsidy_sats(hgt) for hgt in range(first, first + n)) / 1e8
+    assert subsidy == (840_000 - first) * 6.25 + (first + n - 840_000) * 3.125

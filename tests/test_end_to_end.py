@@ -33,7 +33,8 @@ DAYS = [FIRST + dt.timedelta(days=i) for i in range(3)]
 MARTS = ("fct_btc_price_daily", "fct_spot_ohlcv_daily", "fct_derivatives_daily", "fct_liquidations_daily",
          "fct_prediction_market_daily", "fct_hashrate_daily", "fct_pool_share_daily", "fct_miner_revenue_daily",
          "fct_option_chain_snapshot", "fct_gamma_exposure_by_strike", "fct_gamma_summary_daily", "mart_market_daily",
-         "fct_option_vol_surface", "fct_option_vol_daily", "fct_dvol_daily")
+         "fct_option_vol_surface", "fct_option_vol_daily", "fct_dvol_daily", "fct_hashprice_daily",
+         "fct_miner_breakeven_daily")
 
 
 def snapshot_tables(duckdb_path, schemas=("raw", "marts")) -> dict[str, list[tuple]]:

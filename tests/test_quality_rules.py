@@ -192,6 +192,23 @@ def test_hashrate_band_is_relative_to_difficulty():
     assert list(found) == [1] and "hash rate within 2× of difficulty's" in found[1][0]
 
 
+@pytest.mark.parametrize(
+    ("usd", "reason"),
+    [
+        (3.8e9, "miners' revenue in a plausible USD-a-day band"),  # cents written as dollars
+        (-1.0, "miners' revenue in a plausible USD-a-day band"),
+        (float("nan"), "numbers are finite"),
+    ],
+)
+def test_miners_revenue_band(usd, reason):
+    spec = get_dataset("blockchain_com", "miners_revenue")
+    row = dict(partition_date=DAY, point_time=dt.datetime(2025, 11, 20), revenue_usd=3.8e7)
+    assert reasons_for(spec, [row]) == {}
+    assert reasons_for(spec, [{**row, "revenue_usd": 0.0}]) == {}  # the chart's 0 USD before bitcoin had a price
+    found = reasons_for(spec, [{**row, "revenue_usd": usd}])
+    assert list(found) == [0] and any(reason in r for r in found[0]), found
+
+
 def load_raw(conn, spec, rows):
     ensure_raw_table(conn, spec)
     table = pa.Table.from_pylist(rows, schema=spec.raw_schema)

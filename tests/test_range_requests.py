@@ -38,6 +38,7 @@ def test_a_one_day_range_is_a_day_request():
 def test_the_range_capable_datasets_are_the_backfillable_ones_whose_api_serves_a_window():
     assert {spec.name for spec in RANGED} == {
         "binance/spot_klines_1d", "coinbase/spot_candles_1d", "mempool/hashrate", "blockchain_com/hash_rate",
+        "blockchain_com/miners_revenue",
         "binance/funding_rate", "binance/top_trader_long_short_ratio", "binance/global_long_short_ratio",
         "bybit/open_interest_1d", "deribit/btc_dvol", "deribit/eth_dvol", "binance/top_trader_position_ratio",
         "binance/taker_volume", "binance/open_interest_day", "bybit/open_interest_day", "okx/open_interest_day",

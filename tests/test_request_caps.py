@@ -35,6 +35,7 @@ BINANCE_BAD_LIMIT = b'{"code":-1130,"msg":"Data sent for parameter \'limit\' is 
 RATIO_OLD_START = b'{"msg":"parameter \'startTime\' is invalid.","code":-1130}'
 
 MINE = ("binance/spot_klines_1d", "coinbase/spot_candles_1d", "mempool/hashrate", "blockchain_com/hash_rate",
+        "blockchain_com/miners_revenue",
         "binance/funding_rate", "binance/top_trader_long_short_ratio", "binance/global_long_short_ratio",
         "bybit/open_interest_1d", "deribit/btc_dvol", "deribit/eth_dvol", "binance/top_trader_position_ratio",
         "binance/taker_volume", "binance/open_interest_day", "bybit/open_interest_day", "okx/open_interest_day")
@@ -96,7 +97,7 @@ def _asked(spec: DatasetSpec, request: FetchRequest, at_ms: int) -> tuple[int, i
         # Not documented: public loaders measured 1000 candles an answer, the rest behind `continuation`.
         assert p["resolution"] == "1D"
         return _stamps_in(int(p["start_timestamp"]), int(p["end_timestamp"]), DAY_MS), 1000
-    if spec.name == "blockchain_com/hash_rate":
+    if spec.name.startswith("blockchain_com/"):
         assert p["sampled"] == "false"  # else thinned to ~1.5k points
         return int(p["timespan"].removesuffix("days")), 1500
     if spec.name == "mempool/hashrate":
@@ -133,7 +134,8 @@ def test_a_days_own_request_is_within_the_cap_and_asks_for_that_day_only(api, na
     request = spec.request_for(LAST, AT)
     count, cap = _asked(spec, request, AT_MS)
     assert count <= cap
-    if name not in ("mempool/hashrate", "blockchain_com/hash_rate"):  # those two ask a window around the day
+    if name not in ("mempool/hashrate", "blockchain_com/hash_rate", "blockchain_com/miners_revenue"):
+        # those ask a window around the day
         assert count == OWN_DAY_ROWS.get(name, 1), (name, count)  # funding: a print every 8 h
 
 
@@ -311,8 +313,9 @@ def test_bybit_201_days_would_need_a_second_page(api):
 
 # ---- mining: periods, timespans and pages -----------------------------------------------------------------------
 
-def test_blockchain_com_counts_its_timespan_from_start_inclusively(api):
-    request = blockchain_com.HASH_RATE.range_request_for(LAST - dt.timedelta(days=365), LAST, AT)
+@pytest.mark.parametrize("spec", blockchain_com.DATASETS, ids=lambda spec: spec.name)
+def test_blockchain_com_counts_its_timespan_from_start_inclusively(api, spec):
+    request = spec.range_request_for(LAST - dt.timedelta(days=365), LAST, AT)
     status, body = _respond(api, request.url, request.params)
     xs = [v["x"] for v in json.loads(body)["values"]]
     first_point = dt.date.fromisoformat(request.params["start"])

@@ -469,3 +469,92 @@ def test_hash_rate_keeps_the_point_labelled_by_the_day_start():
 )
 def test_hash_rate_errors(body, reason):
     assert reason in parse_error(HASH_RATE, body, NOV21)
+
+
+# ---- blockchain_com/miners_revenue ---------------------------------------------------------------------------
+
+MINERS_REVENUE = blockchain_com.MINERS_REVENUE
+
+
+def test_miners_revenue_spec_and_requests():
+    assert MINERS_REVENUE.raw_schema == pa.schema(
+        [(PARTITION_COLUMN, pa.date32()), ("point_time", pa.timestamp("us")), ("revenue_usd", pa.float64())])
+    assert (MINERS_REVENUE.name, MINERS_REVENUE.key_columns, MINERS_REVENUE.event_time_column) == (
+        "blockchain_com/miners_revenue", (PARTITION_COLUMN,), "point_time")
+    r = MINERS_REVENUE.build_request(NOV21)
+    assert r.url == "https://api.blockchain.info/charts/miners-revenue"
+    assert r.params == {"timespan": "3days", "start": "2025-11-20", "format": "json", "sampled": "false"}
+    # a year a request, like the hash rate: the halving's history (2024-03-01 …) is two requests
+    first, last = dt.date(2024, 3, 1), dt.date(2025, 3, 1)
+    r = blockchain_com.build_miners_revenue_range_request(first, last)
+    assert (r.day, r.last_day, r.params["start"], r.params["timespan"]) == (first, last, "2024-02-29", "368days")
+    assert MINERS_REVENUE.max_range_days == blockchain_com.DAYS_PER_REQUEST == HASH_RATE.max_range_days
+    with pytest.raises(ValueError, match="blockchain_com/miners_revenue: 2024-03-01 … 2025-03-02 is not 1 to 366"):
+        blockchain_com.build_miners_revenue_range_request(first, last + dt.timedelta(days=1))
+
+
+def test_miners_revenue_parses_every_day_of_the_real_recording(real_fixtures):
+    body = (real_fixtures / "blockchain_com" / "charts_miners-revenue_30days.json").read_bytes()
+    recorded = json.loads(body)["values"]
+    assert len(recorded) == 30
+    for point in recorded:
+        day = dt.datetime.fromtimestamp(point["x"], UTC).date()
+        rows = MINERS_REVENUE.parse(body, day, LATE).to_pylist()
+        assert rows == [{PARTITION_COLUMN: day, "point_time": dt.datetime(day.year, day.month, day.day),
+                         "revenue_usd": point["y"]}]
+        # August 2022: 6.25 BTC x ~144 blocks x ~$23,000 plus fees, ~$20M a day
+        assert 15e6 < rows[0]["revenue_usd"] < 30e6
+    assert "no point labelled 2022-08-27T00:00:00.000Z" in parse_error(MINERS_REVENUE, body, dt.date(2022, 8, 27))
+    message = parse_error(MINERS_REVENUE, body, dt.date(2022, 8, 26), dt.datetime(2022, 8, 26, 18, tzinfo=UTC))
+    assert "covers a day not over at fetched_at 2022-08-26T18:00:00.000Z: still-open period" in message
+
+
+def test_the_real_hashprice_of_the_recording_is_revenue_over_hash_rate(real_fixtures):
+    """sources.md §3.4's cross-check on the recorded bodies: miners-revenue / hash-rate, USD per PH/s per day, in
+    the band hashprice had in August 2022 (~$90-110 per PH/s per day)."""
+    revenue_body = (real_fixtures / "blockchain_com" / "charts_miners-revenue_30days.json").read_bytes()
+    hash_body = (real_fixtures / "blockchain_com" / "charts_hash-rate_30days.json").read_bytes()
+    hashprices = []
+    for point in json.loads(revenue_body)["values"]:
+        day = dt.datetime.fromtimestamp(point["x"], UTC).date()
+        usd = MINERS_REVENUE.parse(revenue_body, day, LATE).column("revenue_usd")[0].as_py()
+        ths = HASH_RATE.parse(hash_body, day, LATE).column("hashrate_ths")[0].as_py()
+        hashprices.append(usd / (ths / 1000))  # TH/s -> PH/s
+    assert 80 < sum(hashprices) / len(hashprices) < 130
+
+
+def mr_body(points=None, **over) -> str:
+    body = {"status": "ok", "name": "Miners Revenue", "unit": "USD", "period": "day", "description": "…",
+            "values": points if points is not None else [{"x": s(NOV21), "y": 3.8e7}]}
+    body.update(over)
+    for key, value in over.items():
+        if value is ...:
+            del body[key]
+    return json.dumps(body)
+
+
+def test_miners_revenue_keeps_the_point_labelled_by_the_day_start():
+    points = [{"x": s(NOV21 + dt.timedelta(days=k)), "y": 3.8e7 + k} for k in (-1, 0, 1)]
+    rows = MINERS_REVENUE.parse(mr_body(points).encode(), NOV21, LATE).to_pylist()
+    assert rows == [{PARTITION_COLUMN: NOV21, "point_time": dt.datetime(2025, 11, 21), "revenue_usd": 3.8e7}]
+    # 0 USD is a revenue (the chart reads 0 before bitcoin had a price); without name and unit the body still parses
+    rows = MINERS_REVENUE.parse(b'{"status":"ok","values":[{"x":1763683200,"y":0}]}', NOV21, LATE).to_pylist()
+    assert rows[0]["revenue_usd"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (mr_body(status="error", error="Unknown chart"), "error envelope: status='error' Unknown chart"),
+        (mr_body(unit="Hash Rate TH/s"), "unit 'Hash Rate TH/s' is not USD: not the miners-revenue chart?"),
+        (mr_body(unit="BTC", name="Total Transaction Fees"), "unit 'BTC' is not USD"),
+        (mr_body(name="Transaction Fees USD"), "chart named 'Transaction Fees USD': not the miners-revenue chart?"),
+        (mr_body(period="week"), "expected daily points"),
+        (mr_body([{"x": s(NOV21) * 1000, "y": 1e7}]), "looks like milliseconds, expected unix seconds"),
+        (mr_body([{"x": s(NOV21) - 86400, "y": 1e7}]), "no point labelled 2025-11-21T00:00:00.000Z"),
+        (mr_body([{"x": s(NOV21), "y": "3.8e7"}]), "field y must be a JSON number"),
+        (mr_body([{"x": s(NOV21), "y": -1.0}]), "negative miners' revenue -1.0 USD"),
+    ],
+)
+def test_miners_revenue_errors(body, reason):
+    assert reason in parse_error(MINERS_REVENUE, body, NOV21)

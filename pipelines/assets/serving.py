@@ -26,6 +26,7 @@ FRESHNESS_CHECK = "marts_fresh"
 # Marts with a row for every day (event marts such as level breaks and retargets have rows only on some days).
 DAILY_MARTS = ("fct_btc_price_daily", "fct_spot_ohlcv_daily", "fct_derivatives_daily", "fct_liquidations_daily",
                "fct_hashrate_daily", "fct_pool_share_daily", "fct_miner_revenue_daily", "fct_dvol_daily",
+               "fct_hashprice_daily", "fct_miner_breakeven_daily",
                "mart_market_daily")
 # Marts with a row for every day on which their source had something to follow: the prediction mart has rows only
 # while a configured market is listed (none before the first listing, none between a resolution and the next

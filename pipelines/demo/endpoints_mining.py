@@ -19,7 +19,11 @@ is mined and its timestamp is not after `now`. (On the real chain a clock half a
 block mined after the nightly fetch into the day before; the short gap keeps the demo clear of that.)
 
 blockchain.com. Its daily point (labelled by the day's START, in TH/s) is its own blocks-based estimate of
-the same hash rate: the day's work (as mempool's) smoothed with the two days before, 0.5/0.3/0.2.
+the same hash rate: the day's work (as mempool's) smoothed with the two days before, 0.5/0.3/0.2. Its miners'
+revenue (USD a day) is the coinbase rewards of the day's blocks valued at the reference close, with the fees
+taken at their expected value under the block model above (the era's fee level x the week's busy factor x the
+mean of the per-block draws, `FEE_MEAN_FACTOR`) rather than drawn block by block: the same chain, priced by a
+second hand, so the hashprice from the two charts tracks the one from mempool's blocks without copying it.
 """
 
 from __future__ import annotations
@@ -118,6 +122,27 @@ FEE_LEVEL_ANCHORS: tuple[tuple[dt.date, float], ...] = (
     (dt.date(2024, 12, 1), 0.10), (dt.date(2025, 3, 1), 0.035), (dt.date(2025, 12, 31), 0.03),
 )
 TYPICAL_ABS_RETURN = 0.02  # a "normal" week's mean |daily return|; busier weeks pay more fees
+FULL_BLOCK_WEIGHT = 3_993_000  # a full block's mean weight (block_json: min(3,993,000 + N(0, 250), 3,999,900))
+FEE_WEIGHT_REF = 3_990_000  # fees scale with min(1, weight / this)
+PART_BLOCK_RANGE = (0.3, 0.99)  # a block not full holds this share of 4,000,000 weight units, uniformly
+FEE_SPIKE_SHAPE = 1.3  # a spike multiplies the fees by min(1 + Lomax(1.3), FEE_SPIKE_CAP)
+FEE_SPIKE_CAP = 40.0
+
+
+def _fee_mean_factor() -> float:
+    """E[a block's fees] / (fee level x busy factor), from the draws of `block_json`: not empty, the weight
+    factor (full, or a uniform share), the lognormal body (mean 1: exp(0.5 Z - 0.125)) and the capped spike
+    (E[min(P, c)] = 1 + (1 - c^(1-a)) / (a - 1) for P = 1 + Lomax(a), i.e. Pareto with minimum 1)."""
+    lo, hi = PART_BLOCK_RANGE
+    weight = FULL_BLOCK_PROB * min(1.0, FULL_BLOCK_WEIGHT / FEE_WEIGHT_REF) + (1 - FULL_BLOCK_PROB) * min(
+        1.0, (lo + hi) / 2 * 4_000_000 / FEE_WEIGHT_REF
+    )
+    a, cap = FEE_SPIKE_SHAPE, FEE_SPIKE_CAP
+    spike = (1 - FEE_SPIKE_PROB) + FEE_SPIKE_PROB * (1 + (1 - cap ** (1 - a)) / (a - 1))
+    return (1 - EMPTY_BLOCK_PROB) * weight * spike
+
+
+FEE_MEAN_FACTOR = _fee_mean_factor()
 
 BLOCKCHAIN_COM_WEIGHTS = (0.5, 0.3, 0.2)  # the day, the day before, two days before
 BLOCKCHAIN_COM_MAX_POINTS = 1500  # sampled=true thins longer answers to about this many points
@@ -128,6 +153,13 @@ HASH_RATE_META = {
     "period": "day",
     "description": "The estimated number of tera hashes per second (trillions of hashes per second) the Bitcoin "
     "network is performing.",
+}
+MINERS_REVENUE_META = {
+    "status": "ok",
+    "name": "Miners Revenue",
+    "unit": "USD",
+    "period": "day",
+    "description": "Total value of coinbase block rewards and transaction fees paid to miners.",
 }
 
 
@@ -295,16 +327,16 @@ def block_json(mining: MiningModel, market, height: int, stamp: int, median_time
         tx_count, fees = 1, 0
     else:
         weight = (
-            min(3_993_000 + int(g.normal(0.0, 250.0)), 3_999_900)
+            min(FULL_BLOCK_WEIGHT + int(g.normal(0.0, 250.0)), 3_999_900)
             if u_full < FULL_BLOCK_PROB
-            else int(4_000_000 * g.uniform(0.3, 0.99))
+            else int(4_000_000 * g.uniform(*PART_BLOCK_RANGE))
         )
         size = int(weight * g.uniform(0.37, 0.44))
         tx_count = max(2, int(size / math.exp(g.normal(math.log(430.0), 0.2))))
         fee_btc = fee_level_btc(day) * busy_factor(market, day) * math.exp(0.5 * g.standard_normal() - 0.125)
         if u_spike < FEE_SPIKE_PROB:
-            fee_btc *= min(1.0 + g.pareto(1.3), 40.0)
-        fees = int(round(fee_btc * 1e8 * min(1.0, weight / 3_990_000)))
+            fee_btc *= min(1.0 + g.pareto(FEE_SPIKE_SHAPE), FEE_SPIKE_CAP)
+        fees = int(round(fee_btc * 1e8 * min(1.0, weight / FEE_WEIGHT_REF)))
     subsidy = subsidy_sats(height)
     vsize = weight / 4
     avg_fee_rate = int(fees / vsize)
@@ -463,9 +495,21 @@ def _daily_estimate(mining: MiningModel, day: dt.date) -> float:
     return total / weight_sum
 
 
-def blockchain_hash_rate(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
-    """GET /charts/hash-rate?timespan=&start=&format=json&sampled=&rollingAverage=: complete days only."""
-    mining = models.mining
+def miners_revenue_usd(mining: MiningModel, market, day: dt.date) -> float:
+    """blockchain.com's miners' revenue of `day` (USD): the subsidies of the heights mined that day (the blocks
+    stamped that day hold the same subsidies: a timestamp swap pairs heights 2k and 2k+1, never across a
+    halving) plus each block's expected fees, at the day's reference close."""
+    first = mining.first_height(day)
+    n = mining.blocks(day)
+    subsidy_btc = sum(subsidy_sats(h) for h in range(first, first + n)) / 1e8
+    fees_btc = n * fee_level_btc(day) * busy_factor(market, day) * FEE_MEAN_FACTOR
+    return (subsidy_btc + fees_btc) * market.close(day)
+
+
+def _chart(params: dict[str, str], now: dt.datetime, genesis: dt.date, value, meta: dict,
+           scale: float = 1.0) -> Response:
+    """A daily chart `value(day) / scale` as blockchain.com serves it (?timespan=&start=&format=&sampled=
+    &rollingAverage=): complete days only, labelled by the day's start."""
     now_s = _utc_s(now)
     span = params.get("timespan", "1year")
     if span == "all":
@@ -481,7 +525,6 @@ def blockchain_hash_rate(path_match: re.Match, params: dict[str, str], now: dt.d
             return 400, _json({"status": "error", "error": f"Invalid rollingAverage: {params['rollingAverage']}"})
         rolling = int(m.group(1)) * _SPAN_DAYS[m.group(2).rstrip("s")]
     last_complete = _day_of(now_s) - dt.timedelta(days=1)
-    genesis = mining.params.genesis_date
     start_raw = params.get("start")
     if start_raw:
         try:
@@ -499,8 +542,7 @@ def blockchain_hash_rate(path_match: re.Match, params: dict[str, str], now: dt.d
     day = first
     while day <= last:
         window = [day - dt.timedelta(days=k) for k in range(rolling) if day - dt.timedelta(days=k) >= genesis]
-        ths = sum(_daily_estimate(mining, d) for d in window) / len(window) / 1e12
-        values.append({"x": (day - EPOCH_DATE).days * DAY_S, "y": ths})
+        values.append({"x": (day - EPOCH_DATE).days * DAY_S, "y": sum(value(d) for d in window) / len(window) / scale})
         day += dt.timedelta(days=1)
     if params.get("sampled", "true") != "false" and len(values) > BLOCKCHAIN_COM_MAX_POINTS:
         step = -(-len(values) // BLOCKCHAIN_COM_MAX_POINTS)
@@ -508,11 +550,26 @@ def blockchain_hash_rate(path_match: re.Match, params: dict[str, str], now: dt.d
     if params.get("format", "json") == "csv":
         lines = [f"{_iso_z(v['x'])[:10]} 00:00:00,{v['y']!r}" for v in values]
         return 200, ("\n".join(lines) + "\n").encode()
-    return 200, _json({**HASH_RATE_META, "values": values})
+    return 200, _json({**meta, "values": values})
+
+
+def blockchain_hash_rate(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+    """GET /charts/hash-rate?timespan=&start=&format=json&sampled=&rollingAverage=: TH/s, complete days only."""
+    mining = models.mining
+    return _chart(params, now, mining.params.genesis_date, lambda d: _daily_estimate(mining, d),
+                  HASH_RATE_META, scale=1e12)
+
+
+def blockchain_miners_revenue(path_match: re.Match, params: dict[str, str], now: dt.datetime, models) -> Response:
+    """GET /charts/miners-revenue?…: USD a day (the demo chain's rewards at the reference close), as hash-rate."""
+    mining, market = models.mining, models.market
+    return _chart(params, now, mining.params.genesis_date, lambda d: miners_revenue_usd(mining, market, d),
+                  MINERS_REVENUE_META)
 
 
 ROUTES: list = [
     (re.compile(r"/api/v1/mining/blocks/timestamp/([^/]*)"), mempool_block_timestamp),
     (re.compile(r"/api/v1/blocks(?:/([^/]*))?"), mempool_blocks),
     (re.compile(r"/charts/hash-rate"), blockchain_hash_rate),
+    (re.compile(r"/charts/miners-revenue"), blockchain_miners_revenue),
 ]

@@ -83,6 +83,10 @@ HASHRATE_DIFFICULTY_BAND = (0.5, 2.0)
 # blockchain.com reports TH/s. The network has never exceeded 2 ZH/s; 1e10 TH/s (10 ZH/s) leaves years of room
 # and still catches H/s or EH/s written into the TH/s field.
 BLOCKCHAIN_COM_MAX_THS = 1e10
+# blockchain.com's miners' revenue, USD a day: the highest days so far were near $100M (the April 2024 halving's
+# fee rush); $1B a day leaves a tenfold margin and still catches cents written as dollars (×100) or a cumulative
+# series. 0 is allowed: the chart reads 0 USD until bitcoin had a market price (2009 and part of 2010).
+BLOCKCHAIN_COM_MAX_REVENUE_USD = 1e9
 
 _POSITIVE = "prices are positive"
 # Either option chain's book summary (BTC, ETH): the same fields, units in the chain's own coin.
@@ -171,6 +175,10 @@ RULES: dict[str, DatasetRules] = {
     ),
     "blockchain_com__hash_rate": DatasetRules(
         (Between("hashrate_ths", 0, BLOCKCHAIN_COM_MAX_THS, strict_min=True, why="hash rate in a plausible TH/s band"),)
+    ),
+    "blockchain_com__miners_revenue": DatasetRules(
+        (Between("revenue_usd", 0, BLOCKCHAIN_COM_MAX_REVENUE_USD,
+                 why="miners' revenue in a plausible USD-a-day band"),)
     ),
     "deribit__option_book_summary": DatasetRules(
         (

@@ -1,10 +1,12 @@
-"""blockchain.com charts API: the daily network hash rate, a second estimate beside mempool.space's.
+"""blockchain.com charts API: the daily network hash rate, a second estimate beside mempool.space's, and the
+miners' revenue in USD, which with it gives the hashprice over the whole history in one request a year.
 
-`GET https://api.blockchain.info/charts/hash-rate?start=YYYY-MM-DD&timespan=…&format=json&sampled=false`
-answers `{"status":"ok","name","unit":"Hash Rate TH/s","period":"day","description","values":[{"x","y"}]}`
-with `x` in unix SECONDS and `y` in TH/s. Unlike mempool (which labels a day by the midnight ending it),
-blockchain.com labels a day by its START: the point x = D 00:00 covers day D. `sampled=false` keeps every
-daily point (the default down-samples long spans to ~1.5k points).
+`GET https://api.blockchain.info/charts/{hash-rate,miners-revenue}?start=YYYY-MM-DD&timespan=…&format=json
+&sampled=false` answers `{"status":"ok","name","unit","period":"day","description","values":[{"x","y"}]}` with
+`x` in unix SECONDS and `y` in the chart's unit: TH/s (`"unit":"Hash Rate TH/s"`) or USD a day (`"unit":"USD"`,
+the coinbase rewards, subsidy and fees, valued at the day's market price). Unlike mempool (which labels a day by
+the midnight ending it), blockchain.com labels a day by its START: the point x = D 00:00 covers day D.
+`sampled=false` keeps every daily point (the default down-samples long spans to ~1.5k points).
 
 The request asks three days centred on D (start = D - 1, timespan 3days): the day's point lies inside the
 window whatever blockchain.com's conventions at the window's ends (inclusive or not), and the parser keeps
@@ -32,7 +34,9 @@ from pipelines.sources._wire import (
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "blockchain_com"
-HASH_RATE_URL = "https://api.blockchain.info/charts/hash-rate"
+CHARTS_URL = "https://api.blockchain.info/charts/"
+HASH_RATE_URL = CHARTS_URL + "hash-rate"
+MINERS_REVENUE_URL = CHARTS_URL + "miners-revenue"
 _SECONDS_LIMIT = 10**11  # unix seconds stay below this; ms timestamps (the chart-page export) are far above
 
 HASH_RATE_SCHEMA = pa.schema(
@@ -40,6 +44,14 @@ HASH_RATE_SCHEMA = pa.schema(
         (PARTITION_COLUMN, pa.date32()),
         ("point_time", pa.timestamp("us")),
         ("hashrate_ths", pa.float64()),
+    ]
+)
+
+MINERS_REVENUE_SCHEMA = pa.schema(
+    [
+        (PARTITION_COLUMN, pa.date32()),
+        ("point_time", pa.timestamp("us")),
+        ("revenue_usd", pa.float64()),
     ]
 )
 
@@ -56,18 +68,18 @@ if DAYS_PER_REQUEST + 2 > SAMPLED_MAX_POINTS:
     raise ValueError("blockchain_com/hash_rate: a range would be down-sampled")
 
 
-def build_hash_rate_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+def _chart_range_request(dataset: str, url: str, first: dt.date, last: dt.date) -> FetchRequest:
     # One day of margin either side of the days asked for: the points are labelled by the day's start, and the
     # margin keeps the day's own point inside the answer whichever way the API rounds `start`.
     days = (last - first).days + 3
     if not 3 <= days <= DAYS_PER_REQUEST + 2:
-        raise ValueError(f"{SOURCE}/hash_rate: {first} … {last} is not 1 to {DAYS_PER_REQUEST} days")
+        raise ValueError(f"{SOURCE}/{dataset}: {first} … {last} is not 1 to {DAYS_PER_REQUEST} days")
     return FetchRequest(
         source=SOURCE,
-        dataset="hash_rate",
+        dataset=dataset,
         day=first,
         last_day=last,
-        url=HASH_RATE_URL,
+        url=url,
         params={
             "timespan": f"{days}days",
             "start": (first - dt.timedelta(days=1)).isoformat(),
@@ -77,13 +89,30 @@ def build_hash_rate_range_request(first: dt.date, last: dt.date) -> FetchRequest
     )
 
 
+def build_hash_rate_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    return _chart_range_request("hash_rate", HASH_RATE_URL, first, last)
+
+
 def build_hash_rate_request(day: dt.date) -> FetchRequest:
     return build_hash_rate_range_request(day, day)
 
 
-def parse_hash_rate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
-    """The point labelled `day` 00:00 (blockchain.com's start-of-day label), in TH/s as served."""
-    fail = Failer(SOURCE, "hash_rate", day)
+def build_miners_revenue_range_request(first: dt.date, last: dt.date) -> FetchRequest:
+    return _chart_range_request("miners_revenue", MINERS_REVENUE_URL, first, last)
+
+
+def build_miners_revenue_request(day: dt.date) -> FetchRequest:
+    return build_miners_revenue_range_request(day, day)
+
+
+def _chart_point(
+    body: bytes, day: dt.date, fetched_at: dt.datetime, dataset: str, unit_word: str, chart: str,
+    name_word: str | None = None,
+) -> tuple[int, float]:
+    """The label (unix s) and value of the point labelled `day` 00:00 (blockchain.com's start-of-day label) of
+    a daily chart whose unit contains `unit_word` (and name `name_word`, when given and the body has a name);
+    every other point is checked for its shape and left."""
+    fail = Failer(SOURCE, dataset, day)
     data = decode_json(body, fail)
     if not isinstance(data, dict):
         fail.raise_(f"expected a JSON object {{status, values, ...}}, got {type(data).__name__}")
@@ -92,8 +121,11 @@ def parse_hash_rate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Ta
         detail = data.get("error") or data.get("message") or ""
         fail.raise_(f"error envelope: status={status!r} {detail}".rstrip())
     unit = data.get("unit")
-    if unit is not None and "TH/s" not in str(unit):
-        fail.raise_(f"unit {unit!r} is not TH/s: not the hash-rate chart?")
+    if unit is not None and unit_word not in str(unit):
+        fail.raise_(f"unit {unit!r} is not {unit_word}: not the {chart} chart?")
+    name = data.get("name")
+    if name_word is not None and name is not None and name_word.lower() not in str(name).lower():
+        fail.raise_(f"chart named {name!r}: not the {chart} chart?")
     period = data.get("period")
     if period is not None and period != "day":
         fail.raise_(f"period {period!r}: expected daily points (period 'day')")
@@ -126,12 +158,30 @@ def parse_hash_rate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Ta
             f"the point labelled {iso_ms(label_s * 1000)} covers a day not over at fetched_at "
             f"{iso_ms(epoch_ms(fetched_at))}: still-open period"
         )
-    ths = json_float(need(found, "y", fail, "the day's point"), "y", fail)
+    return label_s, json_float(need(found, "y", fail, "the day's point"), "y", fail)
+
+
+def parse_hash_rate(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
+    """The point labelled `day` 00:00 (blockchain.com's start-of-day label), in TH/s as served."""
+    label_s, ths = _chart_point(body, day, fetched_at, "hash_rate", "TH/s", "hash-rate")
     if ths <= 0:
-        fail.raise_(f"non-positive hash rate {ths} TH/s")
+        Failer(SOURCE, "hash_rate", day).raise_(f"non-positive hash rate {ths} TH/s")
     return pa.Table.from_pydict(
         {PARTITION_COLUMN: [day], "point_time": [EPOCH + dt.timedelta(seconds=label_s)], "hashrate_ths": [ths]},
         schema=HASH_RATE_SCHEMA,
+    )
+
+
+def parse_miners_revenue(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
+    """The point labelled `day` 00:00: the coinbase rewards (subsidy + fees) of the day's blocks in USD, as served.
+    The unit must say USD and the name revenue: `transaction-fees` (BTC) or `transaction-fees-usd` (another
+    chart in USD) are refused. A negative revenue is refused here; the plausible band is a quality rule."""
+    label_s, usd = _chart_point(body, day, fetched_at, "miners_revenue", "USD", "miners-revenue", "revenue")
+    if usd < 0:
+        Failer(SOURCE, "miners_revenue", day).raise_(f"negative miners' revenue {usd} USD")
+    return pa.Table.from_pydict(
+        {PARTITION_COLUMN: [day], "point_time": [EPOCH + dt.timedelta(seconds=label_s)], "revenue_usd": [usd]},
+        schema=MINERS_REVENUE_SCHEMA,
     )
 
 
@@ -151,4 +201,20 @@ HASH_RATE = DatasetSpec(
     max_range_days=DAYS_PER_REQUEST,
 )
 
-DATASETS: tuple[DatasetSpec, ...] = (HASH_RATE,)
+MINERS_REVENUE = DatasetSpec(
+    source=SOURCE,
+    dataset="miners_revenue",
+    description="blockchain.com miners' revenue of the UTC day (coinbase rewards, subsidy + fees) in USD.",
+    raw_schema=MINERS_REVENUE_SCHEMA,
+    key_columns=(PARTITION_COLUMN,),
+    build_request=build_miners_revenue_request,
+    parse=parse_miners_revenue,
+    event_time_column="point_time",
+    backfillable=True,
+    history="since 2009-01-03 (0 USD until bitcoin had a market price, in 2010)",
+    available_from=dt.date(2009, 1, 3),
+    build_range_request=ignoring_send_time(build_miners_revenue_range_request),
+    max_range_days=DAYS_PER_REQUEST,
+)
+
+DATASETS: tuple[DatasetSpec, ...] = (HASH_RATE, MINERS_REVENUE)
