@@ -212,6 +212,68 @@ FLIP_EVENTS_SCHEMA = pa.schema(
     ]
 )
 
+# What each column means (one name, one meaning, in every gamma table): the assets' column schemas (Dagster) and the
+# README's catalogue say the same. GEX is USD per 1% move of spot throughout.
+COLUMN_DOCS = {
+    "snapshot_date": "day of the option-chain snapshot (taken 00:30 UTC the next morning in the demo)",
+    "currency": "underlying: BTC or ETH",
+    "strike": "strike, USD",
+    "expiry_date": "expiry date (08:00 UTC)",
+    "call_gex_usd": "dealer GEX of the calls, USD per 1% move of spot (sign from dealer_convention)",
+    "put_gex_usd": "dealer GEX of the puts, USD per 1% move of spot (sign from dealer_convention)",
+    "net_gex_usd": "call + put GEX, USD per 1% move of spot",
+    "gross_gex_usd": "sum over strikes of |call GEX| + |put GEX|, USD per 1% move: gamma whatever its sign",
+    "call_oi": "call open interest, coins of the currency",
+    "put_oi": "put open interest, coins of the currency",
+    "price_level_usd": "hypothetical spot level, USD (0.5x-1.5x spot in 0.25% steps, plus the exact crossings)",
+    "low_usd": "band's lower edge, USD",
+    "high_usd": "band's upper edge, USD",
+    "regime": "long_gamma (net GEX >= 0: dealers damp moves) or short_gamma (< 0: they amplify them)",
+    "spot_usd": "spot: Deribit's index of the chain's newest row, USD",
+    "total_net_gex_usd": "net GEX of the chain at spot under near_expiry_policy, USD per 1% move",
+    "zero_gamma_usd": "zero-gamma level (the flip): the profile's sign change nearest spot, USD; null if none",
+    "call_wall_usd": "strike with the largest call GEX, USD",
+    "put_wall_usd": "strike with the largest |put GEX|, USD",
+    "gex_within_2pct_of_spot_usd": "sum of |net GEX| of the strikes within +/-2% of spot, USD per 1% move",
+    "rows_used": "chain rows priced",
+    "rows_excluded": "chain rows left out: expired, no OI, no IV or forward, or same-day under 'exclude'",
+    "total_net_gex_incl_same_day_usd": "net GEX with the same-day expiries (their T floored under 'floor'), USD per 1%",
+    "total_net_gex_excl_same_day_usd": "net GEX without the same-day expiries, USD per 1% move",
+    "same_day_gross_gex_usd": "sum of |GEX| of the same-day expiries' rows, USD per 1% move",
+    "rows_same_day": "chain rows expiring within 24 hours of their timestamp (0 < T <= 1/365)",
+    "level_usd": "the level, USD",
+    "level_kind": "spot, zero_gamma, configured (dbt/seeds/price_levels.csv, BTC) or round (multiples of a tenth "
+                  "of spot's power of ten within 10% of spot); a level that is several keeps the first in that order",
+    "level_label": "the configured level's label",
+    "band_pct": "half-width of the band, percent of the level (BTCW_GAMMA_LEVEL_BAND_PCT)",
+    "band_low_usd": "level x (1 - band_pct/100), USD: strikes from here ...",
+    "band_high_usd": "... to level x (1 + band_pct/100), USD, both ends included",
+    "strikes_in_band": "strikes in the band",
+    "short_band_low_usd": "lower edge of the short-gamma band directly below the flip, USD",
+    "short_band_high_usd": "upper edge of that band: the flip, USD",
+    "short_gamma_peak_usd": "profile level in that band where net GEX is lowest (most short gamma), USD",
+    "short_gamma_peak_gex_usd": "net GEX there, USD per 1% move (negative)",
+    "accel_zone_low_usd": "acceleration zone, low edge: the profile levels around the peak where net GEX <= half "
+                          "the peak's (short gamma at least half its worst), lowest, USD",
+    "accel_zone_high_usd": "acceleration zone, high edge (highest such level), USD",
+    "put_oi_cluster_strike_usd": "strike with the largest put OI in the short band below the zone (ties: higher)",
+    "put_oi_cluster_oi": "its put open interest, coins",
+    "target_low_usd": "downside target range, low: the put-OI cluster strike, USD",
+    "target_high_usd": "downside target range, high: the acceleration zone's low edge, USD",
+    "event": "spot_crossed_flip (spot moved to the other side of the flip from the day before) or flip_moved "
+             "(the flip moved more than threshold_pct from the day before)",
+    "direction": "down or up",
+    "previous_date": "the calendar day before (events need consecutive days)",
+    "previous_spot_usd": "spot the day before, USD",
+    "previous_zero_gamma_usd": "zero-gamma level the day before, USD",
+    "flip_move_pct": "change of the zero-gamma level from the day before, percent",
+    "threshold_pct": "flip-move threshold, percent (BTCW_GAMMA_FLIP_MOVE_PCT)",
+    "dealer_convention": "assumed dealer side: long_calls_short_puts (standard) or short_calls_long_puts "
+                         "(BTCW_GAMMA_DEALERS)",
+    "near_expiry_policy": "same-day expiries: include, exclude or floor (BTCW_GAMMA_SAME_DAY)",
+    "t_floor_hours": "the floor of T in hours under 'floor' (BTCW_GAMMA_T_FLOOR_HOURS); null otherwise",
+}
+
 # Columns the asset reads from marts.fct_option_chain_snapshot.
 CHAIN_COLUMNS = (
     "snapshot_ts", "expiry_date", "strike", "time_to_expiry_years", "option_type", "open_interest", "mark_iv",

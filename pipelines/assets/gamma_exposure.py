@@ -40,6 +40,7 @@ from pipelines.analytics.gamma_daily import (
     BY_EXPIRY_STRIKE_SCHEMA,
     BY_STRIKE_SCHEMA,
     CHAIN_COLUMNS,
+    COLUMN_DOCS,
     DOWNSIDE_SCHEMA,
     FLIP_EVENTS_SCHEMA,
     LEVEL_BANDS_SCHEMA,
@@ -139,6 +140,15 @@ def configured_levels(path: Path = PRICE_LEVELS_CSV) -> tuple[tuple[float, str],
             return tuple((float(row["level_usd"]), row["level_label"]) for row in csv.DictReader(handle))
     except (OSError, KeyError, ValueError, TypeError) as error:
         raise RuntimeError(f"price levels {path}: not readable as level_usd,level_kind,level_label ({error})") from None
+
+
+def column_schema(key: dg.AssetKey) -> dg.TableSchema:
+    """The table's columns with their types and meanings (COLUMN_DOCS), shown in the Dagster UI."""
+    schema, keys = TABLES[TABLE_OF_KEY[key]]
+    return dg.TableSchema(columns=[
+        dg.TableColumn(field.name, str(field.type), description=COLUMN_DOCS[field.name],
+                       constraints=dg.TableColumnConstraints(nullable=field.name not in keys))
+        for field in schema])
 
 
 def reports_dir(tree_dir: Path) -> Path:
@@ -261,7 +271,7 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
         name="gamma_exposure",
         specs=[
             dg.AssetSpec(key, deps=[CHAIN_KEY], group_name="marts", kinds={"numpy", "duckdb"},
-                         description=_DESCRIPTIONS[key])
+                         description=_DESCRIPTIONS[key], metadata={"dagster/column_schema": column_schema(key)})
             for key in GAMMA_KEYS
         ],
         check_specs=[
