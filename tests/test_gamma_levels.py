@@ -67,16 +67,17 @@ def o_options(chain, *, long_calls=True, policy="include", floor_hours=24.0):
     return out
 
 
-def o_strikes(options, long_calls=True):
-    """{strike: [call GEX, put GEX, put OI]} from plain loops."""
+def o_strikes(options, long_calls=True, with_oi=False):
+    """{strike: [call GEX, put GEX, put OI(, call + put OI)]} from plain loops."""
     acc: dict[float, list[float]] = {}
     for k, t, c, oi, iv, f, _ in options:
         g = o_term(1.0, 1.0, k, t, c, oi, iv, f, 1.0, long_calls)
-        row = acc.setdefault(k, [0.0, 0.0, 0.0])
+        row = acc.setdefault(k, [0.0, 0.0, 0.0, 0.0])
         row[0 if c else 1] += g
+        row[3] += oi
         if not c:
             row[2] += oi
-    return acc
+    return acc if with_oi else {k: v[:3] for k, v in acc.items()}
 
 
 def close(got: float, want: float, scale: float) -> bool:
@@ -91,8 +92,8 @@ def close(got: float, want: float, scale: float) -> bool:
 @pytest.mark.parametrize("band_pct", [1.0, 2.5])
 def test_level_bands_are_the_strikes_within_the_band(path, oracle_chain, band_pct):
     g = day(path, level_band_pct=band_pct)
-    strikes = o_strikes(o_options(oracle_chain))
-    gross_all = sum(abs(c) + abs(p) for c, p, _ in strikes.values())
+    strikes = o_strikes(o_options(oracle_chain), with_oi=True)
+    gross_all = sum(abs(c) + abs(p) for c, p, _, _ in strikes.values())
     spot = oracle_chain["spot"]
     zero = o_crossings(spot, oracle_chain, PROFILE_LO, PROFILE_HI)
     # the levels, by their rules: spot, zero gamma, the configured ones, multiples of $100 within 10% of spot
@@ -110,16 +111,18 @@ def test_level_bands_are_the_strikes_within_the_band(path, oracle_chain, band_pc
     assert [r["level_label"] for r in rows if r["level_usd"] == 9000.0] == ["round support"]
     for r in rows:
         low, high = r["level_usd"] * (1 - band_pct / 100), r["level_usd"] * (1 + band_pct / 100)
-        net = gross = calls = puts = 0.0
+        net = gross = calls = puts = oi = 0.0
         n = 0
-        for strike, (c, p, _) in strikes.items():
+        for strike, (c, p, _, strike_oi) in strikes.items():
             if low <= strike <= high:
                 n += 1
+                oi += strike_oi
                 calls += c
                 puts += p
                 net += c + p
                 gross += abs(c) + abs(p)
         assert r["strikes_in_band"] == n and r["band_pct"] == band_pct, r
+        assert r["oi_in_band"] == pytest.approx(oi, rel=1e-12) and r["oi_in_band_usd"] == pytest.approx(oi * spot)
         for column, want in (("net_gex_usd", net), ("gross_gex_usd", gross), ("call_gex_usd", calls),
                              ("put_gex_usd", puts)):
             assert close(r[column], want, gross_all), (r["level_usd"], column, r[column], want)

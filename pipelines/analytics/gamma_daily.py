@@ -172,6 +172,8 @@ LEVEL_BANDS_SCHEMA = pa.schema(
         ("put_gex_usd", pa.float64()),
         ("net_gex_usd", pa.float64()),
         ("gross_gex_usd", pa.float64()),
+        ("oi_in_band", pa.float64()),  # call + put open interest of the strikes in the band, coins
+        ("oi_in_band_usd", pa.float64()),  # the same at spot, USD (a notional, not gamma)
         ("spot_usd", pa.float64()),
         *_ASSUMED,
     ]
@@ -249,6 +251,8 @@ COLUMN_DOCS = {
     "band_low_usd": "level x (1 - band_pct/100), USD: strikes from here ...",
     "band_high_usd": "... to level x (1 + band_pct/100), USD, both ends included",
     "strikes_in_band": "strikes in the band",
+    "oi_in_band": "call + put open interest of the strikes in the band, coins of the currency",
+    "oi_in_band_usd": "oi_in_band x spot, USD: the notional of those options (not gamma)",
     "short_band_low_usd": "lower edge of the short-gamma band directly below the flip, USD",
     "short_band_high_usd": "upper edge of that band: the flip, USD",
     "short_gamma_peak_usd": "profile level in that band where net GEX is lowest (most short gamma), USD",
@@ -496,14 +500,16 @@ def day_levels(spot: float, zero_gamma: float | None,
 
 
 def _level_bands(day: dt.date, currency: str, spot: float, levels: list[tuple[float, str, str | None]],
-                 strikes: np.ndarray, call_gex: np.ndarray, put_gex: np.ndarray,
+                 strikes: np.ndarray, call_gex: np.ndarray, put_gex: np.ndarray, oi: np.ndarray,
                  assumptions: Assumptions) -> pa.Table:
     """Per level L: the strikes K with L (1 - p/100) <= K <= L (1 + p/100), p = band_pct, and their call, put, net
-    (= call + put) and gross (= |call| + |put|) GEX, summed in ascending strike order."""
+    (= call + put) and gross (= |call| + |put|) GEX and open interest (``oi``: calls + puts per strike), summed in
+    ascending strike order."""
     pct = assumptions.level_band_pct
     cols: dict[str, list] = {name: [] for name in ("level_usd", "level_kind", "level_label", "band_low_usd",
                                                    "band_high_usd", "strikes_in_band", "call_gex_usd", "put_gex_usd",
-                                                   "net_gex_usd", "gross_gex_usd")}
+                                                   "net_gex_usd", "gross_gex_usd", "oi_in_band",
+                                                   "oi_in_band_usd")}
     for level, kind, label in levels:
         low, high = level * (1 - pct / 100), level * (1 + pct / 100)
         inside = (strikes >= low) & (strikes <= high)
@@ -518,6 +524,8 @@ def _level_bands(day: dt.date, currency: str, spot: float, levels: list[tuple[fl
         cols["put_gex_usd"].append(float(puts.sum()))
         cols["net_gex_usd"].append(float((calls + puts).sum()))
         cols["gross_gex_usd"].append(float((np.abs(calls) + np.abs(puts)).sum()))
+        cols["oi_in_band"].append(float(oi[inside].sum()))
+        cols["oi_in_band_usd"].append(float(oi[inside].sum()) * spot)
     n = len(levels)
     return pa.table(
         {**_day_currency(day, currency, n), **cols, "band_pct": [pct] * n, "spot_usd": [spot] * n,
@@ -582,6 +590,7 @@ def gamma_day(day: dt.date, chain: ChainArrays, *, currency: str, assumptions: A
     priced = apply_near_expiry(chain, assumptions)
     usable = gamma.pricable_mask(priced.strike, priced.expiry_years, priced.open_interest, priced.iv, priced.forward)
     by_strike, strikes, call_gex, put_gex, net_gex, put_oi = _by_strike(day, currency, priced, usable, assumptions)
+    strike_oi = by_strike.column("call_oi").to_numpy() + put_oi
     by_expiry_strike = _by_expiry_strike(day, currency, priced, usable, assumptions)
     total = float(net_gex.sum())
 
@@ -644,7 +653,8 @@ def gamma_day(day: dt.date, chain: ChainArrays, *, currency: str, assumptions: A
         schema=SUMMARY_SCHEMA,
     )
     level_rows = day_levels(priced.spot, zero_gamma, configured_levels) if priced.spot_ok else []
-    level_bands = _level_bands(day, currency, priced.spot, level_rows, strikes, call_gex, put_gex, assumptions)
+    level_bands = _level_bands(day, currency, priced.spot, level_rows, strikes, call_gex, put_gex, strike_oi,
+                               assumptions)
     figures = downside_figures(zero_gamma, bands, levels, profile_values, strikes, put_oi)
     downside = pa.table(
         {**_day_currency(day, currency, 1), "spot_usd": [priced.spot], "zero_gamma_usd": pa.array([zero_gamma], pa.float64()),
