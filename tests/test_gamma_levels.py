@@ -346,3 +346,27 @@ def test_settings_reach_the_rows(path):
     # the configured price levels (the dbt seed of marts.fct_price_level_events) are BTC's level bands
     assert {level for level, _ in configured_levels()} == {100000.0, 92000.0, 88000.0, 87000.0}
     assert {r["level_usd"] for r in bands if r["level_kind"] == "configured"} == {100000.0, 92000.0, 88000.0, 87000.0}
+
+
+def test_the_reconciliation_covers_level_bands_the_policy_total_and_the_downside(path):
+    g = day(path, near_expiry_policy="exclude")
+
+    def outcome(**tables):
+        t = {"summary": g.summary, "by_strike": g.by_strike, "by_expiry_strike": g.by_expiry_strike,
+             "profile": g.profile, "regime_bands": g.regime_bands, "level_bands": g.level_bands,
+             "downside": g.downside, **tables}
+        return gamma_tables_reconcile(**t)
+
+    def with_column(table: pa.Table, name: str, values: list) -> pa.Table:
+        return table.set_column(table.schema.get_field_index(name), name, pa.array(values, table.schema.field(name).type))
+
+    assert outcome().passed
+    bands = g.level_bands.column("gross_gex_usd").to_pylist()
+    bad = outcome(level_bands=with_column(g.level_bands, "gross_gex_usd", [bands[0] * 1.01] + bands[1:]))
+    assert not bad.passed and "level band" in bad.description
+    (s,) = g.summary.to_pylist()  # under 'exclude' the total must be the one without the same-day rows
+    bad = outcome(summary=with_column(g.summary, "total_net_gex_usd", [s["total_net_gex_incl_same_day_usd"]]))
+    assert not bad.passed and "exclude policy's total" in bad.description
+    (d,) = g.downside.to_pylist()
+    bad = outcome(downside=with_column(g.downside, "target_low_usd", [d["accel_zone_high_usd"] + 1]))
+    assert not bad.passed and "downside levels are not ordered" in bad.description
