@@ -42,6 +42,8 @@ def replace_declared_windows(
     date_column: str,
     start: dt.date,
     end: dt.date,
+    *,
+    windows: dict[str, tuple[dt.date, dt.date]] | None = None,
 ) -> None:
     """Create the `declared` tables ("schema.table" -> (columns, NOT NULL key columns)) that do not exist yet, then
     replace the rows of [start, end) of every one of them in ONE transaction (replace_date_windows)."""
@@ -49,7 +51,7 @@ def replace_declared_windows(
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for table, (columns, keys) in declared.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(column_definitions(columns, keys))})")
-    replace_date_windows(conn, rows_by_table, date_column, start, end)
+    replace_date_windows(conn, rows_by_table, date_column, start, end, windows=windows)
 
 
 def replace_date_window(
@@ -70,13 +72,18 @@ def replace_date_windows(
     date_column: str,
     start: dt.date,
     end: dt.date,
+    *,
+    windows: dict[str, tuple[dt.date, dt.date]] | None = None,
 ) -> None:
     """Replace the rows of [start, end) of every table in ONE transaction: readers see the old window of all
-    of them or the new one, never a mix. Table and column names are identifiers owned by the code."""
+    of them or the new one, never a mix. Table and column names are identifiers owned by the code. `windows` gives
+    a table its own [start, end) instead (e.g. events that also depend on the day after the window)."""
+    windows = windows or {}
     with transaction(conn):
         for qualified_table, rows in rows_by_table.items():
             conn.execute(
-                f'DELETE FROM {qualified_table} WHERE "{date_column}" >= ? AND "{date_column}" < ?', [start, end]
+                f'DELETE FROM {qualified_table} WHERE "{date_column}" >= ? AND "{date_column}" < ?',
+                list(windows.get(qualified_table, (start, end))),
             )
             conn.register("incoming_rows", rows)
             conn.execute(f"INSERT INTO {qualified_table} SELECT * FROM incoming_rows")

@@ -175,6 +175,37 @@ def check_warehouse_dir(path: Path, variable: str = "BTCW_WAREHOUSE_DIR") -> Non
                             f"({reason}: {error.strerror}); choose a directory this user can write") from None
 
 
+def _non_negative_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and value != float("inf")):
+        raise SettingsError(f"{name}={raw!r} is not a finite number >= 0 (e.g. {default})")
+    return value
+
+
+class DealerConvention(StrEnum):
+    """Which side of the option book dealers are assumed to hold (gamma.md: the sign s of each option's GEX)."""
+
+    LONG_CALLS_SHORT_PUTS = "long_calls_short_puts"  # the standard one: customers sell calls, buy puts
+    SHORT_CALLS_LONG_PUTS = "short_calls_long_puts"  # the opposite, as some desks assume
+
+    @property
+    def dealer_long_calls(self) -> bool:
+        return self is DealerConvention.LONG_CALLS_SHORT_PUTS
+
+
+class NearExpiryPolicy(StrEnum):
+    """What the gamma tables do with same-day expiries (options expiring within 24 hours of the snapshot, whose
+    gamma grows like 1/sqrt(T) as T shrinks)."""
+
+    INCLUDE = "include"  # priced with their own T (the default, and what every release before did)
+    EXCLUDE = "exclude"  # left out of every gamma table (counted in rows_excluded and rows_same_day)
+    FLOOR = "floor"  # priced with T raised to BTCW_GAMMA_T_FLOOR_HOURS when it is shorter
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw in ("", "0", "false", "no"):
@@ -214,6 +245,12 @@ class Settings:
     # A fixed clock for a whole run (timezone-aware): what live fetches are stamped with and what "today" means to
     # the range check and the scheduled run's freshness check. None: the real UTC clock. The soak sets it per night.
     simulated_now: dt.datetime | None = None
+    # Gamma assumptions (pipelines/analytics/gamma_daily.py); every gamma row records the ones it was computed under.
+    gamma_dealer_convention: DealerConvention = DealerConvention.LONG_CALLS_SHORT_PUTS
+    gamma_near_expiry: NearExpiryPolicy = NearExpiryPolicy.INCLUDE
+    gamma_t_floor_hours: float = 24.0  # the floor of T under NearExpiryPolicy.FLOOR
+    gamma_level_band_pct: float = 1.0  # gamma around a level: strikes within +/- this percent of it
+    gamma_flip_move_pct: float = 2.0  # a 'flip_moved' event: the zero-gamma level moved more than this from the day before
 
     def __post_init__(self) -> None:
         if self.start_date is None:
@@ -262,6 +299,9 @@ class Settings:
         kind = _choice(env, "BTCW_WAREHOUSE", WarehouseKind, WarehouseKind.DUCKDB)
         warehouse_dir = Path(env.get("BTCW_WAREHOUSE_DIR", "warehouse")).expanduser().resolve()
         check_warehouse_dir(warehouse_dir)
+        gamma_floor = _non_negative_float(env, "BTCW_GAMMA_T_FLOOR_HOURS", cls.gamma_t_floor_hours)
+        if gamma_floor <= 0:
+            raise SettingsError(f"BTCW_GAMMA_T_FLOOR_HOURS={gamma_floor!r} must be > 0 hours (e.g. 24)")
         return cls(
             source_mode=mode,
             warehouse=kind,
@@ -273,6 +313,12 @@ class Settings:
             live_base_url=base_url,
             simulated_now=simulated_now,
             poll_cron=poll_cron,
+            gamma_dealer_convention=_choice(env, "BTCW_GAMMA_DEALERS", DealerConvention,
+                                            DealerConvention.LONG_CALLS_SHORT_PUTS),
+            gamma_near_expiry=_choice(env, "BTCW_GAMMA_SAME_DAY", NearExpiryPolicy, NearExpiryPolicy.INCLUDE),
+            gamma_t_floor_hours=gamma_floor,
+            gamma_level_band_pct=_non_negative_float(env, "BTCW_GAMMA_LEVEL_BAND_PCT", cls.gamma_level_band_pct),
+            gamma_flip_move_pct=_non_negative_float(env, "BTCW_GAMMA_FLIP_MOVE_PCT", cls.gamma_flip_move_pct),
         )
 
     @property

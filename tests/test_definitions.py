@@ -75,7 +75,7 @@ def test_definitions_hold_every_asset_job_schedule_check_and_resource(tmp_path):
     streams = {f"raw/{table}" for table in STREAM_TABLES}  # the stream archive's daily load: one multi-asset
     assert keys == raw | streams | dbt_models | gamma | vol | {"serving/warehouse", "reports/daily_html",
                                                                    "reports/market_note"}
-    assert len(raw) == len(DATASETS) == 24 and len(gamma) == 5 and len(vol) == 2
+    assert len(raw) == len(DATASETS) == 24 and len(gamma) == 8 and len(vol) == 2
 
     # Jobs and schedules, by name: the nightly job materialises everything; the hourly one polls.
     assert {job.name for job in defs.resolve_all_job_defs()} == {"__ASSET_JOB", "nightly_all_assets",

@@ -137,7 +137,7 @@ def test_gamma_summary_is_finite_and_consistent_with_by_strike(demo):
     by_strike = tables["marts.fct_gamma_exposure_by_strike"]
     summaries = tables["marts.fct_gamma_summary_daily"]
     assert sorted((r[0], r[1]) for r in summaries) == [(d, c) for d in DAYS for c in ("BTC", "ETH")]
-    for day, currency, spot, total, zero_gamma, call_wall, put_wall, regime, near, used, excluded in summaries:
+    for day, currency, spot, total, zero_gamma, call_wall, put_wall, regime, near, used, excluded, *_ in summaries:
         strikes = [r for r in by_strike if (r[0], r[1]) == (day, currency)]
         assert math.isclose(total, sum(r[5] for r in strikes), rel_tol=1e-9)
         assert all(math.isclose(r[3] + r[4], r[5], rel_tol=1e-9, abs_tol=1e-6) for r in strikes)
@@ -493,8 +493,8 @@ def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_pub
 
 
 def test_gamma_tables_of_the_btc_only_layout_are_rebuilt_by_the_next_nightly(replayed, tmp_path):
-    """A warehouse built before gamma per currency: its five tables have no currency column and name the OI in BTC.
-    The next run (one day) rebuilds all five from every day of the chain mart: BTC's rows exactly as before on the days
+    """A warehouse built before gamma per currency: its tables have no currency column and name the OI in BTC.
+    The next run (one day) rebuilds all of them from every day of the chain mart: BTC's rows exactly as before on the days
     outside its window, ETH's added on every day, and its log says what it rebuilt."""
     from pipelines.assets.gamma_exposure import TABLES
 
@@ -513,7 +513,7 @@ def test_gamma_tables_of_the_btc_only_layout_are_rebuilt_by_the_next_nightly(rep
         result = materialize_range(replay, LAST, LAST, instance)
         logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert result.success, [e.message for e in result.all_events if e.is_failure]
-    assert any("had the layout of an older release (no currency column): all five gamma tables rebuilt from the 3 "
+    assert any("had the layout of an older release (or were missing): all 8 gamma tables rebuilt from the 3 "
                f"day(s) of marts.fct_option_chain_snapshot ({FIRST} … {LAST})" in m for m in logs)
     with duckdb.connect(str(replay.duckdb_path), read_only=True) as conn:
         after = {t: conn.sql(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}

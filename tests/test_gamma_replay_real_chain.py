@@ -123,7 +123,8 @@ def replayed(real_fixtures, tmp_path_factory):
     assert result.success, [str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure]
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as conn:
         gamma_tables = ("fct_gamma_exposure_by_strike", "fct_gamma_exposure_by_expiry_strike", "fct_gamma_profile",
-                        "fct_gamma_regime_bands", "fct_gamma_summary_daily")
+                        "fct_gamma_regime_bands", "fct_gamma_summary_daily", "fct_gamma_level_bands",
+                        "fct_gamma_downside_daily")
         for name in gamma_tables:  # the chain is BTC's: so is every gamma row (the tests below read the rest)
             assert conn.sql(f"SELECT DISTINCT currency FROM marts.{name}").fetchall() == [("BTC",)], name
         marts = {name: conn.sql(f"SELECT * EXCLUDE (currency) FROM marts.{name} ORDER BY ALL").fetchall()
@@ -150,7 +151,7 @@ def test_only_the_deribit_lineage_ran_and_every_check_passed(replayed):
 def test_summary_equals_the_library_on_the_recorded_json(replayed):
     _, _, exp, marts = replayed
     (row,) = marts["fct_gamma_summary_daily"]
-    day, spot, total, zero_gamma, call_wall, put_wall, regime, near, used, excluded = row
+    day, spot, total, zero_gamma, call_wall, put_wall, regime, near, used, excluded = row[:10]
     assert day == DAY and spot == exp["spot"] == PINNED_SPOT
     assert close(total, exp["total"], exp["scale"]) and total == pytest.approx(PINNED_TOTAL, rel=REL)
     assert call_wall == exp["call_wall"] == PINNED_WALL and put_wall == exp["put_wall"] == PINNED_WALL
@@ -164,13 +165,14 @@ def test_by_strike_and_by_expiry_rows_equal_the_library(replayed):
     _, _, exp, marts = replayed
     rows = marts["fct_gamma_exposure_by_strike"]
     assert [r[1] for r in rows] == sorted(exp["by_strike"])
-    for _, strike, call_g, put_g, net_g, call_oi, put_oi in rows:
+    for _, strike, call_g, put_g, net_g, call_oi, put_oi, *assumed in rows:
+        assert assumed == ["long_calls_short_puts", "include", None]  # the default settings, recorded
         want = exp["by_strike"][strike]
         assert all(close(g, w, exp["scale"]) for g, w in zip((call_g, put_g, net_g), want)), strike
         assert call_oi >= 0 and put_oi >= 0
     by_expiry = marts["fct_gamma_exposure_by_expiry_strike"]
     assert {(r[1], r[2]) for r in by_expiry} == set(exp["by_expiry"])
-    for _, expiry, strike, call_g, put_g, net_g, _, _ in by_expiry:
+    for _, expiry, strike, call_g, put_g, net_g, _, _, *_ in by_expiry:
         want_c, want_p = exp["by_expiry"][(expiry, strike)]
         assert close(call_g, want_c, exp["scale"]) and close(put_g, want_p, exp["scale"])
         assert close(net_g, want_c + want_p, exp["scale"])

@@ -35,7 +35,7 @@ from pipelines.analytics.gamma_daily import (
     spot_from_index,
 )
 from pipelines.analytics.gamma_plot import DPI, FIGSIZE_IN, markdown_image, render_gamma_png
-from pipelines.assets.gamma_exposure import TABLES, replace_windows, write_bytes_atomic
+from pipelines.assets.gamma_exposure import FLIP_EVENTS_TABLE, TABLES, replace_windows, write_bytes_atomic
 from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
 
 DAY = dt.date(2025, 11, 21)
@@ -215,7 +215,8 @@ def test_single_option():
     assert g.by_strike.num_rows == g.by_expiry_strike.num_rows == 1
     assert s["call_wall_usd"] == 90_000.0 and s["put_wall_usd"] is None and s["zero_gamma_usd"] is None
     assert g.regime_bands.to_pylist() == [{"snapshot_date": DAY, "currency": "BTC", "low_usd": SPOT * 0.5, "high_usd": SPOT * 1.5,
-                                           "regime": "long_gamma"}]
+                                           "regime": "long_gamma", "dealer_convention": "long_calls_short_puts",
+                                           "near_expiry_policy": "include", "t_floor_hours": None}]
     assert s["total_net_gex_usd"] == pytest.approx(float(G.option_gex(90_000.0, 7 / 365 - 0.5 / 24 / 365 + 8 / 24 / 365,
                                                                       True, 50.0, 0.6, SPOT * 1.001)[0]), rel=1e-12)
 
@@ -265,7 +266,7 @@ def test_zero_oi_and_missing_iv_are_excluded_and_counted_never_nan():
         assert getattr(g, table).equals(getattr(clean, table)), table
     for table in (g.by_strike, g.by_expiry_strike, g.profile):
         for name in table.column_names[1:]:
-            if pa.types.is_floating(table.schema.field(name).type):
+            if pa.types.is_floating(table.schema.field(name).type) and name != "t_floor_hours":  # null unless floor
                 assert np.all(np.isfinite(table.column(name).to_numpy())), name
 
 
@@ -435,7 +436,7 @@ def test_replacing_a_window_twice_is_identical_and_leaves_other_days_alone():
     conn = duckdb.connect()
     replace_windows(conn, _tables_of(rows), d1, d2 + dt.timedelta(days=1))
     before = _dump(conn)
-    assert all(before[t] for t in TABLES)
+    assert all(before[t] for t in TABLES if t != FLIP_EVENTS_TABLE)  # no flip between these two days: no event
     replace_windows(conn, _tables_of({d2: _SEVERAL}), d2, d2 + dt.timedelta(days=1))
     assert _dump(conn) == before
     # a failure half-way leaves every table as it was (one transaction for all five)

@@ -12,7 +12,15 @@ import pyarrow as pa
 import pytest
 
 from pipelines.analytics.gamma_daily import CHAIN_COLUMNS, ChainArrays, gamma_day, spot_from_index, split_by_day
-from pipelines.assets.gamma_exposure import chain_days, compute_window, concat_days, outdated_tables, rebuild_tables
+from pipelines.assets.gamma_exposure import (
+    TABLES,
+    chain_days,
+    compute_window,
+    concat_days,
+    configured_levels,
+    outdated_tables,
+    rebuild_tables,
+)
 from tests.test_gamma_tables import _SEVERAL, DAY, E7, E30, SPOT, chain_table
 
 D0, D1, D2 = DAY - dt.timedelta(days=2), DAY - dt.timedelta(days=1), DAY
@@ -141,7 +149,9 @@ def test_window_read_gives_byte_identical_tables_to_per_day_reads():
         chain = conn.sql(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM marts.fct_option_chain_snapshot "
                          "WHERE snapshot_date = ? AND currency = ? ORDER BY instrument_name",
                          params=[day, currency]).to_arrow_table()
-        want.append((day, currency, gamma_day(day, _old_from_table(chain), currency=currency)))
+        levels = configured_levels() if currency == "BTC" else ()  # the price levels are BTC's
+        want.append((day, currency, gamma_day(day, _old_from_table(chain), currency=currency,
+                                              configured_levels=levels)))
     want = concat_days(want)
     for table in want:
         assert got[table].equals(want[table]), table
@@ -159,7 +169,8 @@ def test_tables_of_the_layout_before_currency_are_found_and_rebuilt_whole():
     conn = _chain_db({D0: _SEVERAL, D1: _SEVERAL[:4]}, {D1: _ETH})
     conn.execute("CREATE TABLE marts.fct_gamma_summary_daily (snapshot_date DATE PRIMARY KEY, spot_usd DOUBLE)")
     conn.execute("INSERT INTO marts.fct_gamma_summary_daily VALUES (?, 1.0)", [D0])
-    assert outdated_tables(conn) == ["marts.fct_gamma_summary_daily"]
+    # the summary of the old layout, and the tables it had no counterpart of (missing beside it)
+    assert outdated_tables(conn) == list(TABLES)
     days = chain_days(conn)
     assert days == [D0, D1]
     tables = concat_days(compute_window(conn, days))

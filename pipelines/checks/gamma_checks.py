@@ -1,4 +1,4 @@
-"""Gamma stage: totals finite, a summary every day, and the five tables reconciling with each other (per day and
+"""Gamma stage: totals finite, a summary every day, and the tables reconciling with each other (per day and
 currency)."""
 
 from __future__ import annotations
@@ -105,16 +105,52 @@ def _day_problems(summary: dict, strikes: list[dict], expiry_strikes: list[dict]
     return problems
 
 
+def _extra_problems(summary: dict, strikes: list[dict], level_bands: list[dict], downside: list[dict]) -> list[str]:
+    """Level bands are the by-strike sums in their band; the totals with/without same-day expiries agree with the
+    policy; the downside row names the summary's flip and its figures lie below it, in order."""
+    problems = []
+    scale = math.fsum(abs(r["call_gex_usd"]) + abs(r["put_gex_usd"]) for r in strikes)
+    for band in level_bands:
+        inside = [r for r in strikes if band["band_low_usd"] <= r["strike"] <= band["band_high_usd"]]
+        net = math.fsum(r["net_gex_usd"] for r in inside)
+        gross = math.fsum(abs(r["call_gex_usd"]) + abs(r["put_gex_usd"]) for r in inside)
+        if len(inside) != band["strikes_in_band"] or not (_close(net, band["net_gex_usd"], scale)
+                                                          and _close(gross, band["gross_gex_usd"], scale)):
+            problems.append(f"level band {band['level_usd']:g} differs from the by-strike rows in it")
+            break
+    if "total_net_gex_incl_same_day_usd" in summary:
+        policy_total = (summary["total_net_gex_excl_same_day_usd"] if summary["near_expiry_policy"] == "exclude"
+                        else summary["total_net_gex_incl_same_day_usd"])
+        if not _close(policy_total, summary["total_net_gex_usd"], scale):
+            problems.append(f"total {summary['total_net_gex_usd']!r} is not the {summary['near_expiry_policy']} "
+                            f"policy's total {policy_total!r}")
+    for row in downside:
+        if row["zero_gamma_usd"] != summary["zero_gamma_usd"]:
+            problems.append("downside row names another zero-gamma level than the summary")
+        chain = [row[c] for c in ("target_low_usd", "accel_zone_low_usd", "short_gamma_peak_usd",
+                                  "accel_zone_high_usd", "short_band_high_usd") if row[c] is not None]
+        if chain != sorted(chain) or (chain and summary["zero_gamma_usd"] is not None
+                                      and chain[-1] > summary["zero_gamma_usd"]):
+            problems.append("downside levels are not ordered target <= zone <= peak <= zone <= flip")
+    return problems
+
+
 def gamma_tables_reconcile(summary: pa.Table, by_strike: pa.Table, by_expiry_strike: pa.Table,
-                           profile: pa.Table, regime_bands: pa.Table) -> CheckOutcome:
+                           profile: pa.Table, regime_bands: pa.Table, level_bands: pa.Table | None = None,
+                           downside: pa.Table | None = None) -> CheckOutcome:
     """Per day and currency: by-expiry sums equal by-strike; the profile at spot equals the total; the regime bands tile the
-    profile's grid, alternate, agree with the profile's sign, and their inner edge nearest spot is zero gamma."""
+    profile's grid, alternate, agree with the profile's sign, and their inner edge nearest spot is zero gamma; each level
+    band is the by-strike rows in it; the total is the policy's of the with/without same-day totals; the downside
+    row's figures are ordered below the flip."""
     strikes, expiries, profiles, bands = (_by_day(t) for t in (by_strike, by_expiry_strike, profile, regime_bands))
+    levels = _by_day(level_bands) if level_bands is not None else {}
+    downsides = _by_day(downside) if downside is not None else {}
     problems = []
     for day_summary in summary.to_pylist():
         key = (day_summary["snapshot_date"], day_summary["currency"])
         for p in _day_problems(day_summary, strikes.get(key, []), expiries.get(key, []), profiles.get(key, []),
-                               bands.get(key, [])):
+                               bands.get(key, [])) + _extra_problems(day_summary, strikes.get(key, []),
+                                                                     levels.get(key, []), downsides.get(key, [])):
             problems.append(f"{key[0]} {key[1]}: {p}")
     metadata = {"day_currencies": summary.num_rows, "profile_rows": profile.num_rows, "band_rows": regime_bands.num_rows,
                 "expiry_strike_rows": by_expiry_strike.num_rows}

@@ -27,6 +27,12 @@ def _create(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None
     conn.unregister("rows")
 
 
+def _recorded(columns: dict, n: int) -> dict:
+    """The gamma tables' last columns: the assumptions a row was computed under (the defaults)."""
+    return {**columns, "dealer_convention": ["long_calls_short_puts"] * n, "near_expiry_policy": ["include"] * n,
+            "t_floor_hours": pa.nulls(n, pa.float64())}
+
+
 def gamma_tables(day: dt.date) -> dict[str, pa.Table]:
     spot, zero = 88_500.0, 86_700.0
     strikes = [80_000.0, 85_000.0, 88_000.0, 90_000.0, 95_000.0]
@@ -36,25 +42,28 @@ def gamma_tables(day: dt.date) -> dict[str, pa.Table]:
     # A profile short gamma below the zero-gamma level and long above it (a tanh through `zero`).
     profile = [150e6 * math.tanh((level - zero) / 3000) for level in levels]
     return {
-        "fct_gamma_exposure_by_strike": pa.table(
+        "fct_gamma_exposure_by_strike": pa.table(_recorded(
             {"snapshot_date": [day] * 5, "currency": ["BTC"] * 5, "strike": strikes, "call_gex_usd": calls, "put_gex_usd": puts,
              "net_gex_usd": [c + p for c, p in zip(calls, puts)], "call_oi": [100.0] * 5,
-             "put_oi": [120.0] * 5},
+             "put_oi": [120.0] * 5}, 5),
             schema=BY_STRIKE_SCHEMA,
         ),
-        "fct_gamma_profile": pa.table(
+        "fct_gamma_profile": pa.table(_recorded(
             {"snapshot_date": [day] * len(levels), "currency": ["BTC"] * len(levels), "price_level_usd": levels, "net_gex_usd": profile},
+            len(levels)),
             schema=PROFILE_SCHEMA,
         ),
-        "fct_gamma_regime_bands": pa.table(
+        "fct_gamma_regime_bands": pa.table(_recorded(
             {"snapshot_date": [day] * 2, "currency": ["BTC"] * 2, "low_usd": [levels[0], zero], "high_usd": [zero, levels[-1]],
-             "regime": ["short_gamma", "long_gamma"]},
+             "regime": ["short_gamma", "long_gamma"]}, 2),
             schema=REGIME_BANDS_SCHEMA,
         ),
-        "fct_gamma_summary_daily": pa.table(
+        "fct_gamma_summary_daily": pa.table(_recorded(
             {"snapshot_date": [day], "currency": ["BTC"], "spot_usd": [spot], "total_net_gex_usd": [105e6], "zero_gamma_usd": [zero],
              "call_wall_usd": [90_000.0], "put_wall_usd": [90_000.0], "regime": ["long_gamma"],
-             "gex_within_2pct_of_spot_usd": [60e6], "rows_used": [10], "rows_excluded": [0]},
+             "gex_within_2pct_of_spot_usd": [60e6], "rows_used": [10], "rows_excluded": [0],
+             "gross_gex_usd": [180e6], "total_net_gex_incl_same_day_usd": [105e6],
+             "total_net_gex_excl_same_day_usd": [90e6], "same_day_gross_gex_usd": [20e6], "rows_same_day": [2]}, 1),
             schema=SUMMARY_SCHEMA,
         ),
     }
