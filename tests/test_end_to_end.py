@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -289,7 +290,72 @@ def test_the_market_note_of_every_day_states_the_marts_figures(demo):
     assert f"total net GEX {'+' if total_gex > 0 else '−'}${abs(total_gex) / 1e6:,.1f}M per 1% move, with spot " \
            f"at ${spot:,.0f}" in text
     assert f"The zero-gamma level (the flip) sat at ${zero:,.0f}" in text
-    assert text.count("- **Q") >= 12  # the queries, listed
+    # Gamma around the configured level nearest spot, recomputed from the per-strike table and the levels' seed.
+    seed = (Path(__file__).resolve().parents[1] / "dbt" / "seeds" / "price_levels.csv").read_text().splitlines()[1:]
+    level = min((int(line.split(",")[0]) for line in seed), key=lambda x: (abs(x - spot), x))
+    with duckdb.connect(str(settings.tree_dir / "serving" / "warehouse.duckdb"), read_only=True) as conn:
+        (net, gross, oi), = conn.execute(
+            "SELECT sum(call_gex_usd + put_gex_usd), sum(abs(call_gex_usd) + abs(put_gex_usd)), sum(call_oi + put_oi) "
+            "FROM marts.fct_gamma_exposure_by_strike WHERE currency = 'BTC' AND snapshot_date = ? "
+            "AND strike BETWEEN ? AND ?", [day, level * 0.99, level * 1.01]).fetchall()
+    assert f"Within ±1% of ${level:,}, the configured level nearest spot, dealers' net GEX was " \
+           f"{'+' if net > 0 else '−'}${abs(net) / 1e6:,.1f}M per 1% move (gross ${gross / 1e6:,.1f}M), on " \
+           f"{oi:,.0f} BTC of open interest" in text
+    # The acceleration zone, recomputed by its rule from the profile: the short band whose top is the flip, the level
+    # of lowest net GEX in it, and the run of levels around it at no more than half that GEX.
+    with duckdb.connect(str(settings.tree_dir / "serving" / "warehouse.duckdb"), read_only=True) as conn:
+        (band_low,), = conn.execute(
+            "SELECT low_usd FROM marts.fct_gamma_regime_bands WHERE currency = 'BTC' AND snapshot_date = ? "
+            "AND regime = 'short_gamma' AND high_usd = ?", [day, zero]).fetchall()
+        profile = conn.execute(
+            "SELECT price_level_usd, net_gex_usd FROM marts.fct_gamma_profile WHERE currency = 'BTC' "
+            "AND snapshot_date = ? AND price_level_usd BETWEEN ? AND ? ORDER BY price_level_usd",
+            [day, band_low, zero]).fetchall()
+    peak = min(range(len(profile)), key=lambda i: (profile[i][1], i))
+    lo = hi = peak
+    while lo > 0 and profile[lo - 1][1] <= profile[peak][1] / 2:
+        lo -= 1
+    while hi < len(profile) - 1 and profile[hi + 1][1] <= profile[peak][1] / 2:
+        hi += 1
+    assert f"Below the flip dealers are most short gamma at ${profile[peak][0]:,.0f} " \
+           f"(−${abs(profile[peak][1]) / 1e6:,.1f}M per 1% move); the acceleration zone, where their hedging sells " \
+           f"into a fall at least half as hard, runs from ${profile[hi][0]:,.0f} down to ${profile[lo][0]:,.0f}." in text
+    assert text.count("- **Q") >= 16  # the queries, listed
+
+
+def readme_guide_queries() -> list[tuple[str, str]]:
+    """(the question's heading, one statement) for every SQL block of the README's analyst's guide and of its
+    questions on the serving copy."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    sections = [text[text.index("## Analyst's guide"):text.index("### The day's market note")],
+                text[text.index("### The analyst's questions on the serving copy"):text.index("## Past one machine")]]
+    out = []
+    for section in sections:
+        heading = ""
+        for part in re.split(r"```sql\n(.*?)```", section, flags=re.S)[:-1]:
+            if part.lstrip().startswith("select") or part.lstrip().startswith("with"):
+                out += [(heading, sql.strip()) for sql in part.split(";") if sql.strip()]
+            else:
+                headings = re.findall(r"^\*\*(.+?)\*\*", part, re.M | re.S)
+                heading = headings[-1] if headings else heading
+    return out
+
+
+def test_every_query_of_the_readme_guide_runs_on_the_serving_copy(demo):
+    """The guide's questions are asked of the serving copy as a BI user would: every statement binds and runs (a
+    renamed column or a dropped mart fails here), and those about the window's days return rows."""
+    settings, _, _ = demo
+    queries = readme_guide_queries()
+    assert len(queries) >= 25
+    with duckdb.connect(str(settings.tree_dir / "serving" / "warehouse.duckdb"), read_only=True) as conn:
+        answered = 0
+        for heading, sql in queries:
+            try:
+                rows = conn.execute(sql).fetchall()
+            except duckdb.Error as error:
+                raise AssertionError(f"README guide, {heading!r}: {str(error).splitlines()[0]}\n{sql}") from None
+            answered += bool(rows)
+    assert answered >= len(queries) // 2  # many ask for days the three-day window holds
 
 
 def test_every_float_in_the_metadata_is_rounded_for_reading(demo):

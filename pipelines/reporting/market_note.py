@@ -14,31 +14,39 @@ Price and leverage
   else "N× the 30-day median" from 3× the median up.
 - Binance funding of the day (its three prints summed): who paid whom, and "turning negative/positive" when its
   sign differs from the day before's.
-- Bybit's open interest at the day's end and its change over the day ("little changed" within ±0.5%).
+- Open interest of the BTC perpetuals at the day's end, in USD, summed over the exchanges that have it, and its
+  change over the day (stated when every one of them has the day's start; "little changed" within ±0.5%).
+- Binance's taker buys and sells: "sellers pressed" at a buy/sell ratio of 0.95 or less, "buyers pressed" from 1.05.
 
 Hash rate and miners
 - The 7-day average hash rate and its drawdown from the 52-week peak ("at its 52-week peak" within 1%).
 - The average against the round number nearest to it in steps of the peak's order of magnitude (peak 1,131 EH/s,
   steps of 1,000: 928 → 1,000 EH/s), and the last day it was on the other side of it.
 - Hashprice and its change from 30 days before; the fees' share of miners' revenue.
+- Its 30-day average against the 30 days before the last halving, when both averages hold 20 days or more.
+- The configured fleets (dbt/seeds/mining_fleet_profiles.csv) against the day's hashprice: how many mined at a loss
+  on power alone, with their margins; else the dearest fleet's margin.
 
-Options gamma (Deribit BTC options; dealers long calls, short puts; USD per 1% move)
-- Total net GEX, and whether dealers are net long or short gamma.
-- The zero-gamma level (the flip) against spot; "spot crossed below/above the flip" when spot and the flip were on
-  the other sides the day before; the flip's move from the day before when it is 2% or more.
-- The acceleration zone: the highest short-gamma band of the profile below the flip (when spot is above the
-  flip; when spot is below it, the band spot is in).
+Options gamma (Deribit BTC options; USD per 1% move)
+- Total net GEX, whether dealers are net long or short gamma, and the dealer convention it was computed under.
+- The zero-gamma level (the flip) against spot, and the day's flip events (marts.fct_gamma_flip_events): spot
+  crossed below/above the flip, the flip moved more than its threshold.
+- Below the flip (marts.fct_gamma_downside_daily): the short-gamma peak, the acceleration zone, the largest put open
+  interest under it and the downside target range.
+- Gamma within the band around the configured price level nearest spot (marts.fct_gamma_level_bands): net and gross
+  GEX and the open interest there (its notional is options, not gamma).
 - The call and put walls.
 
 Whales and retail
 - Binance's top traders' long/short account ratio against all accounts', which of the two leans longer, and the
-  top traders' change from the day before (from a change of 0.05).
+  top traders' change from the day before (from a change of 0.05); their long/short position-size ratio.
 - The headline prediction market's YES probability and its change from a week before (in points).
 
 What to watch
 - The levels nearest the close within ±10% (up to four, nearest first): the zero-gamma level, the walls, the top
   of the acceleration zone, and the configured levels the close crossed in the last 60 days.
-- When spot is below the flip: that dealers' hedging adds to moves down to the acceleration zone.
+- When spot is below the flip: that dealers' hedging adds to moves down to the acceleration zone and the target
+  range.
 
 A sentence whose figures are missing (no row for the day, a table or column not in the warehouse) is left out; the
 note says which questions the warehouse could not answer.
@@ -66,10 +74,13 @@ MOSTLY_SHARE_PCT = 70.0
 CASCADE_MULTIPLE = 3.0
 MIN_BASELINE_DAYS = 7
 PEAK_WITHIN_PCT = 1.0
-FLIP_MOVE_PCT = 2.0
+TAKER_LEAN = 0.05  # taker buy/sell ratio: from 0.95 down sellers pressed, from 1.05 up buyers
+MIN_AVERAGE_DAYS = 20  # hashprice against the halving: both 30-day averages hold at least this many days
 RATIO_CHANGE = 0.05
 WATCH_WITHIN_PCT = 10.0
 WATCH_MAX = 4
+VENUES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX"}
+DEALERS = {"long_calls_short_puts": "long calls and short puts", "short_calls_long_puts": "short calls and long puts"}
 
 
 @dataclass(frozen=True)
@@ -198,11 +209,26 @@ def price_and_leverage(ledger: Ledger) -> NoteSection:
             text += f", turning {'negative' if rate < 0 else 'positive'} from {before * 100:+.4f}% the day before"
         section.say(text + ".", fr)
     oi = q.open_interest(ledger)
-    if oi and oi.row and _ok(oi.row["open_interest_btc"]) and _ok(oi.row["open_interest_change_pct"]):
-        change = oi.row["open_interest_change_pct"]
-        text = (f"Open interest on Bybit's BTCUSDT perpetual {moved(change, OI_LITTLE_CHANGED_PCT, 'rose', 'fell')} "
-                f"over the day, to {oi.row['open_interest_btc']:,.0f} BTC")
-        section.say(text + ".", oi)
+    if oi and oi.row and oi.row["venues"] and _ok(oi.row["open_interest_usd"]):
+        r = oi.row
+        venues = ", ".join(VENUES.get(name, name) for name in r["exchanges"].split(", "))
+        text = f"Open interest in BTC perpetuals on {venues}"
+        start = r["open_interest_start_usd"]
+        if r["venues_with_change"] == r["venues"] and _ok(start) and start:
+            change = r["open_interest_change_usd"] / start * 100
+            text += (f" {moved(change, OI_LITTLE_CHANGED_PCT, 'rose', 'fell')} over the day "
+                     f"({signed_money(r['open_interest_change_usd'])}), to")
+        else:
+            text += " was"
+        section.say(text + f" {money(r['open_interest_usd'])} ({r['open_interest_btc']:,.0f} BTC) at its end.", oi)
+    flow = q.taker_flow_and_positions(ledger)
+    if flow and flow.row and _ok(flow.row["taker_buy_sell_ratio"]):
+        r = flow.row
+        ratio = r["taker_buy_sell_ratio"]
+        lean = ("sellers pressed" if ratio <= 1 - TAKER_LEAN else "buyers pressed" if ratio >= 1 + TAKER_LEAN
+                else "neither side pressed")
+        section.say(f"Takers on Binance's BTCUSDT perpetual bought {r['taker_buy_volume_btc']:,.0f} BTC and sold "
+                    f"{r['taker_sell_volume_btc']:,.0f} (buy/sell {ratio:.2f}): {lean}.", flow)
     return section
 
 
@@ -238,7 +264,36 @@ def hashrate_and_miners(ledger: Ledger) -> NoteSection:
         if _ok(r["fee_share_pct"]):
             text += f"; fees were {r['fee_share_pct']:.1f}% of miners' revenue"
         section.say(text + ".", hp)
+    epoch = q.hashprice_since_halving(ledger)
+    if epoch and epoch.row and _ok(epoch.row["change_vs_pre_halving_pct"]) and \
+            epoch.row["days_in_30d_avg"] >= MIN_AVERAGE_DAYS and epoch.row["pre_halving_days"] >= MIN_AVERAGE_DAYS:
+        r = epoch.row
+        change = r["change_vs_pre_halving_pct"]
+        section.say(f"Its 30-day average, {usd(r['hashprice_30d_avg_usd_per_ph_day'], 2)}, was {abs(change):.1f}% "
+                    f"{'below' if change < 0 else 'above'} the 30 days before the halving of {r['epoch_start_date']} "
+                    f"({usd(r['pre_halving_30d_avg_usd_per_ph_day'], 2)}; {r['days_since_halving']:,} days since).",
+                    epoch)
+    be = q.breakeven(ledger)
+    if be and be.rows and all(_ok(r["margin_pct"]) for r in be.rows):
+        fleets = be.rows  # cheapest power cost first
+        losing = [r for r in fleets if r["margin_pct"] < 0]
+        lo, hi = fleets[0]["breakeven_hashprice_usd_per_ph_day"], fleets[-1]["breakeven_hashprice_usd_per_ph_day"]
+        text = (f"Against the {len(fleets)} configured fleets' power costs ({usd(lo, 2)} to {usd(hi, 2)} per PH/s "
+                f"per day), ")
+        if not losing:
+            dearest = fleets[-1]
+            text += f"every one covered its power; the dearest, {_fleet(dearest)}, kept {dearest['margin_pct']:.0f}%"
+        else:
+            text += (f"{len(losing)} mined at a loss on power alone: "
+                     + ", ".join(f"{_fleet(r)}, margin {r['margin_pct']:+.0f}%" for r in losing))
+            if len(losing) < len(fleets):
+                text += f"; the cheapest, {_fleet(fleets[0])}, kept {fleets[0]['margin_pct']:.0f}%"
+        section.say(text + " of hashprice.", be)
     return section
+
+
+def _fleet(row: dict) -> str:
+    return f"{row['fleet_profile']} ({row['efficiency_j_per_th']:g} J/TH at ${row['power_usd_per_kwh']:.2f}/kWh)"
 
 
 @dataclass(frozen=True)
@@ -250,6 +305,7 @@ class GammaFacts:
     call_wall: float | None = None
     put_wall: float | None = None
     zone: tuple[float, float] | None = None  # (low, high) of the acceleration zone
+    target: tuple[float, float] | None = None  # (low, high) of the downside target range
     query: Query | None = None
     zone_query: Query | None = None
 
@@ -262,33 +318,42 @@ def options_gamma(ledger: Ledger) -> tuple[NoteSection, GammaFacts]:
     r = g.row
     spot, flip, total = r["spot_usd"], r["zero_gamma_usd"], r["total_net_gex_usd"]
     stance = "net long" if total > 0 else "net short"
+    dealers = DEALERS.get(r["dealer_convention"], r["dealer_convention"])
     section.say(f"Dealers were {stance} gamma in Deribit's BTC options: total net GEX {signed_money(total)} per 1% "
-                f"move, with spot at {usd(spot)}.", g)
-    zone_query = None
-    zone = None
+                f"move, with spot at {usd(spot)} (dealers taken to be {dealers}).", g)
     if _ok(flip):
         side = "below" if flip < spot else "above"
         text = f"The zero-gamma level (the flip) sat at {usd(flip)}, {abs(pct_change(flip, spot)):.1f}% {side} spot"
-        prev = q.gamma_previous_flip(ledger)
-        pr = prev.row if prev else None
-        if pr and _ok(pr["zero_gamma_usd"]) and _ok(pr["spot_usd"]):
-            was_above = pr["spot_usd"] >= pr["zero_gamma_usd"]
-            is_above = spot >= flip
-            if was_above != is_above:
-                text += (f"; spot crossed {'below' if not is_above else 'above'} the flip, which was at "
-                         f"{usd(pr['zero_gamma_usd'])} the day before")
-            else:
-                move = pct_change(flip, pr["zero_gamma_usd"])
-                if abs(move) >= FLIP_MOVE_PCT:
-                    text += f"; the flip moved {'up' if move > 0 else 'down'} {abs(move):.1f}% from {usd(pr['zero_gamma_usd'])}"
-        section.say(text + ".", g, prev)
-        # Spot above the flip: the highest short band starting below the flip; below it: the band spot is in.
-        zone_query = q.gamma_short_band_below(ledger, flip if spot >= flip else spot)
-        if zone_query and zone_query.row:
-            low, high = zone_query.row["low_usd"], zone_query.row["high_usd"]
-            zone = (low, high)
-            section.say(f"Below the flip the profile is short gamma from {usd(high)} down to {usd(low)}: the "
-                        f"acceleration zone, where dealers' hedging sells into a fall.", zone_query)
+        events = q.gamma_flip_events(ledger)
+        for event in events.rows if events else ():
+            if event["event"] == "spot_crossed_flip":
+                where = "below" if event["direction"] == "down" else "above"
+                text += (f"; spot crossed {where} the flip, which was at "
+                         f"{usd(event['previous_zero_gamma_usd'])} the day before")
+            elif event["event"] == "flip_moved":
+                text += (f"; the flip moved {event['direction']} {abs(event['flip_move_pct']):.1f}% from "
+                         f"{usd(event['previous_zero_gamma_usd'])} (more than {event['threshold_pct']:g}%)")
+        section.say(text + ".", g, events if events and events.rows else None)
+    down = q.gamma_downside(ledger)
+    d = down.row if down else None
+    zone = None
+    if d and _ok(d["accel_zone_high_usd"]) and _ok(d["accel_zone_low_usd"]):
+        zone = (d["accel_zone_low_usd"], d["accel_zone_high_usd"])
+        section.say(f"Below the flip dealers are most short gamma at {usd(d['short_gamma_peak_usd'])} "
+                    f"({signed_money(d['short_gamma_peak_gex_usd'])} per 1% move); the acceleration zone, where their "
+                    f"hedging sells into a fall at least half as hard, runs from {usd(zone[1])} down to "
+                    f"{usd(zone[0])}.", down)
+        if _ok(d["target_low_usd"]) and _ok(d["target_high_usd"]):
+            section.say(f"Under it the largest put open interest sits at the {usd(d['put_oi_cluster_strike_usd'])} "
+                        f"strike ({d['put_oi_cluster_oi']:,.0f} BTC): a downside target range of "
+                        f"{usd(d['target_low_usd'])} to {usd(d['target_high_usd'])}.", down)
+    band = q.gamma_around_nearest_level(ledger)
+    b = band.row if band else None
+    if b and _ok(b["net_gex_usd"]) and b["strikes_in_band"]:
+        section.say(f"Within ±{b['band_pct']:g}% of {usd(b['level_usd'])}, the configured level nearest spot, "
+                    f"dealers' net GEX was {signed_money(b['net_gex_usd'])} per 1% move (gross {money(b['gross_gex_usd'])}), "
+                    f"on {b['oi_in_band']:,.0f} BTC of open interest ({money(b['oi_in_band_usd'])} of options, "
+                    f"not gamma).", band)
     if _ok(r["call_wall_usd"]) and _ok(r["put_wall_usd"]):
         if r["call_wall_usd"] == r["put_wall_usd"]:
             section.say(f"Both walls sit at {usd(r['call_wall_usd'])}: the strike with the largest call GEX is also "
@@ -296,7 +361,9 @@ def options_gamma(ledger: Ledger) -> tuple[NoteSection, GammaFacts]:
         else:
             section.say(f"The call wall is at {usd(r['call_wall_usd'])} and the put wall at "
                         f"{usd(r['put_wall_usd'])} (the strikes with the largest call and put GEX).", g)
-    return section, GammaFacts(spot, flip, r["call_wall_usd"], r["put_wall_usd"], zone, g, zone_query)
+    target = (d["target_low_usd"], d["target_high_usd"]) if d and _ok(d["target_low_usd"]) else None
+    return section, GammaFacts(spot, flip, r["call_wall_usd"], r["put_wall_usd"], zone, target, g,
+                               down if zone else None)
 
 
 def whales_and_retail(ledger: Ledger) -> NoteSection:
@@ -314,6 +381,12 @@ def whales_and_retail(ledger: Ledger) -> NoteSection:
         if _ok(before) and abs(whales - before) >= RATIO_CHANGE:
             text += f"; the top traders' ratio {'rose' if whales > before else 'fell'} from {before:.2f} the day before"
         section.say(text + ".", fr)
+    flow = q.taker_flow_and_positions(ledger)
+    if flow and flow.row and _ok(flow.row["top_trader_position_ratio"]) and \
+            _ok(flow.row["top_trader_long_position_share"]):
+        r = flow.row
+        section.say(f"Weighted by position size, the top traders held {r['top_trader_position_ratio']:.2f} long per "
+                    f"short ({r['top_trader_long_position_share'] * 100:.1f}% of their positions long).", flow)
     pm = q.prediction(ledger)
     if pm and pm.row and _ok(pm.row["yes_probability"]):
         r = pm.row
@@ -358,6 +431,8 @@ def what_to_watch(ledger: Ledger, gamma: GammaFacts) -> NoteSection:
         text = "With spot below the flip, dealers' hedging adds to moves"
         if gamma.zone is not None:
             text += f"; a fall would meet the acceleration zone of {usd(gamma.zone[1])} to {usd(gamma.zone[0])}"
+            if gamma.target is not None:
+                text += f", then the target range of {usd(gamma.target[1])} to {usd(gamma.target[0])}"
         section.say(text + ".", gamma.query, gamma.zone_query)
     return section
 

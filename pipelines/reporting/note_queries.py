@@ -168,9 +168,24 @@ def funding_and_ratios(ledger: Ledger) -> Query | None:
 
 def open_interest(ledger: Ledger) -> Query | None:
     return ledger.ask(
-        "Bybit's BTCUSDT open interest at the day's end and its change over the day",
-        "select open_interest_btc, open_interest_change_btc, open_interest_change_pct "
-        "from marts.fct_derivatives_daily where exchange = 'bybit' and date = ?",
+        "BTC perpetuals' open interest at the day's end on every exchange that has it, in USD, and its change over "
+        "the day",
+        "select count(*) as venues, string_agg(exchange, ', ' order by exchange) as exchanges, "
+        "sum(open_interest_usd) as open_interest_usd, sum(open_interest_btc) as open_interest_btc, "
+        "count(open_interest_change_usd) as venues_with_change, "
+        "sum(open_interest_change_usd) as open_interest_change_usd, "
+        "sum(open_interest_start_usd) as open_interest_start_usd "
+        "from marts.fct_derivatives_daily where date = ? and open_interest_usd is not null",
+        ledger.day, tables=("fct_derivatives_daily",),
+    )
+
+
+def taker_flow_and_positions(ledger: Ledger) -> Query | None:
+    return ledger.ask(
+        "Binance: the day's taker buys and sells, and the top traders' long/short position ratio",
+        "select taker_buy_volume_btc, taker_sell_volume_btc, taker_buy_sell_ratio, top_trader_position_ratio, "
+        "top_trader_long_position_share "
+        "from marts.fct_derivatives_daily where exchange = 'binance' and date = ?",
         ledger.day, tables=("fct_derivatives_daily",),
     )
 
@@ -205,32 +220,64 @@ def hashprice(ledger: Ledger) -> Query | None:
     )
 
 
+def hashprice_since_halving(ledger: Ledger) -> Query | None:
+    return ledger.ask(
+        "hashprice's 30-day average against the 30 days before the last halving",
+        "select hashprice_30d_avg_usd_per_ph_day, days_in_30d_avg, halving_epoch, epoch_start_date, "
+        "days_since_halving, pre_halving_30d_avg_usd_per_ph_day, pre_halving_days, change_vs_pre_halving_pct "
+        "from marts.fct_hashprice_daily where date = ?",
+        ledger.day, tables=("fct_hashprice_daily",),
+    )
+
+
+def breakeven(ledger: Ledger) -> Query | None:
+    return ledger.ask(
+        "the configured mining fleets' power cost against the day's hashprice",
+        "select fleet_profile, efficiency_j_per_th, power_usd_per_kwh, breakeven_hashprice_usd_per_ph_day, "
+        "hashprice_usd_per_ph_day, margin_pct "
+        "from marts.fct_miner_breakeven_daily where date = ? "
+        "order by breakeven_hashprice_usd_per_ph_day, fleet_profile",
+        ledger.day, tables=("fct_miner_breakeven_daily",),
+    )
+
+
 def gamma(ledger: Ledger) -> Query | None:
     return ledger.ask(
-        "BTC dealer gamma: spot, total net GEX, the zero-gamma level, the walls and the regime",
-        "select spot_usd, total_net_gex_usd, zero_gamma_usd, call_wall_usd, put_wall_usd, regime "
+        "BTC dealer gamma: spot, total net GEX, the zero-gamma level, the walls, the regime and the dealer convention",
+        "select spot_usd, total_net_gex_usd, zero_gamma_usd, call_wall_usd, put_wall_usd, regime, dealer_convention "
         "from marts.fct_gamma_summary_daily where currency = 'BTC' and snapshot_date = ?",
         ledger.day, tables=("fct_gamma_summary_daily",),
     )
 
 
-def gamma_previous_flip(ledger: Ledger) -> Query | None:
+def gamma_flip_events(ledger: Ledger) -> Query | None:
     return ledger.ask(
-        "the zero-gamma level and spot the day before",
-        "select zero_gamma_usd, spot_usd from marts.fct_gamma_summary_daily "
-        "where currency = 'BTC' and snapshot_date = ?",
-        ledger.day - dt.timedelta(days=1), tables=("fct_gamma_summary_daily",),
+        "the day's zero-gamma events: spot crossed the flip, the flip moved more than its threshold",
+        "select event, direction, previous_spot_usd, previous_zero_gamma_usd, flip_move_pct, threshold_pct "
+        "from marts.fct_gamma_flip_events where currency = 'BTC' and snapshot_date = ? order by event",
+        ledger.day, tables=("fct_gamma_flip_events",),
     )
 
 
-def gamma_short_band_below(ledger: Ledger, below_usd: float) -> Query | None:
-    """The short-gamma band of the profile that starts at or below `below_usd` (the acceleration zone)."""
+def gamma_downside(ledger: Ledger) -> Query | None:
     return ledger.ask(
-        "the short-gamma band of the profile below the zero-gamma level",
-        "select low_usd, high_usd from marts.fct_gamma_regime_bands "
-        "where currency = 'BTC' and snapshot_date = ? and regime = 'short_gamma' and low_usd < ? "
-        "order by high_usd desc limit 1",
-        ledger.day, below_usd, tables=("fct_gamma_regime_bands",),
+        "below the zero-gamma level: the short-gamma peak, the acceleration zone, the put-OI cluster and the "
+        "downside target range",
+        "select short_gamma_peak_usd, short_gamma_peak_gex_usd, accel_zone_low_usd, accel_zone_high_usd, "
+        "put_oi_cluster_strike_usd, put_oi_cluster_oi, target_low_usd, target_high_usd "
+        "from marts.fct_gamma_downside_daily where currency = 'BTC' and snapshot_date = ?",
+        ledger.day, tables=("fct_gamma_downside_daily",),
+    )
+
+
+def gamma_around_nearest_level(ledger: Ledger) -> Query | None:
+    """Gamma within the band around the configured price level nearest spot."""
+    return ledger.ask(
+        "dealer gamma and open interest around the configured price level nearest spot",
+        "select level_usd, band_pct, strikes_in_band, net_gex_usd, gross_gex_usd, oi_in_band, oi_in_band_usd "
+        "from marts.fct_gamma_level_bands where currency = 'BTC' and snapshot_date = ? and level_kind = 'configured' "
+        "order by abs(level_usd - spot_usd), level_usd limit 1",
+        ledger.day, tables=("fct_gamma_level_bands",),
     )
 
 

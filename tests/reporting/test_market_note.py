@@ -19,6 +19,11 @@ CLOSES = [110_000.0 - 300.0 * i for i in range(58)] + [92_050.0, 89_907.0]
 LIQ_BEFORE = [10e6 + 1e6 * i for i in range(30)]  # the 30 days before DAY
 HASH_AVG = {DAY - dt.timedelta(days=i): v for i, v in enumerate([985.1, 990.0, 998.0, 1003.0, 1010.0])}
 PEAK_DATE = dt.date(2025, 10, 19)
+OI_BTC = [85_000.0, 49_316.0, 23_000.0]  # Binance, Bybit, OKX at the day's end
+OI_USD = [7.6e9, 4.43e9, 2.07e9]
+OI_START_USD = [8.4e9, 4.9e9, 2.2e9]
+FLEETS = [("low_cost", 15.0, 0.04), ("mid_cost", 20.0, 0.06), ("high_cost", 30.0, 0.08)]
+HASHPRICE = 45.12
 
 
 def _create(conn: duckdb.DuckDBPyConnection, table: str, columns: dict) -> None:
@@ -39,12 +44,19 @@ def build_story(path, *, skip: tuple[str, ...] = ()) -> str:
             "date": DAYS[-31:], "exchange": ["all"] * 31,
             "total_liquidated_usd": [*LIQ_BEFORE, 672.4e6], "long_liquidated_usd": [*LIQ_BEFORE, 672.4e6],
             "short_liquidated_usd": [0.0] * 31, "long_share_pct": [100.0] * 31},
-        "fct_derivatives_daily": {
-            "date": [DAY - dt.timedelta(days=1), DAY, DAY], "exchange": ["binance", "binance", "bybit"],
-            "funding_rate_daily": [0.0001, -0.000249, None],
-            "top_trader_long_short_ratio": [1.40, 1.34, None], "global_long_short_ratio": [2.5, 2.69, None],
-            "open_interest_btc": [None, None, 49_316.0], "open_interest_change_btc": [None, None, -4_114.0],
-            "open_interest_change_pct": [None, None, -7.7]},
+        "fct_derivatives_daily": {  # the day before on Binance, then the day on three venues
+            "date": [DAY - dt.timedelta(days=1), DAY, DAY, DAY], "exchange": ["binance", "binance", "bybit", "okx"],
+            "funding_rate_daily": [0.0001, -0.000249, None, None],
+            "top_trader_long_short_ratio": [1.40, 1.34, None, None], "global_long_short_ratio": [2.5, 2.69, None, None],
+            "open_interest_btc": [90_000.0, *OI_BTC], "open_interest_change_btc": [None, -8_000.0, -4_114.0, -500.0],
+            "open_interest_change_pct": [None, -7.9, -7.7, -2.1],
+            "open_interest_usd": [8.3e9, *OI_USD], "open_interest_start_usd": [8.0e9, *OI_START_USD],
+            "open_interest_change_usd": [0.3e9, *(e - s for e, s in zip(OI_USD, OI_START_USD))],
+            "taker_buy_volume_btc": [20_000.0, 11_200.0, None, None],
+            "taker_sell_volume_btc": [19_000.0, 14_000.0, None, None],
+            "taker_buy_sell_ratio": [1.05, 0.8, None, None],
+            "top_trader_position_ratio": [1.1, 0.92, None, None],
+            "top_trader_long_position_share": [0.5238, 0.4792, None, None]},
         "fct_hashrate_daily": {
             "date": list(HASH_AVG), "hashrate_7d_avg_ehs": list(HASH_AVG.values()),
             "peak_7d_avg_ehs": [1_157.9] * 5, "peak_date": [PEAK_DATE] * 5,
@@ -56,10 +68,37 @@ def build_story(path, *, skip: tuple[str, ...] = ()) -> str:
             "snapshot_date": [DAY - dt.timedelta(days=1), DAY], "currency": ["BTC", "BTC"],
             "spot_usd": [92_050.0, 89_907.0], "total_net_gex_usd": [80e6, -120e6],
             "zero_gamma_usd": [91_000.0, 91_500.0], "call_wall_usd": [100_000.0, 100_000.0],
-            "put_wall_usd": [85_000.0, 85_000.0], "regime": ["long_gamma", "short_gamma"]},
-        "fct_gamma_regime_bands": {
-            "snapshot_date": [DAY] * 3, "currency": ["BTC", "BTC", "ETH"], "low_usd": [70_000.0, 91_500.0, 1.0],
-            "high_usd": [91_500.0, 130_000.0, 2.0], "regime": ["short_gamma", "long_gamma", "short_gamma"]},
+            "put_wall_usd": [85_000.0, 85_000.0], "regime": ["long_gamma", "short_gamma"],
+            "dealer_convention": ["long_calls_short_puts"] * 2},
+        "fct_hashprice_daily": {
+            "date": [DAY], "hashprice_usd_per_ph_day": [HASHPRICE], "hashprice_30d_avg_usd_per_ph_day": [47.5],
+            "days_in_30d_avg": pa.array([30], pa.int32()), "halving_epoch": pa.array([5], pa.int32()),
+            "epoch_start_date": [dt.date(2024, 4, 20)], "days_since_halving": pa.array([579], pa.int32()),
+            "pre_halving_30d_avg_usd_per_ph_day": [125.0], "pre_halving_days": pa.array([30], pa.int32()),
+            "change_vs_pre_halving_pct": [(47.5 / 125 - 1) * 100]},
+        "fct_miner_breakeven_daily": {
+            "date": [DAY] * 3, "fleet_profile": [f[0] for f in FLEETS], "efficiency_j_per_th": [f[1] for f in FLEETS],
+            "power_usd_per_kwh": [f[2] for f in FLEETS],
+            "breakeven_hashprice_usd_per_ph_day": [f[1] * 24 * f[2] for f in FLEETS],
+            "hashprice_usd_per_ph_day": [HASHPRICE] * 3,
+            "margin_pct": [(1 - f[1] * 24 * f[2] / HASHPRICE) * 100 for f in FLEETS]},
+        "fct_gamma_flip_events": {  # spot crossed below the flip; ETH's event of the day is not BTC's
+            "snapshot_date": [DAY, DAY], "currency": ["BTC", "ETH"], "event": ["spot_crossed_flip", "flip_moved"],
+            "direction": ["down", "up"], "previous_spot_usd": [92_050.0, 3_000.0],
+            "previous_zero_gamma_usd": [91_000.0, 2_800.0], "flip_move_pct": [0.55, 5.0], "threshold_pct": [2.0, 2.0]},
+        "fct_gamma_downside_daily": {
+            "snapshot_date": [DAY, DAY], "currency": ["BTC", "ETH"], "short_gamma_peak_usd": [84_000.0, 2_500.0],
+            "short_gamma_peak_gex_usd": [-150e6, -1e6], "accel_zone_low_usd": [80_000.0, 2_400.0],
+            "accel_zone_high_usd": [88_000.0, 2_600.0], "put_oi_cluster_strike_usd": [75_000.0, 2_000.0],
+            "put_oi_cluster_oi": [20_000.0, 1.0], "target_low_usd": [75_000.0, 2_000.0],
+            "target_high_usd": [80_000.0, 2_400.0]},
+        "fct_gamma_level_bands": {  # 88,000 is the configured level nearest spot (1,907 below; 92,000 is 2,093 above)
+            "snapshot_date": [DAY] * 4, "currency": ["BTC"] * 4, "spot_usd": [89_907.0] * 4,
+            "level_usd": [88_000.0, 89_907.0, 91_500.0, 92_000.0],
+            "level_kind": ["configured", "spot", "zero_gamma", "configured"], "band_pct": [1.0] * 4,
+            "strikes_in_band": pa.array([3, 3, 3, 3], pa.int32()), "net_gex_usd": [-30e6, -5e6, 1e6, 20e6],
+            "gross_gex_usd": [70e6, 80e6, 90e6, 50e6], "oi_in_band": [9_000.0, 9_500.0, 10_000.0, 12_000.0],
+            "oi_in_band_usd": [9_000 * 89_907.0, 9_500 * 89_907.0, 10_000 * 89_907.0, 12_000 * 89_907.0]},
         "fct_prediction_market_daily": {
             "date": [DAY - dt.timedelta(days=7), DAY], "market_id": ["m1", "m1"], "question": [HOSTILE, HOSTILE],
             "is_headline": [True, True], "yes_probability": [0.41, 0.25]},
@@ -97,7 +136,21 @@ def test_price_and_leverage_say_what_the_rows_say(story):
            "largest day of the last 30." in text
     assert "Funding on Binance summed to -0.0249% over the day (shorts paid longs), turning negative from " \
            "+0.0100% the day before." in text
-    assert "Open interest on Bybit's BTCUSDT perpetual fell 7.7% over the day, to 49,316 BTC." in text
+    # 14.10 of 15.50 billion: down 9.0%, 1.40 billion
+    assert "Open interest in BTC perpetuals on Binance, Bybit, OKX fell 9.0% over the day (−$1.40B), to $14.10B " \
+           "(157,316 BTC) at its end." in text
+    assert "Takers on Binance's BTCUSDT perpetual bought 11,200 BTC and sold 14,000 (buy/sell 0.80): sellers " \
+           "pressed." in text
+
+
+def test_open_interest_change_is_left_out_when_a_venue_lacks_the_days_start(tmp_path):
+    path = build_story(tmp_path / "oi.duckdb")
+    with duckdb.connect(path) as conn:
+        conn.execute("UPDATE marts.fct_derivatives_daily SET open_interest_start_usd = NULL, "
+                     "open_interest_change_usd = NULL WHERE exchange = 'okx'")
+    with duckdb.connect(path, read_only=True) as conn:
+        text = sentences(build_note(conn, DAY))["price-leverage"]
+    assert "Open interest in BTC perpetuals on Binance, Bybit, OKX was $14.10B (157,316 BTC) at its end." in text
 
 
 def test_hash_rate_and_miners(story):
@@ -109,17 +162,52 @@ def test_hash_rate_and_miners(story):
     assert f"That is below 1,000 EH/s; it was last above on {last_above}." in text
     assert f"Hashprice was $45.12 per PH/s per day, down {abs((45.12 / 50 - 1) * 100):.1f}% from 30 days before; " \
            "fees were 1.2% of miners' revenue." in text
+    assert f"Its 30-day average, $47.50, was {(1 - 47.5 / 125) * 100:.1f}% below the 30 days before the halving of " \
+           "2024-04-20 ($125.00; 579 days since)." in text
+    margin = {name: (1 - j * 24 * p / HASHPRICE) * 100 for name, j, p in FLEETS}
+    assert margin["high_cost"] < 0 < margin["mid_cost"]
+    assert ("Against the 3 configured fleets' power costs ($14.40 to $57.60 per PH/s per day), 1 mined at a loss on "
+            f"power alone: high_cost (30 J/TH at $0.08/kWh), margin {margin['high_cost']:+.0f}%; the cheapest, "
+            f"low_cost (15 J/TH at $0.04/kWh), kept {margin['low_cost']:.0f}% of hashprice.") in text
+
+
+def test_fleets_that_all_cover_their_power_and_a_short_pre_halving_average(tmp_path):
+    path = build_story(tmp_path / "fleets.duckdb")
+    with duckdb.connect(path) as conn:
+        conn.execute("DELETE FROM marts.fct_miner_breakeven_daily WHERE fleet_profile = 'high_cost'")
+        conn.execute("UPDATE marts.fct_hashprice_daily SET pre_halving_days = 19")
+    with duckdb.connect(path, read_only=True) as conn:
+        text = sentences(build_note(conn, DAY))["miners"]
+    mid = (1 - 20 * 24 * 0.06 / HASHPRICE) * 100
+    assert ("Against the 2 configured fleets' power costs ($14.40 to $28.80 per PH/s per day), every one covered its "
+            f"power; the dearest, mid_cost (20 J/TH at $0.06/kWh), kept {mid:.0f}% of hashprice.") in text
+    assert "halving" not in text  # 19 of the 30 pre-halving days: too few to compare
 
 
 def test_gamma_flip_crossing_zone_and_walls(story):
     text = sentences(build_note(story, DAY))["gamma"]
     assert "Dealers were net short gamma in Deribit's BTC options: total net GEX −$120.0M per 1% move, with spot " \
-           "at $89,907." in text
+           "at $89,907 (dealers taken to be long calls and short puts)." in text
     above = (91_500 / 89_907 - 1) * 100
     assert f"The zero-gamma level (the flip) sat at $91,500, {above:.1f}% above spot; spot crossed below the flip, " \
            "which was at $91,000 the day before." in text
-    # the BTC short band spot is in; the ETH band of the same day is not BTC's
-    assert "short gamma from $91,500 down to $70,000" in text
+    assert "flip_moved" not in text and "moved up" not in text  # ETH's event
+    assert "Below the flip dealers are most short gamma at $84,000 (−$150.0M per 1% move); the acceleration zone, " \
+           "where their hedging sells into a fall at least half as hard, runs from $88,000 down to $80,000." in text
+    assert "Under it the largest put open interest sits at the $75,000 strike (20,000 BTC): a downside target " \
+           "range of $75,000 to $80,000." in text
+    assert "Within ±1% of $88,000, the configured level nearest spot, dealers' net GEX was −$30.0M per 1% move " \
+           "(gross $70.0M), on 9,000 BTC of open interest ($809.2M of options, not gamma)." in text
+
+
+def test_a_flip_that_moved_past_its_threshold(tmp_path):
+    path = build_story(tmp_path / "moved.duckdb")
+    with duckdb.connect(path) as conn:
+        conn.execute("UPDATE marts.fct_gamma_flip_events SET event = 'flip_moved', direction = 'up', "
+                     "flip_move_pct = 3.25, previous_zero_gamma_usd = 88_620 WHERE currency = 'BTC'")
+    with duckdb.connect(path, read_only=True) as conn:
+        text = sentences(build_note(conn, DAY))["gamma"]
+    assert "% above spot; the flip moved up 3.2% from $88,620 (more than 2%)." in text and "crossed" not in text
     assert "The call wall is at $100,000 and the put wall at $85,000" in text
 
 
@@ -127,18 +215,20 @@ def test_whales_retail_and_the_prediction_market(story):
     text = sentences(build_note(story, DAY))["whales-retail"]
     assert "top traders held 1.34 long accounts per short and all accounts 2.69: all accounts leaned longer than " \
            "the top traders; the top traders' ratio fell from 1.40 the day before." in text
+    assert "Weighted by position size, the top traders held 0.92 long per short (47.9% of their positions long)." \
+           in text
     assert f"\u201c{HOSTILE}\u201d 25%, down 16 points from a week before." in text
 
 
 def test_what_to_watch_ranks_the_levels_nearest_the_close(story):
     text = sentences(build_note(story, DAY))["watch"]
     close = CLOSES[-1]
-    expected = [(91_500, "the zero-gamma level and the top of the acceleration zone"), (92_000, "a configured level"),
-                (85_000, "the put wall")]  # the call wall, 11% above, is out of the ±10% band
+    expected = [(91_500, "the zero-gamma level"), (88_000, "the top of the acceleration zone"),
+                (92_000, "a configured level"), (85_000, "the put wall")]  # the call wall, 11% above, is out
     listed = "; ".join(f"${level:,} ({what}, {(level / close - 1) * 100:+.1f}%)" for level, what in expected)
     assert f"Levels nearest the close of $89,907: {listed}." in text
     assert "With spot below the flip, dealers' hedging adds to moves; a fall would meet the acceleration zone of " \
-           "$91,500 to $70,000." in text
+           "$88,000 to $80,000, then the target range of $80,000 to $75,000." in text
 
 
 def test_every_listed_query_gives_its_figures_again_when_rerun_as_printed(story):
@@ -159,7 +249,8 @@ def test_every_listed_query_gives_its_figures_again_when_rerun_as_printed(story)
 
 
 def test_missing_tables_leave_their_sentences_out_and_are_named(tmp_path):
-    path = build_story(tmp_path / "partial.duckdb", skip=("fct_gamma_summary_daily", "fct_hashrate_daily"))
+    path = build_story(tmp_path / "partial.duckdb", skip=("fct_gamma_summary_daily", "fct_hashrate_daily",
+                                                           "fct_gamma_downside_daily"))
     with duckdb.connect(path, read_only=True) as conn:
         note = build_note(conn, DAY)
     text = sentences(note)
