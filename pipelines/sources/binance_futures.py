@@ -26,7 +26,12 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
-from pipelines.sources._open_interest import OPEN_INTEREST_DAY_SCHEMA, open_interest_values
+from pipelines.sources._open_interest import (
+    OPEN_INTEREST_DAY_SCHEMA,
+    day_instants_once_over,
+    day_row,
+    open_interest_values,
+)
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "binance"
@@ -464,11 +469,7 @@ def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) 
     """The rows stamped 00:00 of `day` (its start) and of the day after (its end): both from this one body, so a
     day's change is known from its own partition once the day is over."""
     fail = Failer(SOURCE, "open_interest_day", day)
-    start_ms = day_start_ms(day)
-    end_ms = start_ms + MS_PER_DAY
-    if epoch_ms(fetched_at) < end_ms:
-        fail.raise_(f"the day is not over: fetched_at {iso_ms(epoch_ms(fetched_at))} is before {iso_ms(end_ms)}, "
-                    "the end-of-day value")
+    start_ms, end_ms = day_instants_once_over(day, fetched_at, fail)
     rows = _daily_rows(body, fail, day, fetched_at, (start_ms, end_ms), "open interest rows")
     values = []
     for ts in (start_ms, end_ms):
@@ -479,18 +480,7 @@ def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) 
                                            need(item, "sumOpenInterestValue", fail, where), fail, where,
                                            "sumOpenInterest", "sumOpenInterestValue"))
     (start_btc, start_usd), (end_btc, end_usd) = values
-    return pa.Table.from_pydict(
-        {
-            PARTITION_COLUMN: [day],
-            "start_time": [start_ms * 1000],
-            "end_time": [end_ms * 1000],
-            "open_interest_start_btc": [start_btc],
-            "open_interest_end_btc": [end_btc],
-            "open_interest_start_usd": [start_usd],
-            "open_interest_end_usd": [end_usd],
-        },
-        schema=OPEN_INTEREST_DAY_SCHEMA,
-    )
+    return day_row(day, start_ms, end_ms, (start_btc, end_btc), (start_usd, end_usd))
 
 
 # "Open Interest Statistics" (sources.md §2.2): period 1d rows stamped 00:00 UTC, sumOpenInterest (BTC) and

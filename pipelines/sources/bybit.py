@@ -31,6 +31,8 @@ from pipelines.sources._wire import (
     json_int,
     need,
 )
+from pipelines.sources._open_interest import OPEN_INTEREST_DAY_SCHEMA as SHARED_DAY_SCHEMA
+from pipelines.sources._open_interest import day_instants_once_over, day_row
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, ignoring_send_time
 
 SOURCE = "bybit"
@@ -197,15 +199,8 @@ OPEN_INTEREST_1D = DatasetSpec(
 # the day is over (the nightly run, 00:30 UTC of D + 1). Bybit serves open interest in BTC only (no USD value in
 # the history): the marts value it at the day's consolidated prices.
 
-OPEN_INTEREST_DAY_SCHEMA = pa.schema(
-    [
-        (PARTITION_COLUMN, pa.date32()),
-        ("start_time", pa.timestamp("us")),  # 00:00 UTC of the day
-        ("end_time", pa.timestamp("us")),  # 00:00 UTC of the next day: the end of the day
-        ("open_interest_start_btc", pa.float64()),
-        ("open_interest_end_btc", pa.float64()),
-    ]
-)
+# The shared day schema without its USD columns.
+OPEN_INTEREST_DAY_SCHEMA = pa.schema([f for f in SHARED_DAY_SCHEMA if not f.name.endswith("_usd")])
 # A range of N days is N + 1 rows (through the 00:00 after its last day): one page of 200 holds 199 days.
 OPEN_INTEREST_DAY_MAX_DAYS = ROWS_PER_PAGE - 1
 
@@ -238,11 +233,7 @@ def build_open_interest_day_request(day: dt.date) -> FetchRequest:
 
 def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
     fail = Failer(SOURCE, "open_interest_day", day)
-    start_ms = day_start_ms(day)
-    end_ms = start_ms + MS_PER_DAY
-    if epoch_ms(fetched_at) < end_ms:
-        fail.raise_(f"the day is not over: fetched_at {iso_ms(epoch_ms(fetched_at))} is before {iso_ms(end_ms)}, "
-                    "the end-of-day value")
+    start_ms, end_ms = day_instants_once_over(day, fetched_at, fail)
     result = _result(body, fail)
     for key, expected in (("symbol", SYMBOL), ("category", CATEGORY)):
         if key in result and result[key] != expected:
@@ -268,16 +259,7 @@ def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) 
         if ts not in found:
             fail.raise_(f"no row stamped {iso_ms(ts)} (the day's {what}) among {len(rows)} rows"
                         + (f" (the contract launched on {CONTRACT_LAUNCH})" if not rows else ""))
-    return pa.Table.from_pydict(
-        {
-            PARTITION_COLUMN: [day],
-            "start_time": [start_ms * 1000],
-            "end_time": [end_ms * 1000],
-            "open_interest_start_btc": [found[start_ms]],
-            "open_interest_end_btc": [found[end_ms]],
-        },
-        schema=OPEN_INTEREST_DAY_SCHEMA,
-    )
+    return day_row(day, start_ms, end_ms, (found[start_ms], found[end_ms]), schema=OPEN_INTEREST_DAY_SCHEMA)
 
 
 OPEN_INTEREST_DAY = DatasetSpec(

@@ -32,7 +32,12 @@ from pipelines.sources._wire import (
     json_str,
     need,
 )
-from pipelines.sources._open_interest import OPEN_INTEREST_DAY_SCHEMA, open_interest_values
+from pipelines.sources._open_interest import (
+    OPEN_INTEREST_DAY_SCHEMA,
+    day_instants_once_over,
+    day_row,
+    open_interest_values,
+)
 from pipelines.sources.spec import PARTITION_COLUMN, DatasetSpec, PollSpec, ignoring_send_time
 
 SOURCE = "okx"
@@ -312,11 +317,7 @@ def build_open_interest_day_request(day: dt.date) -> FetchRequest:
 def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) -> pa.Table:
     """The hourly rows stamped 00:00 UTC of `day` (its start) and of the day after (its end)."""
     fail = Failer(SOURCE, "open_interest_day", day)
-    start_ms = day_start_ms(day)
-    end_ms = start_ms + MS_PER_DAY
-    if epoch_ms(fetched_at) < end_ms:
-        fail.raise_(f"the day is not over: fetched_at {iso_ms(epoch_ms(fetched_at))} is before {iso_ms(end_ms)}, "
-                    "the end-of-day value")
+    start_ms, end_ms = day_instants_once_over(day, fetched_at, fail)
     data = decode_json(body, fail)
     if not isinstance(data, dict):
         fail.raise_(f"expected a JSON object with code and data, got {type(data).__name__}")
@@ -349,18 +350,7 @@ def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) 
             fail.raise_(f"no row stamped {iso_ms(ts)} (the day's {what}) among {len(rows)} rows; OKX keeps only a "
                         f"shallow history ({OI_HISTORY.split(':')[0]})")
     (start_btc, start_usd), (end_btc, end_usd) = found[start_ms], found[end_ms]
-    return pa.Table.from_pydict(
-        {
-            PARTITION_COLUMN: [day],
-            "start_time": [start_ms * 1000],
-            "end_time": [end_ms * 1000],
-            "open_interest_start_btc": [start_btc],
-            "open_interest_end_btc": [end_btc],
-            "open_interest_start_usd": [start_usd],
-            "open_interest_end_usd": [end_usd],
-        },
-        schema=OPEN_INTEREST_DAY_SCHEMA,
-    )
+    return day_row(day, start_ms, end_ms, (start_btc, end_btc), (start_usd, end_usd))
 
 
 OPEN_INTEREST_DAY = DatasetSpec(
