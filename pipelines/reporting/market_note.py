@@ -145,6 +145,11 @@ def round_threshold(value: float, scale: float) -> float:
     return max(step, math.floor(value / step + 0.5) * step)
 
 
+def listed(names: list[str]) -> str:
+    """'Binance', 'Binance and Bybit', 'Binance, Bybit and OKX'."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]])) if names else ""
+
+
 def days_between(later: dt.date, earlier: dt.date) -> str:
     n = (later - earlier).days
     return f"{n} day{'s' if n != 1 else ''}"
@@ -211,7 +216,7 @@ def price_and_leverage(ledger: Ledger) -> NoteSection:
     oi = q.open_interest(ledger)
     if oi and oi.row and oi.row["venues"] and _ok(oi.row["open_interest_usd"]):
         r = oi.row
-        venues = ", ".join(VENUES.get(name, name) for name in r["exchanges"].split(", "))
+        venues = listed([VENUES.get(name, name) for name in r["exchanges"].split(", ")])
         text = f"Open interest in BTC perpetuals on {venues}"
         start = r["open_interest_start_usd"]
         if r["venues_with_change"] == r["venues"] and _ok(start) and start:

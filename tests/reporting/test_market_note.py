@@ -137,7 +137,7 @@ def test_price_and_leverage_say_what_the_rows_say(story):
     assert "Funding on Binance summed to -0.0249% over the day (shorts paid longs), turning negative from " \
            "+0.0100% the day before." in text
     # 14.10 of 15.50 billion: down 9.0%, 1.40 billion
-    assert "Open interest in BTC perpetuals on Binance, Bybit, OKX fell 9.0% over the day (−$1.40B), to $14.10B " \
+    assert "Open interest in BTC perpetuals on Binance, Bybit and OKX fell 9.0% over the day (−$1.40B), to $14.10B " \
            "(157,316 BTC) at its end." in text
     assert "Takers on Binance's BTCUSDT perpetual bought 11,200 BTC and sold 14,000 (buy/sell 0.80): sellers " \
            "pressed." in text
@@ -150,7 +150,7 @@ def test_open_interest_change_is_left_out_when_a_venue_lacks_the_days_start(tmp_
                      "open_interest_change_usd = NULL WHERE exchange = 'okx'")
     with duckdb.connect(path, read_only=True) as conn:
         text = sentences(build_note(conn, DAY))["price-leverage"]
-    assert "Open interest in BTC perpetuals on Binance, Bybit, OKX was $14.10B (157,316 BTC) at its end." in text
+    assert "Open interest in BTC perpetuals on Binance, Bybit and OKX was $14.10B (157,316 BTC) at its end." in text
 
 
 def test_hash_rate_and_miners(story):
@@ -298,6 +298,13 @@ def test_the_html_fragment_escapes_the_warehouses_text(story):
     (620.0, 700.0, 600), (180.0, 250.0, 200), (45.0, 60.0, 50), (300.0, 1_100.0, 1000)])
 def test_round_threshold_is_the_nearest_round_number_in_steps_of_the_peaks_magnitude(value, scale, expected):
     assert round_threshold(value, scale) == expected
+
+
+@pytest.mark.parametrize(("names", "expected"), [([], ""), (["Binance"], "Binance"),
+                                               (["Binance", "Bybit"], "Binance and Bybit"),
+                                               (["Binance", "Bybit", "OKX"], "Binance, Bybit and OKX")])
+def test_venues_are_listed_as_prose(names, expected):
+    assert market_note.listed(names) == expected
 
 
 @pytest.mark.parametrize(("change", "expected"), [(0.2, "little changed (+0.20%)"), (-0.24, "little changed (-0.24%)"),
