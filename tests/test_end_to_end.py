@@ -319,7 +319,8 @@ def test_the_market_note_of_every_day_states_the_marts_figures(demo):
         hi += 1
     assert f"Below the flip dealers are most short gamma at ${profile[peak][0]:,.0f} " \
            f"(−${abs(profile[peak][1]) / 1e6:,.1f}M per 1% move); the acceleration zone, where their hedging sells " \
-           f"into a fall at least half as hard, runs from ${profile[hi][0]:,.0f} down to ${profile[lo][0]:,.0f}." in text
+           f"into a fall at least half as hard as there, runs from ${profile[hi][0]:,.0f} down to " \
+           f"${profile[lo][0]:,.0f}." in text
     assert text.count("- **Q") >= 16  # the queries, listed
 
 

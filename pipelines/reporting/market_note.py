@@ -346,7 +346,7 @@ def options_gamma(ledger: Ledger) -> tuple[NoteSection, GammaFacts]:
         zone = (d["accel_zone_low_usd"], d["accel_zone_high_usd"])
         section.say(f"Below the flip dealers are most short gamma at {usd(d['short_gamma_peak_usd'])} "
                     f"({signed_money(d['short_gamma_peak_gex_usd'])} per 1% move); the acceleration zone, where their "
-                    f"hedging sells into a fall at least half as hard, runs from {usd(zone[1])} down to "
+                    f"hedging sells into a fall at least half as hard as there, runs from {usd(zone[1])} down to "
                     f"{usd(zone[0])}.", down)
         if _ok(d["target_low_usd"]) and _ok(d["target_high_usd"]):
             section.say(f"Under it the largest put open interest sits at the {usd(d['put_oi_cluster_strike_usd'])} "
@@ -356,7 +356,8 @@ def options_gamma(ledger: Ledger) -> tuple[NoteSection, GammaFacts]:
     b = band.row if band else None
     if b and _ok(b["net_gex_usd"]) and b["strikes_in_band"]:
         section.say(f"Within ±{b['band_pct']:g}% of {usd(b['level_usd'])}, the configured level nearest spot, "
-                    f"dealers' net GEX was {signed_money(b['net_gex_usd'])} per 1% move (gross {money(b['gross_gex_usd'])}), "
+                    f"dealers' net GEX was {signed_money(b['net_gex_usd'])} per 1% move "
+                    f"(gross {money(b['gross_gex_usd'])}), "
                     f"on {b['oi_in_band']:,.0f} BTC of open interest ({money(b['oi_in_band_usd'])} of options, "
                     f"not gamma).", band)
     if _ok(r["call_wall_usd"]) and _ok(r["put_wall_usd"]):

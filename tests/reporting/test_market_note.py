@@ -193,7 +193,8 @@ def test_gamma_flip_crossing_zone_and_walls(story):
            "which was at $91,000 the day before." in text
     assert "flip_moved" not in text and "moved up" not in text  # ETH's event
     assert "Below the flip dealers are most short gamma at $84,000 (−$150.0M per 1% move); the acceleration zone, " \
-           "where their hedging sells into a fall at least half as hard, runs from $88,000 down to $80,000." in text
+           "where their hedging sells into a fall at least half as hard as there, runs from $88,000 down to " \
+           "$80,000." in text
     assert "Under it the largest put open interest sits at the $75,000 strike (20,000 BTC): a downside target " \
            "range of $75,000 to $80,000." in text
     assert "Within ±1% of $88,000, the configured level nearest spot, dealers' net GEX was −$30.0M per 1% move " \
