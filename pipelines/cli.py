@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from pipelines import engine
 from pipelines.progress import ProgressLine
-from pipelines.runs.signals import default_sigterm
+from pipelines.runs.signals import answer_stop_signals
 from pipelines.runs.writer_lock import WarehouseBusyError, ensure_duckdb_writable, writer_lock
 from pipelines.settings import DEMO_START_DATE, Settings, SettingsError
 
@@ -36,7 +36,7 @@ SECONDS_PER_DAY_MEASURED = 2.7
 
 
 def main(argv: list[str] | None = None) -> int:
-    default_sigterm()
+    answer_stop_signals()
     parser = argparse.ArgumentParser(prog="python -m pipelines.cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help=f"materialise the demo window {DEMO_WINDOW[0]} … {DEMO_WINDOW[1]}")

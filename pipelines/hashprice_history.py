@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
-from pipelines.runs.signals import default_sigterm
+from pipelines.runs.signals import answer_stop_signals
 from pipelines.settings import Settings, SettingsError
 
 # What the two marts read, upstream to the seed and the raw tables (mempool/blocks' raw table is created empty
@@ -84,7 +84,7 @@ def materialize_hashprice_history(
 
 
 def main(argv: list[str] | None = None) -> int:
-    default_sigterm()
+    answer_stop_signals()
     parser = argparse.ArgumentParser(prog="python -m pipelines.hashprice_history", description=__doc__)
     parser.add_argument("start", type=dt.date.fromisoformat)
     parser.add_argument("end", type=dt.date.fromisoformat)

@@ -7,7 +7,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from pipelines.runs.signals import default_sigterm
+from pipelines.runs.signals import answer_stop_signals
 from pipelines.settings import Settings, SettingsError
 from pipelines.soak.harness import SoakError, run_soak
 
@@ -20,7 +20,7 @@ def _date(text: str) -> dt.date:
 
 
 def main(argv: list[str] | None = None) -> int:
-    default_sigterm()
+    answer_stop_signals()
     parser = argparse.ArgumentParser(prog="python -m pipelines.soak", description=__doc__)
     parser.add_argument("--nights", type=int, required=True, help="nightly runs to soak (days loaded)")
     parser.add_argument("--start", type=_date, required=True, help="the first day loaded (its nightly runs the "
