@@ -4,8 +4,9 @@ and checks what the writers promise to commit together:
 
 - every raw table holds, for each day raw.load_log says it loaded, exactly the rows the log says (the rows and the log
   row are one transaction, pipelines/ingest/extract.py);
-- the five gamma tables hold the same days (one transaction, pipelines/assets/gamma_exposure.py), and so do the two
-  volatility-surface tables (pipelines/assets/vol_surface.py).
+- the gamma tables hold the same days (one transaction, pipelines/assets/gamma_exposure.py), and so do the two
+  volatility-surface tables (pipelines/assets/vol_surface.py); the flip events, written in the same transaction but
+  only on the days something happened, hold no day the others lack.
 
 It prints one JSON line at the end: rounds read, rounds that saw rows, the violations, the errors."""
 
@@ -27,6 +28,8 @@ from pipelines.sources.registry import DATASETS
 # The tables each numpy asset writes in one transaction, as it declares them ("marts.<name>").
 TOGETHER = {label: tuple(name.removeprefix("marts.") for name in module.TABLES)
             for label, module in (("gamma", gamma_exposure), ("volatility", vol_surface))}
+# Tables of those that hold rows only on some of the days (events): their days are a subset of the others'.
+SPARSE = {gamma_exposure.FLIP_EVENTS_TABLE.removeprefix("marts.")}
 
 
 def one_round(conn: duckdb.DuckDBPyConnection) -> tuple[bool, list[str]]:
@@ -53,7 +56,9 @@ def one_round(conn: duckdb.DuckDBPyConnection) -> tuple[bool, list[str]]:
                 for t in present}
         if len(present) < len(group) and any(days.values()):
             problems.append(f"{label} tables {sorted(set(group) - set(present))} missing beside rows of others")
-        if len({frozenset(d) for d in days.values()}) > 1:
+        dense = {t: d for t, d in days.items() if t not in SPARSE}
+        every = set().union(*dense.values())
+        if len({frozenset(d) for d in dense.values()}) > 1 or any(days[t] - every for t in days if t in SPARSE):
             problems.append(f"{label} tables hold different days: "
                             + "; ".join(f"{t}: {sorted(map(str, d))}" for t, d in days.items()))
     return saw, problems
