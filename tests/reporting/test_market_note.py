@@ -118,6 +118,16 @@ def story(tmp_path):
     conn.close()
 
 
+def edited_note(tmp_path, *statements: str, skip: tuple[str, ...] = ()):
+    """The day's note on the story warehouse after `statements` (what the test changes in its story)."""
+    path = build_story(tmp_path / "edited.duckdb", skip=skip)
+    with duckdb.connect(path) as conn:
+        for statement in statements:
+            conn.execute(statement)
+    with duckdb.connect(path, read_only=True) as conn:
+        return build_note(conn, DAY)
+
+
 def sentences(note) -> dict[str, str]:
     return {section.anchor: " ".join(s.text for s in section.sentences) for section in note.sections}
 
@@ -144,12 +154,8 @@ def test_price_and_leverage_say_what_the_rows_say(story):
 
 
 def test_open_interest_change_is_left_out_when_a_venue_lacks_the_days_start(tmp_path):
-    path = build_story(tmp_path / "oi.duckdb")
-    with duckdb.connect(path) as conn:
-        conn.execute("UPDATE marts.fct_derivatives_daily SET open_interest_start_usd = NULL, "
-                     "open_interest_change_usd = NULL WHERE exchange = 'okx'")
-    with duckdb.connect(path, read_only=True) as conn:
-        text = sentences(build_note(conn, DAY))["price-leverage"]
+    text = sentences(edited_note(tmp_path, "UPDATE marts.fct_derivatives_daily SET open_interest_start_usd = NULL, "
+                                           "open_interest_change_usd = NULL WHERE exchange = 'okx'"))["price-leverage"]
     assert "Open interest in BTC perpetuals on Binance, Bybit and OKX was $14.10B (157,316 BTC) at its end." in text
 
 
@@ -172,12 +178,9 @@ def test_hash_rate_and_miners(story):
 
 
 def test_fleets_that_all_cover_their_power_and_a_short_pre_halving_average(tmp_path):
-    path = build_story(tmp_path / "fleets.duckdb")
-    with duckdb.connect(path) as conn:
-        conn.execute("DELETE FROM marts.fct_miner_breakeven_daily WHERE fleet_profile = 'high_cost'")
-        conn.execute("UPDATE marts.fct_hashprice_daily SET pre_halving_days = 19")
-    with duckdb.connect(path, read_only=True) as conn:
-        text = sentences(build_note(conn, DAY))["miners"]
+    text = sentences(edited_note(tmp_path,
+                                 "DELETE FROM marts.fct_miner_breakeven_daily WHERE fleet_profile = 'high_cost'",
+                                 "UPDATE marts.fct_hashprice_daily SET pre_halving_days = 19"))["miners"]
     mid = (1 - 20 * 24 * 0.06 / HASHPRICE) * 100
     assert ("Against the 2 configured fleets' power costs ($14.40 to $28.80 per PH/s per day), every one covered its "
             f"power; the dearest, mid_cost (20 J/TH at $0.06/kWh), kept {mid:.0f}% of hashprice.") in text
@@ -202,12 +205,9 @@ def test_gamma_flip_crossing_zone_and_walls(story):
 
 
 def test_a_flip_that_moved_past_its_threshold(tmp_path):
-    path = build_story(tmp_path / "moved.duckdb")
-    with duckdb.connect(path) as conn:
-        conn.execute("UPDATE marts.fct_gamma_flip_events SET event = 'flip_moved', direction = 'up', "
-                     "flip_move_pct = 3.25, previous_zero_gamma_usd = 88_620 WHERE currency = 'BTC'")
-    with duckdb.connect(path, read_only=True) as conn:
-        text = sentences(build_note(conn, DAY))["gamma"]
+    text = sentences(edited_note(tmp_path, "UPDATE marts.fct_gamma_flip_events SET event = 'flip_moved', "
+                                 "direction = 'up', flip_move_pct = 3.25, previous_zero_gamma_usd = 88_620 "
+                                 "WHERE currency = 'BTC'"))["gamma"]
     assert "% above spot; the flip moved up 3.2% from $88,620 (more than 2%)." in text and "crossed" not in text
     assert "The call wall is at $100,000 and the put wall at $85,000" in text
 
@@ -250,10 +250,7 @@ def test_every_listed_query_gives_its_figures_again_when_rerun_as_printed(story)
 
 
 def test_missing_tables_leave_their_sentences_out_and_are_named(tmp_path):
-    path = build_story(tmp_path / "partial.duckdb", skip=("fct_gamma_summary_daily", "fct_hashrate_daily",
-                                                           "fct_gamma_downside_daily"))
-    with duckdb.connect(path, read_only=True) as conn:
-        note = build_note(conn, DAY)
+    note = edited_note(tmp_path, skip=("fct_gamma_summary_daily", "fct_hashrate_daily", "fct_gamma_downside_daily"))
     text = sentences(note)
     assert text["gamma"] == "" and "hash rate" not in text["miners"] and "Hashprice" in text["miners"]
     assert note.unanswered == ["marts.fct_hashrate_daily is not in this warehouse",
@@ -265,11 +262,7 @@ def test_missing_tables_leave_their_sentences_out_and_are_named(tmp_path):
 
 
 def test_marts_older_than_a_column_the_note_reads_leave_that_sentence_out(tmp_path):
-    path = build_story(tmp_path / "old.duckdb")
-    with duckdb.connect(path) as conn:
-        conn.execute("ALTER TABLE marts.fct_liquidations_daily DROP COLUMN long_share_pct")
-    with duckdb.connect(path, read_only=True) as conn:
-        note = build_note(conn, DAY)
+    note = edited_note(tmp_path, "ALTER TABLE marts.fct_liquidations_daily DROP COLUMN long_share_pct")
     assert "liquidated" not in sentences(note)["price-leverage"] and "BTC closed at" in sentences(note)["price-leverage"]
     assert len(note.unanswered) == 1 and "long_share_pct" in note.unanswered[0]
 
