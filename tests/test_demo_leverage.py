@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ import pytest
 from pipelines.demo.api import DemoApi
 from pipelines.demo.endpoints_derivatives import derivatives_model
 from pipelines.demo.fetcher import scheduled_fetch_time
-from pipelines.demo.routes import ROUTES
 from pipelines.sources import binance_futures, bybit, okx
 
 UTC = dt.timezone.utc
@@ -33,19 +31,11 @@ def api() -> DemoApi:
     return DemoApi()
 
 
-def respond(api: DemoApi, url: str, params: dict[str, str], now: dt.datetime) -> tuple[int, bytes]:
-    path = urlsplit(url).path
-    for pattern, handler in ROUTES:
-        if match := pattern.fullmatch(path):
-            return handler(match, dict(params), now, api)
-    raise AssertionError(f"no route for {path}")
-
-
 def fetch(api: DemoApi, spec, day: dt.date) -> dict:
     """The day's row as the nightly run loads it (sent at the scheduled time after the day)."""
     now = scheduled_fetch_time(day)
     request = spec.request_for(day, now)
-    status, body = respond(api, request.url, request.params, now)
+    status, body = api.respond(request.url, request.params, now)
     assert status == 200, body[:200]
     table = spec.parse(body, day, now)
     assert table.schema == spec.raw_schema and table.num_rows == 1
@@ -66,32 +56,32 @@ def ms_of(day: dt.date) -> int:
 
 def test_binance_futures_data_rows_and_limits(api):
     url = binance_futures.TAKER_VOLUME_URL
-    rows = json.loads(respond(api, url, {"symbol": "BTCUSDT", "period": "1h", "limit": "48"}, NOW)[1])
+    rows = json.loads(api.respond(url, {"symbol": "BTCUSDT", "period": "1h", "limit": "48"}, NOW)[1])
     assert len(rows) == 48 and set(rows[0]) == {"buySellRatio", "buyVol", "sellVol", "timestamp"}
     assert [r["timestamp"] for r in rows] == sorted(r["timestamp"] for r in rows)
     assert rows[-1]["timestamp"] == NOW_MS // HOUR_MS * HOUR_MS  # the hour under way, as traded so far
     for r in rows:
         assert all(isinstance(r[k], str) for k in ("buySellRatio", "buyVol", "sellVol"))
         assert abs(float(r["buySellRatio"]) - float(r["buyVol"]) / float(r["sellVol"])) < 1e-4
-    rows = json.loads(respond(api, binance_futures.OPEN_INTEREST_HIST_URL,
+    rows = json.loads(api.respond(binance_futures.OPEN_INTEREST_HIST_URL,
                               {"symbol": "BTCUSDT", "period": "5m", "limit": "500"}, NOW)[1])
     assert len(rows) == 500 and rows[-1]["timestamp"] <= NOW_MS
     assert set(rows[0]) == {"symbol", "sumOpenInterest", "sumOpenInterestValue", "timestamp"}
     old = {"symbol": "BTCUSDT", "period": "1d", "startTime": str(NOW_MS - 31 * DAY_MS)}
     for url in (binance_futures.TAKER_VOLUME_URL, binance_futures.OPEN_INTEREST_HIST_URL,
                 binance_futures.TOP_TRADER_POSITION_RATIO_URL):
-        assert respond(api, url, old, NOW) == (400, b'{"msg":"parameter \'startTime\' is invalid.","code":-1130}')
-        assert json.loads(respond(api, url, {"symbol": "BTCUSDT", "period": "1d", "limit": "501"}, NOW)[1])[
+        assert api.respond(url, old, NOW) == (400, b'{"msg":"parameter \'startTime\' is invalid.","code":-1130}')
+        assert json.loads(api.respond(url, {"symbol": "BTCUSDT", "period": "1d", "limit": "501"}, NOW)[1])[
             "code"] == -1130
-        assert json.loads(respond(api, url, {"symbol": "BTCUSDT"}, NOW)[1])["code"] == -1102
+        assert json.loads(api.respond(url, {"symbol": "BTCUSDT"}, NOW)[1])["code"] == -1102
 
 
 def test_taker_volume_of_a_day_is_the_sum_of_its_hours(api):
     day = dt.date(2025, 11, 20)
     now = scheduled_fetch_time(day)
     params = {"symbol": "BTCUSDT", "startTime": str(ms_of(day)), "endTime": str(ms_of(day) + DAY_MS - 1)}
-    daily = json.loads(respond(api, binance_futures.TAKER_VOLUME_URL, {**params, "period": "1d"}, now)[1])
-    hourly = json.loads(respond(api, binance_futures.TAKER_VOLUME_URL, {**params, "period": "1h"}, now)[1])
+    daily = json.loads(api.respond(binance_futures.TAKER_VOLUME_URL, {**params, "period": "1d"}, now)[1])
+    hourly = json.loads(api.respond(binance_futures.TAKER_VOLUME_URL, {**params, "period": "1h"}, now)[1])
     assert len(daily) == 1 and len(hourly) == 24
     for key in ("buyVol", "sellVol"):
         assert float(daily[0][key]) == pytest.approx(sum(float(r[key]) for r in hourly), abs=0.02)
@@ -99,7 +89,7 @@ def test_taker_volume_of_a_day_is_the_sum_of_its_hours(api):
 
 def test_okx_rubik_rows_limits_and_history(api):
     url = okx.OPEN_INTEREST_HISTORY_URL
-    body = json.loads(respond(api, url, {"instId": "BTC-USDT-SWAP", "period": "1H"}, NOW)[1])
+    body = json.loads(api.respond(url, {"instId": "BTC-USDT-SWAP", "period": "1H"}, NOW)[1])
     stamps = [int(r[0]) for r in body["data"]]
     assert body["code"] == "0" and len(stamps) == 100 and stamps == sorted(stamps, reverse=True)
     assert stamps[0] == NOW_MS // HOUR_MS * HOUR_MS and all(len(r) == 4 and all(isinstance(x, str) for x in r)
@@ -107,15 +97,15 @@ def test_okx_rubik_rows_limits_and_history(api):
     for ts, contracts, coins, usd in body["data"][:5]:
         assert float(coins) == pytest.approx(int(contracts) * 0.01)
     # daily rows are cut at 00:00 UTC+8, as OKX cuts its days
-    body = json.loads(respond(api, url, {"instId": "BTC-USDT-SWAP", "period": "1D", "limit": "5"}, NOW)[1])
+    body = json.loads(api.respond(url, {"instId": "BTC-USDT-SWAP", "period": "1D", "limit": "5"}, NOW)[1])
     assert {int(r[0]) % DAY_MS for r in body["data"]} == {16 * HOUR_MS}
     # the demo's depth: 30 days, nothing older
     old = {"instId": "BTC-USDT-SWAP", "period": "1H", "end": str(NOW_MS - 31 * DAY_MS)}
-    assert json.loads(respond(api, url, old, NOW)[1]) == {"code": "0", "msg": "", "data": []}
+    assert json.loads(api.respond(url, old, NOW)[1]) == {"code": "0", "msg": "", "data": []}
     for params, code in (({"period": "1H"}, "50014"), ({"instId": "ETH-USDT-SWAP"}, "51001"),
                          ({"instId": "BTC-USDT-SWAP", "period": "7m"}, "51000"),
                          ({"instId": "BTC-USDT-SWAP", "limit": "101"}, "51000")):
-        status, raw = respond(api, url, params, NOW)
+        status, raw = api.respond(url, params, NOW)
         assert status == 200 and json.loads(raw)["code"] == code
 
 
@@ -126,8 +116,8 @@ def test_bodies_are_deterministic_and_parse_on_every_day(api):
         now = scheduled_fetch_time(day)
         for spec in SPECS:
             request = spec.request_for(day, now)
-            first = respond(api, request.url, request.params, now)
-            assert first[0] == 200 and respond(fresh, request.url, request.params, now) == first
+            first = api.respond(request.url, request.params, now)
+            assert first[0] == 200 and fresh.respond(request.url, request.params, now) == first
             assert spec.parse(first[1], day, now).num_rows == 1
 
 

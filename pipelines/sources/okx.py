@@ -122,16 +122,22 @@ def liquidation_order_keys(body: bytes) -> list[tuple]:
     ]
 
 
-def _entries(body: bytes, fail: Failer) -> list[dict]:
-    data = decode_json(body, fail)
-    if not isinstance(data, dict):
-        fail.raise_(f"expected a JSON object with code and data, got {type(data).__name__}")
-    code = need(data, "code", fail, "the body")
+def _data(body: bytes, fail: Failer) -> list:
+    """The `data` array of OKX's envelope {"code": "0", "msg": "", "data": [...]}; any other code is an error."""
+    envelope = decode_json(body, fail)
+    if not isinstance(envelope, dict):
+        fail.raise_(f"expected a JSON object with code and data, got {type(envelope).__name__}")
+    code = need(envelope, "code", fail, "the body")
     if str(code) != "0":
-        fail.raise_(f"error envelope: code {code}: {data.get('msg', '')}")
-    entries = need(data, "data", fail, "the body")
-    if not isinstance(entries, list):
-        fail.raise_(f"data must be an array, got {type(entries).__name__}")
+        fail.raise_(f"error envelope: code {code}: {envelope.get('msg', '')}")
+    data = need(envelope, "data", fail, "the body")
+    if not isinstance(data, list):
+        fail.raise_(f"data must be an array, got {type(data).__name__}")
+    return data
+
+
+def _entries(body: bytes, fail: Failer) -> list[dict]:
+    entries = _data(body, fail)
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
             fail.raise_(f"data[{i}] is not an object")
@@ -318,15 +324,7 @@ def parse_open_interest_day(body: bytes, day: dt.date, fetched_at: dt.datetime) 
     """The hourly rows stamped 00:00 UTC of `day` (its start) and of the day after (its end)."""
     fail = Failer(SOURCE, "open_interest_day", day)
     start_ms, end_ms = day_instants_once_over(day, fetched_at, fail)
-    data = decode_json(body, fail)
-    if not isinstance(data, dict):
-        fail.raise_(f"expected a JSON object with code and data, got {type(data).__name__}")
-    code = need(data, "code", fail, "the body")
-    if str(code) != "0":
-        fail.raise_(f"error envelope: code {code}: {data.get('msg', '')}")
-    rows = need(data, "data", fail, "the body")
-    if not isinstance(rows, list):
-        fail.raise_(f"data must be an array, got {type(rows).__name__}")
+    rows = _data(body, fail)
     found: dict[int, tuple[float, float]] = {}
     ctval = CONTRACT_VALUE_BTC[OI_INST_ID]
     for i, row in enumerate(rows):
