@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def available_cpus(cap: int) -> int:
+    """The CPUs this process may run on (its affinity, where the OS tells it), at most `cap`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, cap))
+
+
 def check_warehouse_dir(path: Path, variable: str = "BTCW_WAREHOUSE_DIR") -> None:
     """A one-line SettingsError unless `path` is a directory this process can create files in, or can be made one.
 
@@ -251,6 +260,11 @@ class Settings:
     gamma_t_floor_hours: float = 24.0  # the floor of T under NearExpiryPolicy.FLOOR
     gamma_level_band_pct: float = 1.0  # gamma around a level: strikes within +/- this percent of it
     gamma_flip_move_pct: float = 2.0  # a 'flip_moved' event: the zero-gamma level moved more than this from the day before
+    # The gamma step's days in chunks computed side by side in worker processes (pipelines/analytics/gamma_chunks.py):
+    # at most this many workers (1: all in the run's process), this many days per chunk. A window of one chunk (the
+    # nightly) never starts a worker. Default: the CPUs this process may use, at most 8.
+    gamma_workers: int = field(default_factory=lambda: available_cpus(8))
+    gamma_chunk_days: int = 32
 
     def __post_init__(self) -> None:
         if self.start_date is None:
@@ -319,6 +333,8 @@ class Settings:
             gamma_t_floor_hours=gamma_floor,
             gamma_level_band_pct=_non_negative_float(env, "BTCW_GAMMA_LEVEL_BAND_PCT", cls.gamma_level_band_pct),
             gamma_flip_move_pct=_non_negative_float(env, "BTCW_GAMMA_FLIP_MOVE_PCT", cls.gamma_flip_move_pct),
+            gamma_workers=_positive_int(env, "BTCW_GAMMA_WORKERS", available_cpus(8)),
+            gamma_chunk_days=_positive_int(env, "BTCW_GAMMA_CHUNK_DAYS", cls.gamma_chunk_days),
         )
 
     @property

@@ -19,6 +19,7 @@ import pytest
 from dagster._core.utils import make_new_run_id
 from bi_clients.clients import assert_every_client_reads_the_copy
 
+from pipelines.assets.gamma_exposure import reports_dir
 from pipelines.cli import planned_events
 from pipelines.metadata import round_float
 from pipelines.progress import run_with_progress
@@ -414,17 +415,26 @@ def test_materialising_the_same_partitions_again_leaves_identical_tables(demo):
 
 @pytest.fixture(scope="module")
 def replayed(demo, tmp_path_factory):
-    """The demo's landing archive copied into an empty live tree and replayed: nothing else, nothing fetched."""
+    """The demo's landing archive copied into an empty live tree and replayed: nothing else, nothing fetched. Its
+    gamma is computed a day per chunk by two worker processes (the demo's in the run's process): the marts and the
+    pictures must still be the demo's."""
     settings = demo[0]
     root = tmp_path_factory.mktemp("replayed")
     shutil.copytree(settings.landing_dir, root / "live" / "landing")
-    replay = Settings(source_mode=SourceMode.REPLAY, warehouse_dir=root, start_date=settings.start_date)
+    replay = Settings(source_mode=SourceMode.REPLAY, warehouse_dir=root, start_date=settings.start_date,
+                      gamma_workers=2, gamma_chunk_days=1)
     run(replay)
     return replay
 
 
 def test_replay_reproduces_the_marts_from_the_archive_alone(demo, replayed):
     assert snapshot_tables(replayed.duckdb_path) == demo[2]
+
+
+def test_gamma_pictures_drawn_by_worker_processes_are_the_in_process_ones(demo, replayed):
+    drawn = {path.name: path.read_bytes() for path in reports_dir(replayed.tree_dir).glob("*.png")}
+    assert sorted(drawn) == [f"{day.isoformat()}.png" for day in DAYS]
+    assert drawn == {name: (reports_dir(demo[0].tree_dir) / name).read_bytes() for name in drawn}
 
 
 def test_replay_without_archive_fails_naming_what_is_missing(tmp_path):

@@ -334,7 +334,7 @@ def test_settings_reach_the_rows(path):
         .append_column("instrument_name", pa.array([f"{i:04d}" for i in range(chain.num_rows)]))
     conn.register("incoming", rows)
     conn.execute("CREATE TABLE marts.fct_option_chain_snapshot AS SELECT * FROM incoming")
-    tables = concat_days(compute_window(conn, [DAY], assumed), [], assumed)
+    tables = concat_days(compute_window(conn, [DAY], assumed).days, [], assumed)
     assert set(tables) == set(TABLES)
     for name, table in tables.items():
         if table.num_rows:

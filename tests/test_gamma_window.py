@@ -140,7 +140,7 @@ def test_window_read_gives_byte_identical_tables_to_per_day_reads():
     ran before), BTC first, then ETH, and ETH only on the days its chain is there."""
     days_rows = {D0: _SEVERAL, D1: [(90_000.0, E7, "call", 50.0, 60.0, SPOT), *_SEVERAL[:3]], D2: _SEVERAL[::-1]}
     conn = _chain_db(days_rows, {D1: _ETH, D2: _ETH[::-1]})
-    results = compute_window(conn, [D0, D1, D2])
+    results = compute_window(conn, [D0, D1, D2]).days
     assert [(day, currency) for day, currency, _ in results] == [
         (D0, "BTC"), (D1, "BTC"), (D1, "ETH"), (D2, "BTC"), (D2, "ETH")]
     got = concat_days(results)
@@ -173,7 +173,7 @@ def test_tables_of_the_layout_before_currency_are_found_and_rebuilt_whole():
     assert outdated_tables(conn) == list(TABLES)
     days = chain_days(conn)
     assert days == [D0, D1]
-    tables = concat_days(compute_window(conn, days))
+    tables = concat_days(compute_window(conn, days).days)
     rebuild_tables(conn, tables)
     assert outdated_tables(conn) == []
     for table, rows in tables.items():
@@ -187,4 +187,4 @@ def test_window_read_fails_on_a_day_without_rows():
     conn = _chain_db({D0: _SEVERAL, D2: _SEVERAL})
     with pytest.raises(RuntimeError, match=f"no rows for {D1}"):
         compute_window(conn, [D0, D1, D2])
-    assert compute_window(conn, []) == []
+    assert compute_window(conn, []).days == []

@@ -20,8 +20,10 @@ Where a backfill's time goes: the pictures were ~90% of this step (82 days profi
 matplotlib: two draws for constrained layout, a Rectangle artist per bar).  render_gamma_png now draws once with
 fixed margins and the bars as one collection: ~0.19-0.23 s a day (median, 10 days x 5, on this 2-core machine
 shared with a busy neighbour; ~0.74 s before, side by side on the same days), most of it matplotlib rasterising text,
-next to ~50 ms for a day's numbers (mostly the profile kernel) and the read, the audit and the write.  So the
-pictures are drawn here, in process, one day after another.
+next to ~50 ms for a day's numbers (mostly the profile kernel) and the read, the audit and the write.  A window of
+more than BTCW_GAMMA_CHUNK_DAYS days has its numbers and pictures computed in chunks by up to BTCW_GAMMA_WORKERS
+processes side by side (pipelines/analytics/gamma_chunks.py); the audit and the one transaction stay here, and the
+tables are the same whatever the workers.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at definition time.
@@ -51,10 +53,10 @@ from pipelines.analytics.gamma_daily import (
     ChainArrays,
     GammaDay,
     flip_events,
-    gamma_day,
     split_by_day,
 )
-from pipelines.analytics.gamma_plot import markdown_image, render_gamma_png
+from pipelines.analytics.gamma_chunks import ChunkPlan, GammaWindow, compute_in_chunks
+from pipelines.analytics.gamma_plot import markdown_image
 from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
 from pipelines.duckdb_tables import column_definitions, replace_declared_windows, transaction
 from pipelines.engine import GAMMA_WRITES
@@ -220,32 +222,20 @@ def chain_days(conn: duckdb.DuckDBPyConnection) -> list[dt.date]:
         "SELECT DISTINCT snapshot_date FROM marts.fct_option_chain_snapshot ORDER BY 1").fetchall()]
 
 
-def _by_currency(chain: pa.Table) -> list[tuple[str, pa.Table]]:
-    """One day's chain (sorted by currency, then instrument) cut into each currency's rows, in that order."""
-    names = chain.column("currency").to_pylist()
-    out, start = [], 0
-    for i in range(1, len(names) + 1):
-        if i == len(names) or names[i] != names[start]:
-            out.append((names[start], chain.slice(start, i - start)))
-            start = i
-    return out
-
-
-def compute_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date],
-                   assumptions: Assumptions = Assumptions()) -> list[tuple[dt.date, str, GammaDay]]:
+def compute_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date], assumptions: Assumptions = Assumptions(),
+                   plan: ChunkPlan = ChunkPlan(), picture_days: frozenset[dt.date] = frozenset()) -> GammaWindow:
     """The per-day tables of every day of ``days`` (ascending) and every currency its chain has, from one read of the
-    chain mart over [days[0], days[-1]]."""
+    chain mart over [days[0], days[-1]], computed in chunks as ``plan`` says; BTC's picture of each of
+    ``picture_days``."""
     if not days:
-        return []
+        return GammaWindow()
     chains = conn.sql(_CHAIN_QUERY, params=[days[0], days[-1] + dt.timedelta(days=1)]).to_arrow_table()
-    per_day = split_by_day(chains, days)
-    empty = [day for day, chain in zip(days, per_day) if chain.num_rows == 0]
+    empty = [day for day, chain in zip(days, split_by_day(chains, days)) if chain.num_rows == 0]
     if empty:
         raise RuntimeError(f"marts.fct_option_chain_snapshot has no rows for {empty[0]}: nothing to compute")
-    levels = configured_levels()
-    return [(day, currency, gamma_day(day, ChainArrays.from_table(rows), currency=currency, assumptions=assumptions,
-                                      configured_levels=levels if currency == CONFIGURED_LEVELS_CURRENCY else ()))
-            for day, chain in zip(days, per_day) for currency, rows in _by_currency(chain)]
+    return compute_in_chunks(chains, days, plan, assumptions=assumptions, configured_levels=configured_levels(),
+                             levels_currency=CONFIGURED_LEVELS_CURRENCY, picture_days=picture_days,
+                             picture_currency=PICTURE_CURRENCY)
 
 
 def concat_days(results: list[tuple[dt.date, str, GammaDay]], neighbours: list[dict] = (),
@@ -294,7 +284,11 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
             outdated = outdated_tables(conn)
             # Tables of an older layout are rebuilt whole, from every day the chain mart holds (and the window's).
             computed = sorted(set(chain_days(conn)) | set(days)) if outdated else days
-            results = compute_window(conn, computed, assumptions)
+            # A rebuilt day outside the window keeps its picture (BTC's figures are unchanged): only the window's
+            # are drawn.
+            window = compute_window(conn, computed, assumptions, ChunkPlan.from_settings(warehouse.settings),
+                                    picture_days=frozenset(days))
+            results = window.days
             tables = concat_days(results, [] if outdated else stored_summaries(conn, computed), assumptions)
             summary_all = tables["marts.fct_gamma_summary_daily"]
             by_strike_all = tables["marts.fct_gamma_exposure_by_strike"]
@@ -323,20 +317,18 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
 
         folder = reports_dir(warehouse.settings.tree_dir)
         pictures: dict[dt.date, Path] = {}
-        window = set(days)
-        last_png = b""  # the last day's, shown in its metadata (only its bytes are kept: a year's would be ~36 MB)
-        for day, currency, result in results:
-            if day not in window or currency != PICTURE_CURRENCY:
-                continue  # a rebuilt day outside the window keeps its picture (BTC's figures are unchanged)
-            last_png = render_gamma_png(result.by_strike, result.profile, result.regime_bands, result.summary)
+        for day, png in sorted(window.pictures.items()):
             pictures[day] = folder / f"{day.isoformat()}.png"
-            write_bytes_atomic(pictures[day], last_png)
+            write_bytes_atomic(pictures[day], png)
+        # the last day's picture is shown in its metadata (only its bytes are kept: a year's would be ~36 MB)
+        last_png = window.pictures[max(window.pictures)] if window.pictures else b""
 
         # The window's totals are the step's (its log); each day's own figures go on that day's materialization.
         context.log.info(f"gamma exposure for {len(days)} day(s) [{start}, {end}): "
                          + ", ".join(f"{tables[TABLE_OF_KEY[k]].num_rows} rows of {k.path[1]}" for k in GAMMA_KEYS)
                          + f"; pictures in {folder}")
-        in_window = [r for r in results if r[0] in window]
+        wanted = set(days)
+        in_window = [r for r in results if r[0] in wanted]
         for key, per_day in gamma_day_metadata(in_window, pictures, last_png, tables[FLIP_EVENTS_TABLE]).items():
             record_partitions(context, per_day, key)
             yield dg.MaterializeResult(asset_key=key)

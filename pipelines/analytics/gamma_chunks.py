@@ -1,0 +1,146 @@
+"""The gamma step's days in chunks: each chunk's numbers (every table of every day and currency) and pictures computed
+in a worker process of its own, the chunks side by side.
+
+A day's gamma depends on that day's chain only (the flip events, which compare days, are computed afterwards from the
+summaries, in the step's own process), so days can be cut into chunks of consecutive days and computed anywhere. A
+chunk's results come back in the order of its days; the chunks come back in their order; so the step's tables are
+the same, bit for bit, whatever the number of workers or the chunk size (tests/test_gamma_chunks.py), and the step
+audits and commits them exactly as before: audited whole, then written in ONE transaction per window, so a reader
+never sees a day's summary without its profile and a failed audit writes nothing.
+
+Why parallel: a day of both chains costs ~0.1 s of numbers and ~0.2 s for BTC's picture (matplotlib), one core each;
+a year backfill spends minutes here on one core while the other waits (bench/gamma_scaling.py measures it with 1
+and 2 workers, embedded and on the lake). Why processes and not threads: the picture is pure-Python matplotlib,
+which holds the GIL. Why `spawn`: the step runs inside Dagster's run worker, whose threads (event writer, log
+tailers) a fork would copy mid-state; a spawned worker starts clean, imports numpy, pyarrow and matplotlib (~1-2 s),
+and is used only when the window has more than one chunk.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import multiprocessing
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from pipelines.analytics.gamma_daily import Assumptions, ChainArrays, GammaDay, gamma_day, split_by_day
+
+DayResult = tuple[dt.date, str, GammaDay]
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """How the step splits its days: `workers` processes (1: everything in this process), `chunk_days` per chunk
+    (BTCW_GAMMA_WORKERS, BTCW_GAMMA_CHUNK_DAYS). A month of both chains is ~10 s of work against a worker's start
+    of ~1-2 s; a nightly window (3 days) is one chunk and so never starts a worker."""
+
+    workers: int = 1
+    chunk_days: int = 32
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.chunk_days < 1:
+            raise ValueError(f"workers and chunk_days must be >= 1, got {self.workers} and {self.chunk_days}")
+
+    @classmethod
+    def from_settings(cls, settings) -> ChunkPlan:
+        return cls(workers=settings.gamma_workers, chunk_days=settings.gamma_chunk_days)
+
+    def chunks(self, days: list[dt.date]) -> list[list[dt.date]]:
+        """`days` (ascending) cut into runs of at most chunk_days, in order."""
+        return [days[i:i + self.chunk_days] for i in range(0, len(days), self.chunk_days)]
+
+
+@dataclass
+class GammaWindow:
+    """Every (day, currency)'s tables, in day then currency order, and the PNG of each day asked for."""
+
+    days: list[DayResult] = field(default_factory=list)
+    pictures: dict[dt.date, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChunkJob:
+    """What one chunk needs, all picklable: its days' chain rows (sorted by day, currency, instrument) and settings."""
+
+    chains: pa.Table
+    days: tuple[dt.date, ...]
+    assumptions: Assumptions
+    configured_levels: tuple[tuple[float, str], ...]
+    levels_currency: str
+    picture_days: frozenset[dt.date]
+    picture_currency: str
+
+
+class GammaChunkError(RuntimeError):
+    """A day of a chunk could not be computed, or a worker process died; the message is one line naming it."""
+
+
+def by_currency(chain: pa.Table) -> list[tuple[str, pa.Table]]:
+    """One day's chain (sorted by currency, then instrument) cut into each currency's rows, in that order."""
+    names = chain.column("currency").to_pylist()
+    out, start = [], 0
+    for i in range(1, len(names) + 1):
+        if i == len(names) or names[i] != names[start]:
+            out.append((names[start], chain.slice(start, i - start)))
+            start = i
+    return out
+
+
+def compute_chunk(job: ChunkJob) -> GammaWindow:
+    """The tables of every day and currency of one chunk, and the pictures asked for (the worker's function)."""
+    out = GammaWindow()
+    for day, chain in zip(job.days, split_by_day(job.chains, list(job.days))):
+        for currency, rows in by_currency(chain):
+            try:
+                result = gamma_day(day, ChainArrays.from_table(rows), currency=currency, assumptions=job.assumptions,
+                                   configured_levels=job.configured_levels if currency == job.levels_currency else ())
+                if day in job.picture_days and currency == job.picture_currency:
+                    from pipelines.analytics.gamma_plot import render_gamma_png  # matplotlib: only where drawn
+
+                    out.pictures[day] = render_gamma_png(result.by_strike, result.profile, result.regime_bands,
+                                                         result.summary)
+            except Exception as error:  # one line naming the day; the traceback stays in the worker's log
+                raise GammaChunkError(f"gamma {currency} {day}: {type(error).__name__}: {error}") from error
+            out.days.append((day, currency, result))
+    return out
+
+
+def compute_in_chunks(chains: pa.Table, days: list[dt.date], plan: ChunkPlan, *, assumptions: Assumptions,
+                      configured_levels: tuple[tuple[float, str], ...] = (), levels_currency: str = "BTC",
+                      picture_days: frozenset[dt.date] = frozenset(), picture_currency: str = "BTC") -> GammaWindow:
+    """Every day of `days` (ascending; `chains` holds their rows sorted by day, currency, instrument), chunk by chunk:
+    in this process when the plan has one worker or the days fit one chunk, else in up to `plan.workers` spawned
+    processes at once. The result is the same either way."""
+    chunks = plan.chunks(days)
+    split_by_day(chains, days)  # refuses rows not sorted by day
+    dates = chains.column("snapshot_date").cast(pa.date32()).to_numpy().astype("datetime64[D]")
+    jobs = []
+    for chunk in chunks:
+        lo = int(np.searchsorted(dates, np.datetime64(chunk[0], "D"), side="left"))
+        hi = int(np.searchsorted(dates, np.datetime64(chunk[-1], "D"), side="right"))
+        part = chains.slice(lo, hi - lo)
+        if len(chunks) > 1:  # take() copies the rows: a slice would pickle the whole window's buffers to the worker
+            part = part.take(np.arange(hi - lo))
+        jobs.append(ChunkJob(part, tuple(chunk), assumptions, tuple(configured_levels), levels_currency,
+                             frozenset(picture_days) & frozenset(chunk), picture_currency))
+    workers = min(plan.workers, len(jobs))
+    if workers <= 1:
+        parts = [compute_chunk(job) for job in jobs]
+    else:
+        context = multiprocessing.get_context("spawn")
+        try:
+            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                parts = list(pool.map(compute_chunk, jobs))
+        except cf.process.BrokenProcessPool as error:
+            raise GammaChunkError(
+                f"a gamma worker process died ({error}): computing {len(days)} day(s) in chunks of "
+                f"{plan.chunk_days} with {workers} workers; if memory ran out, set a smaller BTCW_GAMMA_CHUNK_DAYS "
+                f"or BTCW_GAMMA_WORKERS=1") from None
+    window = GammaWindow()
+    for part in parts:
+        window.days.extend(part.days)
+        window.pictures.update(part.pictures)
+    return window

@@ -1,0 +1,90 @@
+"""The gamma step's days in chunks computed by worker processes (pipelines/analytics/gamma_chunks.py): the tables and
+pictures are the in-process ones bit for bit, whatever the workers and the chunk size; a day that cannot be computed
+is one line naming it; the settings that choose the plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from pipelines.analytics.gamma_chunks import ChunkPlan, GammaChunkError, compute_in_chunks
+from pipelines.analytics.gamma_daily import Assumptions
+from pipelines.assets.gamma_exposure import _CHAIN_QUERY, compute_window, concat_days
+from pipelines.settings import Settings, SettingsError
+from tests.test_gamma_tables import _SEVERAL, DAY
+from tests.test_gamma_window import _ETH, _chain_db
+
+DAYS = [DAY - dt.timedelta(days=i) for i in range(6, -1, -1)]
+
+
+def _week():
+    """Seven days of BTC chains (each day's rows a little different) and ETH on four of them."""
+    btc = {day: _SEVERAL[i % 3:] for i, day in enumerate(DAYS)}
+    eth = {day: _ETH[::-1] if i % 2 else _ETH for i, day in enumerate(DAYS) if i % 2 == 0}
+    return _chain_db(btc, eth)
+
+
+def _assert_same(got, want) -> None:
+    assert [(d, c) for d, c, _ in got.days] == [(d, c) for d, c, _ in want.days]
+    got_tables, want_tables = concat_days(got.days), concat_days(want.days)
+    for table in want_tables:
+        assert got_tables[table].equals(want_tables[table]), table
+    assert got.pictures == want.pictures
+
+
+@pytest.mark.parametrize("plan", [ChunkPlan(workers=2, chunk_days=2), ChunkPlan(workers=2, chunk_days=1),
+                                  ChunkPlan(workers=1, chunk_days=3), ChunkPlan(workers=3, chunk_days=7)],
+                         ids=lambda p: f"{p.workers}w-{p.chunk_days}d")
+def test_chunks_by_worker_processes_give_the_in_process_tables_and_pictures(plan):
+    conn = _week()
+    drawn = frozenset(DAYS[2:])
+    want = compute_window(conn, DAYS, picture_days=drawn)  # one chunk, this process
+    got = compute_window(conn, DAYS, plan=plan, picture_days=drawn)
+    _assert_same(got, want)
+    assert sorted(got.pictures) == sorted(drawn)
+    assert all(png.startswith(b"\x89PNG") for png in got.pictures.values())
+    assert {c for _, c, _ in got.days} == {"BTC", "ETH"}
+
+
+def test_the_assumptions_reach_the_workers():
+    conn = _week()
+    assumed = Assumptions(dealer_convention="short_calls_long_puts", near_expiry_policy="exclude")
+    got = compute_window(conn, DAYS, assumed, ChunkPlan(workers=2, chunk_days=3))
+    _assert_same(got, compute_window(conn, DAYS, assumed))
+    conventions = set(concat_days(got.days)["marts.fct_gamma_summary_daily"].column("dealer_convention").to_pylist())
+    assert conventions == {"short_calls_long_puts"}
+
+
+def test_a_day_that_cannot_be_computed_is_one_line_naming_it_from_a_worker_too():
+    conn = _week()
+    chains = conn.sql(_CHAIN_QUERY, params=[DAYS[0], DAYS[-1] + dt.timedelta(days=1)]).to_arrow_table()
+    # the strikes of the fifth day's rows are not numbers (a mart edited by hand, say)
+    bad_day = DAYS[4]
+    strikes = [("x" if d == bad_day else str(k)) for d, k in zip(chains.column("snapshot_date").to_pylist(),
+                                                                  chains.column("strike").to_pylist())]
+    broken = chains.set_column(chains.schema.get_field_index("strike"), "strike", pa.array(strikes))
+    for plan in (ChunkPlan(), ChunkPlan(workers=2, chunk_days=2)):
+        with pytest.raises(GammaChunkError) as caught:
+            compute_in_chunks(broken, DAYS, plan, assumptions=Assumptions())
+        message = str(caught.value)
+        assert message.startswith(f"gamma BTC {bad_day}: ValueError: ") and "\n" not in message, message
+
+
+def test_chunks_cut_the_days_in_order():
+    assert ChunkPlan(chunk_days=3).chunks(DAYS) == [DAYS[:3], DAYS[3:6], DAYS[6:]]
+    assert ChunkPlan(chunk_days=32).chunks(DAYS) == [DAYS]
+    assert ChunkPlan().chunks([]) == []
+    with pytest.raises(ValueError, match=">= 1"):
+        ChunkPlan(workers=0)
+
+
+def test_settings_choose_the_plan():
+    settings = Settings.from_env({"BTCW_GAMMA_WORKERS": "3", "BTCW_GAMMA_CHUNK_DAYS": "10"})
+    assert ChunkPlan.from_settings(settings) == ChunkPlan(workers=3, chunk_days=10)
+    default = Settings.from_env({})
+    assert 1 <= default.gamma_workers <= 8 and default.gamma_chunk_days == 32
+    for name, value in (("BTCW_GAMMA_WORKERS", "0"), ("BTCW_GAMMA_CHUNK_DAYS", "two")):
+        with pytest.raises(SettingsError, match=f"^{name}='{value}' is not a positive integer"):
+            Settings.from_env({name: value})
