@@ -61,7 +61,7 @@ help:
 	@echo "make quality-web-assets - the CSS/JS the Data Docs load, from npm (pipelines/quality/web, needs npm), so that they render offline"
 	@echo "make bench     - speed and memory benchmarks, side by side in one run, with the CPU they ran on"
 	@echo "make bench-year - a year backfilled in one run against per-day runs and the nightly (an hour or more)"
-	@echo "make bench-lake - the warehouse past one machine: a window into the file, the lake by 1 worker, by 2 at once (~15 min)"
+	@echo "make bench-lake - the warehouse past one machine: a window into the file, the lake by 1 worker, by 2 at once; the gamma step on a year by 1 and 2 worker processes (~25 min)"
 	@echo "make lake-up   - start the lake's local PostgreSQL (catalog) and SeaweedFS S3 server on 127.0.0.1, under <warehouse>/lake"
 	@echo "make lake-down [PURGE=1] - stop them (PURGE=1 also deletes the lake: data, logs, state, credentials)"
 	@echo "make lake-status - whether the lake's servers run, their ports and folders"
@@ -173,9 +173,11 @@ bench: $(MANIFEST)
 bench-year: $(MANIFEST)
 	$(BIN)/python -m bench.backfill
 
-# The same window into the embedded file, the lake with one worker, the lake with two at once (starts its own lakes).
+# The same window into the embedded file, the lake with one worker, the lake with two at once (starts its own lakes);
+# then the gamma step on a year of both chains, by 1 and 2 worker processes, into the file and the lake.
 bench-lake: $(MANIFEST)
 	$(BIN)/python -m bench.lake_scaling
+	$(BIN)/python -m bench.gamma_scaling
 
 # The warehouse's path reaches dbt's profile through its environment (BTCW_DBT_DUCKDB_PATH, as in a run), not pasted
 # into --vars' YAML, where a quote in BTCW_WAREHOUSE_DIR would break it; a bad setting stops here in one line.
