@@ -23,9 +23,9 @@ the largest VmHWM of any process of the workload's tree (the measuring process a
 
 Projection to N machines (each with the two cores measured here, one chunk per core at a time): T(N) = read +
 ceil(chunks / (2N)) x compute per chunk + commit per chunk, unless the commits, one at a time through the lock,
-take longer: then T(N) = chunks x commit per chunk + compute per chunk. It assumes compute scales like the measured
-2-worker efficiency on one machine and ignores the catalog's and S3's contention past two writers, which this
-machine cannot measure. An hourly archive (24 snapshots a day, ~10^7 option rows a year) is projected from the
+take longer: then T(N) = chunks x commit per chunk + compute per chunk. It assumes compute spreads perfectly over
+cores and machines (the table's 1-against-2-worker rows show how far from that one machine is) and ignores the
+catalog's and S3's contention past two writers, which this machine cannot measure. An hourly archive (24 snapshots a day, ~10^7 option rows a year) is projected from the
 measured per-snapshot cost of the numbers (pictures stay one a day).
 
 The report is printed and written to bench/results/gamma_scaling.md with the CPU it ran on; the machine is shared:

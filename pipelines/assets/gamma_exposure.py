@@ -50,7 +50,6 @@ from pipelines.analytics.gamma_daily import (
     REGIME_BANDS_SCHEMA,
     SUMMARY_SCHEMA,
     Assumptions,
-    ChainArrays,
     GammaDay,
     flip_events,
     split_by_day,
