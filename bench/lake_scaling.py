@@ -30,6 +30,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +131,29 @@ def run_workload(label: str, scratch: Path, env: dict[str, str], parts: list[tup
     return Workload(label, len(parts), wall, peaks_mib, 0, all(c == 0 for c in codes))
 
 
+@contextmanager
+def fresh_lake(lake_dir: Path, base_env: dict[str, str]) -> Iterator[dict[str, str] | None]:
+    """A new lake under `lake_dir` (`python -m pipelines.lake up`), its BTCW_LAKE_* client variables (also put in this
+    process's environment, where the engine reads them) for the block, then stopped and purged; None (the reason on
+    stderr) when it did not start."""
+    from pipelines.lake import services
+
+    lake_env = {**base_env, "BTCW_WAREHOUSE_DIR": str(lake_dir)}
+    up = subprocess.run([sys.executable, "-m", "pipelines.lake", "up"], cwd=ROOT, env=lake_env,
+                        capture_output=True, text=True)
+    if up.returncode:
+        print(up.stderr, file=sys.stderr)
+        yield None
+        return
+    try:
+        client = services.client_env(lake_env)
+        os.environ.update(client)
+        yield client
+    finally:
+        subprocess.run([sys.executable, "-m", "pipelines.lake", "down", "--purge"], cwd=ROOT, env=lake_env,
+                       capture_output=True, text=True)
+
+
 def mart_rows(settings) -> int:
     from pipelines import engine
 
@@ -143,7 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=6)
     parser.add_argument("--last", type=dt.date.fromisoformat, default=DEFAULT_LAST)
     args = parser.parse_args(argv)
-    from pipelines.lake import services
     from pipelines.settings import Settings, WarehouseKind
 
     first = args.last - dt.timedelta(days=args.days - 1)
@@ -158,24 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         results.append(embedded)
         for workers in (1, 2):
             lake_dir = scratch / f"lake{workers}"
-            lake_env = {**base_env, "BTCW_WAREHOUSE_DIR": str(lake_dir)}
-            up = subprocess.run([sys.executable, "-m", "pipelines.lake", "up"], cwd=ROOT, env=lake_env,
-                                capture_output=True, text=True)
-            if up.returncode:
-                print(up.stderr, file=sys.stderr)
-                return 1
-            client = services.client_env(lake_env)
-            try:
+            with fresh_lake(lake_dir, base_env) as client:
+                if client is None:
+                    return 1
                 label = f"lake, {workers} worker{'s' if workers > 1 else ''}"
                 measured = run_workload(f"lake{workers}w", scratch, {**base_env, **client, "BTCW_WAREHOUSE": "lake"},
                                         windows(first, args.last, workers))
                 measured.label = label
-                os.environ.update(client)  # the engine reads the lake's BTCW_LAKE_* from the environment
                 measured.rows = mart_rows(Settings(warehouse=WarehouseKind.LAKE, warehouse_dir=lake_dir))
                 results.append(measured)
-            finally:
-                subprocess.run([sys.executable, "-m", "pipelines.lake", "down", "--purge"], cwd=ROOT, env=lake_env,
-                               capture_output=True, text=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     text = report(results, first, args.last, load_before, os.getloadavg(), " ".join(sys.argv[1:]))
