@@ -42,7 +42,7 @@ export ARG_CHECK := $(value CHECK)
 export ARG_PURGE := $(value PURGE)
 unexport START END DATE NIGHTS WAREHOUSE PURGE
 
-.PHONY: run test dev backfill soak summary report docs quality-docs quality-web-assets bench bench-year bench-lake manifest install clean-venv help poll collect note failing-rows bi-clients lake-up lake-down lake-status lake-maintain
+.PHONY: run test dev backfill audit soak summary report docs quality-docs quality-web-assets bench bench-year bench-lake manifest install clean-venv help poll collect note failing-rows bi-clients lake-up lake-down lake-status lake-maintain
 
 help:
 	@echo "make run       - set up .venv and materialise the demo window 2025-10-01 … 2025-11-21, then print a summary"
@@ -51,6 +51,7 @@ help:
 	@echo "make backfill START=YYYY-MM-DD END=YYYY-MM-DD - one run for the range (honours BTCW_* settings)"
 	@echo "make soak NIGHTS=N START=YYYY-MM-DD - N nightly runs in live mode against the demo APIs on 127.0.0.1 (simulated clock, polls), then compared with one backfill"
 	@echo "make summary   - rows per mart and the last day's headline"
+	@echo "make audit     - every dbt data test over ALL history (a run's tests judge only the days it may have rewritten)"
 	@echo "make failing-rows CHECK=<check> START=… END=… - rerun a failed dbt check and keep its failing rows (dbt_test__audit.<check>)"
 	@echo "make poll      - poll every rolling source now (OKX liquidation orders) into the landing archive"
 	@echo "make collect   - run the liquidation stream collector (Binance, Bybit, OKX websockets; BTCW_SOURCE_MODE=live) until stopped"
@@ -178,6 +179,10 @@ bench-year: $(MANIFEST)
 bench-lake: $(MANIFEST)
 	$(BIN)/python -m bench.lake_scaling
 	$(BIN)/python -m bench.gamma_scaling
+
+# Every data test over all history (a run's tests judge the days it may have rewritten: dbt/macros/test_scope.sql).
+audit: $(MANIFEST)
+	$(BIN)/python -m pipelines.cli audit
 
 # The warehouse's path reaches dbt's profile through its environment (BTCW_DBT_DUCKDB_PATH, as in a run), not pasted
 # into --vars' YAML, where a quote in BTCW_WAREHOUSE_DIR would break it; a bad setting stops here in one line.

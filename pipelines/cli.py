@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     failing.add_argument("check", help="the check's name, as the failed-check line prints it")
     failing.add_argument("start", type=dt.date.fromisoformat)
     failing.add_argument("end", type=dt.date.fromisoformat)
+    commands.add_parser("audit", help="run every dbt data test over ALL history (a run's tests judge only the days "
+                                      "it may have rewritten)")
     commands.add_parser("summary", help="print rows per mart and the last day's headline")
     commands.add_parser("poll", help="poll every rolling source now (OKX liquidation orders): what the hourly "
                                      "schedule does, into the landing archive only")
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return _poll(settings)
     if args.command == "failing-rows":
         return _failing_rows(settings, args.check, args.start, args.end)
+    if args.command == "audit":
+        return _audit(settings)
     if args.command in ("run", "backfill"):
         from pipelines.progress import backfill_summary
         from pipelines.runner import RangeError, validate_range
@@ -174,6 +178,38 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
     if done.returncode:
         print(f"failing-rows: the failing rows of {check} are in the table dbt_test__audit.{check} of "
               f"{engine.describe(settings)} (see the query dbt printed above)", file=sys.stderr)
+    return done.returncode
+
+
+# dbt's window when none is given (dbt/macros/window.sql): every day there can be.
+ALL_HISTORY = ("2009-01-03", "2100-01-01")
+
+
+def _audit(settings: Settings) -> int:
+    """`dbt test` over all history: a run's data tests judge the days it may have rewritten (dbt/macros/
+    test_scope.sql); this is the full sweep. Holds the writer lock (dbt opens the file to write). Exit: dbt's."""
+    import os
+    import subprocess
+
+    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env
+    from pipelines.definitions import dbt_executable
+
+    if not engine.exists(settings):
+        print(f"audit: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)", file=sys.stderr)
+        return 2
+    env = {**os.environ, **dbt_env(settings, *ALL_HISTORY)}
+    try:
+        with sole_writer(settings, "audit"):
+            done = subprocess.run([dbt_executable(), "test"], cwd=DBT_PROJECT_DIR, env=env)
+    except WarehouseBusyError as error:
+        print(f"audit: {error}", file=sys.stderr)
+        return 2
+    where = engine.describe(settings)
+    if done.returncode:
+        print(f"audit: a data test failed over all history of {where} (dbt's lines above name it and its rows; "
+              "`make failing-rows CHECK=<test> START=… END=…` keeps them)", file=sys.stderr)
+    else:
+        print(f"audit: every data test passed over all history of {where} (warnings, if any, are listed above)")
     return done.returncode
 
 

@@ -549,6 +549,28 @@ def test_failing_dbt_test_blocks_the_marts_the_numpy_asset_and_the_publish(repla
     assert [row[0] for row in rows] == [LAST]  # (date, value, reference, relative_difference, tolerance)
 
 
+def test_a_run_tests_the_days_it_may_rewrite_and_the_audit_tests_all_history(replayed, tmp_path):
+    """Data tests judge the days a run may rewrite (dbt/macros/test_scope.sql): a bad row planted on FIRST, two days
+    before LAST, is not the business of a nightly over LAST (which never rewrites FIRST), and `audit` (`make audit`)
+    over all history finds it, naming the test."""
+    replay = _copy_of(replayed, tmp_path)
+    with duckdb.connect(str(replay.duckdb_path)) as conn:
+        conn.execute("UPDATE marts.fct_btc_price_daily SET source_count = 0 WHERE date = ?", [FIRST])
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = materialize_range(replay, LAST, LAST, instance)
+    assert result.success, _failed_checks(result)
+    with duckdb.connect(str(replay.duckdb_path), read_only=True) as conn:
+        assert conn.execute("SELECT source_count FROM marts.fct_btc_price_daily WHERE date = ?",
+                            [FIRST]).fetchone() == (0,)  # still there: the run neither rewrote nor judged it
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BTCW_")},
+           "BTCW_WAREHOUSE_DIR": str(replay.warehouse_dir), "BTCW_SOURCE_MODE": "replay"}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit"], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "at_least_fct_btc_price_daily_source_count__1" in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("audit: a data test failed over all history of ")
+
+
 def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_publish(replayed, tmp_path, monkeypatch):
     """Numpy stage: its audit runs before it writes; a failure keeps the old tables and blocks what follows."""
     from pipelines.assets import gamma_exposure

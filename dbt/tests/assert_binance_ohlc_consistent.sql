@@ -2,4 +2,5 @@
 -- a violation means the source sent an impossible candle (or the parser mixed up the field order).
 select date, open, high, low, close
 from {{ ref('stg_binance__spot_klines_1d') }}
-where high < greatest(open, close) or low > least(open, close) or low <= 0
+where (high < greatest(open, close) or low > least(open, close) or low <= 0)
+  and {{ in_any_rewritten_day('date') }}

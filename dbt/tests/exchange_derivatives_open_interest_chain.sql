@@ -12,3 +12,4 @@ select today.date, today.exchange, today.open_interest_btc, tomorrow.open_intere
 from open_interest as today
 join open_interest as tomorrow on tomorrow.exchange = today.exchange and tomorrow.date = today.date + interval 1 day
 where today.open_interest_btc is distinct from tomorrow.open_interest_start_btc
+  and ({{ in_any_rewritten_day('today.date') }} or {{ in_any_rewritten_day('tomorrow.date') }})

@@ -4,14 +4,14 @@
 with exchanges as (
     select date, sum(total_liquidated_usd) as total_liquidated_usd, sum(orders) as orders, count(*) as exchanges
     from {{ ref('fct_liquidations_daily') }}
-    where exchange <> 'all'
+    where exchange <> 'all' and {{ in_any_rewritten_day('date') }}
     group by date
 ),
 
 all_rows as (
     select date, total_liquidated_usd, orders, exchanges
     from {{ ref('fct_liquidations_daily') }}
-    where exchange = 'all'
+    where exchange = 'all' and {{ in_any_rewritten_day('date') }}
 )
 
 select coalesce(e.date, a.date) as date, e.total_liquidated_usd as sum_of_exchanges, a.total_liquidated_usd as all_row

@@ -7,12 +7,13 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_liquidations_daily'}}}) }}  {#- the Dagster asset check's asset -#}
 
 with mart as (
-    select * from {{ ref('fct_liquidations_daily') }}
+    select * from {{ ref('fct_liquidations_daily') }} where {{ in_any_rewritten_day('date') }}
 ),
 
 staged as (
     select date, exchange, min(liquidated_at) as first_order_at, max(liquidated_at) as last_order_at
     from {{ ref('stg_okx__liquidation_orders') }}
+    where {{ in_any_rewritten_day('date') }}
     group by date, exchange
 ),
 

@@ -3,5 +3,6 @@
 -- "mostly longs" reading of a flush would rest on a split that leaves money out.
 select date, exchange, long_liquidated_usd, short_liquidated_usd, total_liquidated_usd
 from {{ ref('fct_liquidations_daily') }}
-where abs(long_liquidated_usd + short_liquidated_usd - total_liquidated_usd) > 1e-6 * greatest(total_liquidated_usd, 1)
-   or long_orders + short_orders <> orders
+where (abs(long_liquidated_usd + short_liquidated_usd - total_liquidated_usd) > 1e-6 * greatest(total_liquidated_usd, 1)
+   or long_orders + short_orders <> orders)
+  and {{ in_any_rewritten_day('date') }}

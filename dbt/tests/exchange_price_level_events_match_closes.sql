@@ -14,12 +14,13 @@ expected as (
     from prices as p
     cross join {{ ref('price_levels') }} as l
     where p.previous_date = p.date - interval 1 day
+      and {{ in_any_rewritten_day('p.date') }}
       and ((p.previous_close >= l.level_usd and p.close < l.level_usd)
         or (p.previous_close < l.level_usd and p.close >= l.level_usd))
 ),
 
 actual as (
-    select date, level_usd, direction from {{ ref('fct_price_level_events') }}
+    select date, level_usd, direction from {{ ref('fct_price_level_events') }} where {{ in_any_rewritten_day('date') }}
 ),
 
 missing as (

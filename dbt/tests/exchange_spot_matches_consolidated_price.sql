@@ -6,12 +6,13 @@
 with spot as (
     select date, count(*) as exchanges, avg(close) as mean_close
     from {{ ref('fct_spot_ohlcv_daily') }}
+    where {{ in_any_rewritten_day('date') }}
     group by date
 )
 
 select coalesce(s.date, p.date) as date, s.exchanges, p.source_count, s.mean_close, p.close
 from spot as s
-full outer join {{ ref('fct_btc_price_daily') }} as p on p.date = s.date
+full outer join (select * from {{ ref('fct_btc_price_daily') }} where {{ in_any_rewritten_day('date') }}) as p on p.date = s.date
 where s.date is null
    or p.date is null
    or s.exchanges <> p.source_count

@@ -5,3 +5,4 @@ select a.height, a.date, a.difficulty as retarget_difficulty, h.difficulty as ha
 from {{ ref('fct_difficulty_adjustments') }} as a
 join {{ ref('fct_hashrate_daily') }} as h on h.date = a.date
 where abs(a.difficulty / h.difficulty - 1) > 1e-9
+  and {{ in_any_rewritten_day('a.date') }}

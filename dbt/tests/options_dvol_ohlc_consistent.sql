@@ -3,4 +3,5 @@
 -- timestamp, open, high, low, close).
 select date, currency, open, high, low, close
 from {{ ref('fct_dvol_daily') }}
-where high < greatest(open, close) or low > least(open, close)
+where (high < greatest(open, close) or low > least(open, close))
+  and {{ in_any_rewritten_day('date') }}
