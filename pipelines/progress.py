@@ -289,22 +289,51 @@ class _Above(io.TextIOBase):
 
 # ---- a run's steps, from its event log ----------------------------------------------------------------------------
 
+class RunFollower:
+    """A run's step events and planned events, read as they are written: each poll fetches only the records after
+    the last one seen (a storage cursor). Re-reading the whole log every half second, as this did before, cost ~5 s
+    of CPU over a nightly (123 reads of every step event, 15 of the 705 planned ones), taken from the run's own
+    thread through the GIL, and it grew with the run."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str):
+        from dagster._core.events import DagsterEventType
+
+        self._instance, self._run_id, self._cursor = instance, run_id, None
+        self._finished_types = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
+                                DagsterEventType.STEP_SKIPPED}
+        self._failure, self._start = DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_START
+        self._planned_types = {DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                               DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
+        self.finished, self.running, self.failed, self.planned = 0, None, [], 0
+
+    def poll(self) -> RunFollower:
+        """Read what the run wrote since the last poll."""
+        types = self._finished_types | self._planned_types | {self._start}
+        while True:
+            page = self._instance.get_records_for_run(self._run_id, cursor=self._cursor, of_type=types, limit=1000)
+            for record in page.records:
+                event = record.event_log_entry.dagster_event
+                if event.event_type in self._planned_types:
+                    self.planned += 1
+                elif event.event_type in self._finished_types:
+                    self.finished += 1
+                    self.running = None if self.running == event.step_key else self.running
+                    if event.event_type == self._failure:
+                        self.failed.append(event.step_key)
+                else:
+                    self.running = event.step_key
+            self._cursor = page.cursor
+            if not page.has_more:
+                return self
+
+    @property
+    def steps(self) -> tuple[int, str | None, list[str]]:
+        return self.finished, self.running, list(self.failed)
+
+
 def step_progress(instance: dg.DagsterInstance, run_id: str) -> tuple[int, str | None, list[str]]:
     """(steps finished, the step running now, steps that failed), from the run's event log."""
-    from dagster._core.events import DagsterEventType
-
-    finished_types = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.STEP_SKIPPED}
-    finished, failed, running = 0, [], None
-    for record in instance.all_logs(run_id, of_type=finished_types | {DagsterEventType.STEP_START}):
-        event = record.dagster_event
-        if event.event_type in finished_types:
-            finished += 1
-            running = None if running == event.step_key else running
-            if event.event_type == DagsterEventType.STEP_FAILURE:
-                failed.append(event.step_key)
-        else:
-            running = event.step_key
-    return finished, running, failed
+    return RunFollower(instance, run_id).poll().steps
 
 
 CREATING_THE_RUN = "creating the run"
@@ -312,10 +341,7 @@ CREATING_THE_RUN = "creating the run"
 
 def planned_written(instance: dg.DagsterInstance, run_id: str) -> int:
     """The planned-materialization and planned-check events the run's creation has written so far."""
-    from dagster._core.events import DagsterEventType
-
-    planned = {DagsterEventType.ASSET_MATERIALIZATION_PLANNED, DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
-    return len(instance.all_logs(run_id, of_type=planned))
+    return RunFollower(instance, run_id).poll().planned
 
 
 def run_with_progress(
@@ -350,13 +376,14 @@ def run_with_progress(
         worker.start()
         created = False
         alive = True
+        follower = RunFollower(instance, run_id)
         while alive:  # one last look after the run ended: a run shorter than poll_s still shows its steps done
             worker.join(poll_s)
             alive = worker.is_alive()
-            finished, running, failed = step_progress(instance, run_id)
+            finished, running, failed = follower.poll().steps
             created = created or running is not None or finished > 0
             if planned and not created:
-                written = min(planned, planned_written(instance, run_id))
+                written = min(planned, follower.planned)
                 line.detail(Detail(CREATING_THE_RUN, f"{written}/{planned} planned events written", written, planned))
             line.steps(finished, total_steps, running, failed)
     if owned:
