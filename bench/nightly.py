@@ -1,0 +1,146 @@
+"""Benchmark of the nightly against the history it runs on (issue 17): demo warehouses of 1 month, 1 year and 3 years
+built by one-run backfills, then the nightly (the last 3 days, as `make backfill` of them) on each, side by side in
+one invocation on this machine.
+
+    .venv/bin/python -m bench.nightly                       # 30, 365 and 1,095 days of history (~1.5 h on 2 cores)
+    .venv/bin/python -m bench.nightly --history 30,365      # month and year (~25 min)
+
+Each workload is one `python -m pipelines.cli backfill …` process (demo mode, its own warehouse folder and Dagster
+instance), timed from spawn to exit (process start included), its peak memory the largest VmHWM of its process tree
+(the CLI, dbt, gamma workers). The builds are the year backfill's figures too (seconds per day, peak memory: the
+targets are 0.75 s a day and 1.5 GiB). The nightlies run in rounds, one per warehouse each round, so a busy
+neighbour slows all of them rather than one; the report gives each one's median and the ratio to the 1-month one
+(target: 3 years within 1.2x). The 370-day lookback of the hash-rate peak is the only declared reach into history,
+so a 3-year warehouse measures past it.
+
+The report is printed and written to bench/results/nightly.md with the CPU it ran on; the machine is shared: the load
+average is recorded before and after."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.lake_scaling import TreePeak  # noqa: E402
+from bench.machine import cpu_name  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results" / "nightly.md"
+DEFAULT_LAST = dt.date(2025, 11, 21)
+NIGHTLY_DAYS = 3
+
+
+@dataclass
+class Timed:
+    wall_s: float
+    peak_mib: float
+    ok: bool
+
+
+@dataclass
+class Warehouse:
+    days: int
+    folder: Path
+    build: Timed | None = None
+    nightlies: list[Timed] = field(default_factory=list)
+
+
+def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str]) -> Timed:
+    """One `pipelines.cli backfill first last` into `folder` (its warehouse and its Dagster instance)."""
+    home = folder / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    run_env = {**env, "DAGSTER_HOME": str(home), "BTCW_WAREHOUSE_DIR": str(folder / "warehouse"),
+               "BTCW_SOURCE_MODE": "demo", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    with (folder / "runs.log").open("a") as log:
+        log.write(f"\n=== backfill {first} {last}\n")
+        log.flush()
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "backfill", first.isoformat(),
+                                    last.isoformat()], cwd=ROOT, env=run_env, stdout=log, stderr=subprocess.STDOUT)
+        peak = TreePeak(process.pid)
+        peak.start()
+        code = process.wait()
+        wall = time.perf_counter() - started
+    return Timed(wall, peak.stop() / 1024, code == 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--history", default="30,365,1095", help="days of history of each warehouse (comma-separated)")
+    parser.add_argument("--last", type=dt.date.fromisoformat, default=DEFAULT_LAST, help="the nightly's last day")
+    parser.add_argument("--rounds", type=int, default=2, help="nightlies per warehouse")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(part) for part in args.history.split(",") if part.strip()})
+    nightly_first = args.last - dt.timedelta(days=NIGHTLY_DAYS - 1)
+    load_before = os.getloadavg()
+    # The demo's first partition (BTCW_START_DATE) moved back to the longest history's first day.
+    earliest = nightly_first - dt.timedelta(days=max(sizes))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BTCW_", "DAGSTER_"))},
+           "BTCW_START_DATE": earliest.isoformat()}
+    scratch = Path(tempfile.mkdtemp(prefix="btcw-nightly-bench-"))
+    warehouses = [Warehouse(days, scratch / f"history-{days}") for days in sizes]
+    try:
+        for warehouse in warehouses:  # history up to the night before the nightly's window
+            first = nightly_first - dt.timedelta(days=warehouse.days)
+            warehouse.build = backfill(warehouse.folder, first, nightly_first - dt.timedelta(days=1), env)
+            print(f"built {warehouse.days} days: {warehouse.build.wall_s:,.0f} s, ok: {warehouse.build.ok}",
+                  file=sys.stderr)
+            if not warehouse.build.ok:
+                break
+        for _ in range(args.rounds):
+            for warehouse in [w for w in warehouses if w.build and w.build.ok]:
+                warehouse.nightlies.append(backfill(warehouse.folder, nightly_first, args.last, env))
+    finally:
+        logs = {w.days: (w.folder / "runs.log").read_text()[-4000:] for w in warehouses
+                if (w.folder / "runs.log").exists()}
+        shutil.rmtree(scratch, ignore_errors=True)
+    failed = [w for w in warehouses if not (w.build and w.build.ok and all(n.ok for n in w.nightlies))]
+    for warehouse in failed:
+        print(f"history {warehouse.days} days: a run failed; its log ends:\n{logs.get(warehouse.days, '')}",
+              file=sys.stderr)
+    text = report(warehouses, nightly_first, args.last, load_before, os.getloadavg(), " ".join(sys.argv[1:]))
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text)
+    return 1 if failed else 0
+
+
+def report(warehouses: list[Warehouse], first: dt.date, last: dt.date, before, after, argv: str,
+           measured_at: dt.datetime | None = None) -> str:
+    lines = [f"# The nightly against its history: {first} … {last} (demo)", "",
+             f"`.venv/bin/python -m bench.nightly {argv}`".replace(" `", "`"), "",
+             f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average {before[0]:.2f} before, {after[0]:.2f} after; "
+             f"measured {measured_at or dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", "",
+             "| history | build: one run | s per day | build peak memory | nightly walls | nightly median | "
+             "against the shortest | nightly peak memory | ok |",
+             "|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+    base = None
+    for w in warehouses:
+        walls = [n.wall_s for n in w.nightlies]
+        median = statistics.median(walls) if walls else float("nan")
+        base = median if base is None else base
+        build = w.build or Timed(float("nan"), float("nan"), False)
+        lines.append(f"| {w.days:,} days | {build.wall_s:,.0f} s | {build.wall_s / w.days:,.2f} | "
+                     f"{build.peak_mib:,.0f} MiB | {', '.join(f'{x:,.1f} s' for x in walls)} | {median:,.1f} s | "
+                     f"{median / base:.2f}x | {max((n.peak_mib for n in w.nightlies), default=0):,.0f} MiB | "
+                     f"{'yes' if build.ok and all(n.ok for n in w.nightlies) else 'FAILED'} |")
+    lines += ["", f"Targets (issue 17): nightly ≤ 15 s wall; 3 years ≤ 1.2x the 1-month nightly; a year built in one "
+              "run ≤ 0.75 s a day and ≤ 1.5 GiB."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
