@@ -30,7 +30,8 @@
     {%- set node = graph.nodes.get(node_id) or graph.sources.get(node_id) -%}
     {%- if not node -%}{%- do return(none) -%}{%- endif -%}
     {%- set columns = node.get('columns', {}) -%}
-    {%- set chosen = node.get('config', {}).get('meta', {}).get('window_column') or node.get('meta', {}).get('window_column') -%}
+    {%- set meta = node.get('config', {}).get('meta', {}) or node.get('meta', {}) -%}
+    {%- set chosen = meta.get('window_column') -%}
     {%- if not chosen -%}
         {%- set chosen = ['snapshot_date', 'date', 'partition_date'] | select('in', columns) | first -%}
     {%- endif -%}
