@@ -38,7 +38,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import cpu_name  # noqa: E402
+from bench.machine import report_header  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "lake_scaling.md"
@@ -202,10 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(results: list[Workload], first: dt.date, last: dt.date, before, after, args: str,
            measured_at: dt.datetime | None = None) -> str:
-    lines = [f"# Lake scaling: {first} … {last} ({(last - first).days + 1} days, demo)", "",
-             f"`.venv/bin/python -m bench.lake_scaling {args}`".replace(" `", "`"), "",
-             f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average {before[0]:.2f} before, {after[0]:.2f} after; "
-             f"measured {measured_at or dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", "",
+    title = f"Lake scaling: {first} … {last} ({(last - first).days + 1} days, demo)"
+    lines = report_header(title, "bench.lake_scaling", args, before, after, measured_at) + [
              "| workload | workers | wall | marts rows | rows/s | peak memory per worker | ok |",
              "|---|---|---|---|---|---|---|"]
     for r in results:

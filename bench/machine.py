@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import platform
 from pathlib import Path
 
@@ -14,3 +16,11 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def report_header(title: str, module: str, argv: str, before: tuple[float, ...], after: tuple[float, ...],
+                  measured_at: dt.datetime | None = None) -> list[str]:
+    """A benchmark report's first lines: its title, the command that made it, the CPU, the load around it, when."""
+    return [f"# {title}", "", f"`.venv/bin/python -m {module} {argv}`".replace(" `", "`"), "",
+            f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average {before[0]:.2f} before, {after[0]:.2f} after; "
+            f"measured {measured_at or dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", ""]

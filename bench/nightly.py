@@ -34,7 +34,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.lake_scaling import TreePeak  # noqa: E402
-from bench.machine import cpu_name  # noqa: E402
+from bench.machine import report_header  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "nightly.md"
@@ -120,10 +120,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(warehouses: list[Warehouse], first: dt.date, last: dt.date, before, after, argv: str,
            measured_at: dt.datetime | None = None) -> str:
-    lines = [f"# The nightly against its history: {first} … {last} (demo)", "",
-             f"`.venv/bin/python -m bench.nightly {argv}`".replace(" `", "`"), "",
-             f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average {before[0]:.2f} before, {after[0]:.2f} after; "
-             f"measured {measured_at or dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", "",
+    title = f"The nightly against its history: {first} … {last} (demo)"
+    lines = report_header(title, "bench.nightly", argv, before, after, measured_at) + [
              "| history | build: one run | s per day | build peak memory | nightly walls | nightly median | "
              "against the shortest | nightly peak memory | ok |",
              "|---:|---:|---:|---:|---|---:|---:|---:|---|"]
