@@ -39,7 +39,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -59,9 +58,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "gamma_scaling.md"
 DEFAULT_LAST = dt.date(2025, 11, 20)
 CHAIN_TABLE = "marts.fct_option_chain_snapshot"
-_NAME = re.compile(r"([A-Z]+)-(\d{1,2})([A-Z]{3})(\d{2})-(\d+)-([CP])")
-_MONTHS = {m: i + 1 for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
-                                           "NOV", "DEC"))}
 YEAR_S = 365.0 * 86400
 
 
@@ -73,14 +69,16 @@ YEAR_S = 365.0 * 86400
 def chain_rows(day: dt.date, model) -> dict[str, list]:
     """The chain mart's columns of `model`'s chain served for partition `day` (at its nightly moment)."""
     from pipelines.demo.fetcher import scheduled_fetch_time
+    from pipelines.demo.options import MONTHS
+    from pipelines.sources.deribit import option_name_pattern
 
+    currency, names = model.params.currency, option_name_pattern(model.params.currency)
     cols: dict[str, list] = {k: [] for k in ("snapshot_date", "currency", "instrument_name", "snapshot_ts",
                                              "expiry_date", "strike", "time_to_expiry_years", "option_type",
                                              "open_interest", "mark_iv", "forward_usd", "index_usd")}
     for row in model.chain(scheduled_fetch_time(day)):
-        match = _NAME.fullmatch(row["instrument_name"])
-        currency, dd, mon, yy, strike, side = match.groups()
-        expiry = dt.date(2000 + int(yy), _MONTHS[mon], int(dd))
+        dd, mon, yy, strike, side = names.fullmatch(row["instrument_name"]).groups()
+        expiry = dt.date(2000 + int(yy), MONTHS.index(mon) + 1, int(dd))
         stamp = dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=row["creation_timestamp"])
         expiry_at = dt.datetime.combine(expiry, dt.time(8, 0))
         for key, value in (("snapshot_date", day), ("currency", currency), ("instrument_name", row["instrument_name"]),
@@ -137,8 +135,7 @@ def measure(settings, first: dt.date, last: dt.date, workers: int, chunk_days: i
     """The gamma step's work over [first, last] as the asset does it, timed part by part."""
     from pipelines import engine
     from pipelines.analytics.gamma_chunks import ChunkPlan
-    from pipelines.assets.gamma_exposure import compute_window, concat_days, replace_windows
-    from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
+    from pipelines.assets.gamma_exposure import audit, compute_window, concat_days, replace_windows
 
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     plan = ChunkPlan(workers=workers, chunk_days=chunk_days)
@@ -149,14 +146,9 @@ def measure(settings, first: dt.date, last: dt.date, workers: int, chunk_days: i
         out["read_compute_s"] = time.perf_counter() - started
         started = time.perf_counter()
         tables = concat_days(window.days)
-        finite = gex_totals_finite(tables["marts.fct_gamma_summary_daily"],
-                                   tables["marts.fct_gamma_exposure_by_strike"], days)
-        reconcile = gamma_tables_reconcile(*(tables[t] for t in (
-            "marts.fct_gamma_summary_daily", "marts.fct_gamma_exposure_by_strike",
-            "marts.fct_gamma_exposure_by_expiry_strike", "marts.fct_gamma_profile", "marts.fct_gamma_regime_bands",
-            "marts.fct_gamma_level_bands", "marts.fct_gamma_downside_daily")))
+        checks = audit(tables, days)
         out["audit_s"] = time.perf_counter() - started
-        out["audit_passed"] = finite.passed and reconcile.passed
+        out["audit_passed"] = all(outcome.passed for _, outcome in checks)
         out["rows_written"] = sum(t.num_rows for t in tables.values())
         end = last + dt.timedelta(days=1)
         started = time.perf_counter()
@@ -175,26 +167,28 @@ def measure(settings, first: dt.date, last: dt.date, workers: int, chunk_days: i
         if engine.is_lake(settings):  # a lake table has no keys: a chunk's rows 24 times over, as an hourly chunk's
             import pyarrow as pa
 
-            chunk = plan.chunks(days)[0]
-            part = concat_days([r for r in window.days if r[0] in set(chunk)])
+            chunk = set(plan.chunks(days)[0])
+            part = concat_days([r for r in window.days if r[0] in chunk])
             started = time.perf_counter()
             with engine.write_lock(settings, [engine.GAMMA_WRITES], "bench: gamma chunk x24"):
-                replace_windows(conn, {t: pa.concat_tables([rows] * 24) for t, rows in part.items()}, chunk[0],
-                                chunk[-1] + dt.timedelta(days=1))
+                replace_windows(conn, {t: pa.concat_tables([rows] * 24) for t, rows in part.items()}, min(chunk),
+                                max(chunk) + dt.timedelta(days=1))
             out["commit_chunk_x24_s"] = time.perf_counter() - started
     return out
 
 
 def numbers_per_snapshot(parquet: Path, sample_days: int = 20) -> float:
     """Seconds of numbers (no picture) per (day, currency) chain, in this process, over the archive's first days."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from pipelines.analytics.gamma_chunks import ChunkPlan, compute_in_chunks
     from pipelines.analytics.gamma_daily import Assumptions
 
     table = pq.read_table(parquet)
-    dates = sorted(set(table.column("snapshot_date").to_pylist()))[:sample_days]
-    rows = table.slice(0, sum(1 for d in table.column("snapshot_date").to_pylist() if d <= dates[-1]))
+    first = table.column("snapshot_date")[0].as_py()
+    dates = [first + dt.timedelta(days=i) for i in range(sample_days)]
+    rows = table.filter(pc.less_equal(table.column("snapshot_date"), dates[-1]))
     started = time.perf_counter()
     window = compute_in_chunks(rows, dates, ChunkPlan(), assumptions=Assumptions())
     return (time.perf_counter() - started) / len(window.days)

@@ -181,23 +181,20 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
     return done.returncode
 
 
-# dbt's window when none is given (dbt/macros/window.sql): every day there can be.
-ALL_HISTORY = ("2009-01-03", "2100-01-01")
-
-
 def _audit(settings: Settings) -> int:
     """`dbt test` over all history: a run's data tests judge the days it may have rewritten (dbt/macros/
     test_scope.sql); this is the full sweep. Holds the writer lock (dbt opens the file to write). Exit: dbt's."""
     import os
     import subprocess
 
-    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env
+    from pipelines.dbt_project import DBT_PROJECT_DIR, WINDOW_VARIABLES, dbt_env
     from pipelines.definitions import dbt_executable
 
     if not engine.exists(settings):
         print(f"audit: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)", file=sys.stderr)
         return 2
-    env = {**os.environ, **dbt_env(settings, *ALL_HISTORY)}
+    inherited = {name: value for name, value in os.environ.items() if name not in WINDOW_VARIABLES}
+    env = {**inherited, **dbt_env(settings)}  # no window: every day there can be
     try:
         with sole_writer(settings, "audit"):
             done = subprocess.run([dbt_executable(), "test"], cwd=DBT_PROJECT_DIR, env=env)

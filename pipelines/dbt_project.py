@@ -24,12 +24,16 @@ def dbt_project() -> DbtProject:
     return DbtProject(project_dir=DBT_PROJECT_DIR)
 
 
-def dbt_env(settings: Settings, min_date: str, max_date: str) -> dict[str, str]:
+# The window's variables (dbt/macros/window.sql); without them dbt's window is every day there can be.
+WINDOW_VARIABLES = ("BTCW_DBT_MIN_DATE", "BTCW_DBT_MAX_DATE")
+
+
+def dbt_env(settings: Settings, min_date: str | None = None, max_date: str | None = None) -> dict[str, str]:
     """Everything dbt needs from Settings, as the variables dbt/profiles.yml and dbt/macros/window.sql read:
-    the half-open window [min_date, max_date) and where/how to open DuckDB."""
+    the half-open window [min_date, max_date) (none given: no window, all history) and where/how to open DuckDB."""
+    window = dict(zip(WINDOW_VARIABLES, (min_date, max_date))) if min_date and max_date else {}
     return {
-        "BTCW_DBT_MIN_DATE": min_date,
-        "BTCW_DBT_MAX_DATE": max_date,
+        **window,
         "BTCW_DBT_DUCKDB_PATH": str(settings.duckdb_path),
         "BTCW_DBT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "BTCW_DBT_DUCKDB_THREADS": str(settings.duckdb_threads),

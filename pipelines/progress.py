@@ -331,17 +331,7 @@ class RunFollower:
         return self.finished, self.running, list(self.failed)
 
 
-def step_progress(instance: dg.DagsterInstance, run_id: str) -> tuple[int, str | None, list[str]]:
-    """(steps finished, the step running now, steps that failed), from the run's event log."""
-    return RunFollower(instance, run_id).poll().steps
-
-
 CREATING_THE_RUN = "creating the run"
-
-
-def planned_written(instance: dg.DagsterInstance, run_id: str) -> int:
-    """The planned-materialization and planned-check events the run's creation has written so far."""
-    return RunFollower(instance, run_id).poll().planned
 
 
 def run_with_progress(

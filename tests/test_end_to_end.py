@@ -567,7 +567,8 @@ def test_a_run_tests_the_days_it_may_rewrite_and_the_audit_tests_all_history(rep
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "audit"], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "at_least_fct_btc_price_daily_source_count__1" in done.stdout
+    failed = [line for line in done.stdout.splitlines() if " FAIL " in line]  # dbt's result line of each failure
+    assert len(failed) == 1 and "at_least_fct_btc_price_daily_source_count__1" in failed[0], failed
     assert done.stderr.strip().splitlines()[-1].startswith("audit: a data test failed over all history of ")
 
 

@@ -12,10 +12,9 @@ from pipelines.progress import (
     DbtProgress,
     Detail,
     ProgressLine,
-    planned_written,
+    RunFollower,
     report_detail,
     run_with_progress,
-    step_progress,
 )
 
 
@@ -44,7 +43,7 @@ def test_the_bar_counts_every_finished_step_and_names_failures():
             instance, run_id, total_steps=3, out=out, poll_s=0.05,
         )
         assert not result.success
-        assert step_progress(instance, run_id) == (3, None, ["broken"])
+        assert RunFollower(instance, run_id).poll().steps == (3, None, ["broken"])
     assert out.getvalue().splitlines()[-1].endswith("[3/3] done, failed: broken")
 
 
@@ -200,7 +199,7 @@ def test_a_real_runs_step_reports_its_progress_to_the_line():
             lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False),
             instance, run_id, total_steps=2, out=out, poll_s=0.05, planned=2,
         )
-        assert result.success and planned_written(instance, run_id) == 2  # one planned event per asset
+        assert result.success and RunFollower(instance, run_id).poll().planned == 2  # one planned event per asset
     lines = out.getvalue().splitlines()
     reported = [re.sub(r"^\d+:\d\d (\[\d/2\] )?", "", text) for text in lines if "reporter: " in text]
     assert reported == ["reporter: dbt found 2 models, 2 data tests",

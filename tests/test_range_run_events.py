@@ -16,7 +16,7 @@ import pytest
 from pipelines.cli import planned_events as planned_event_count
 from pipelines.metadata import record_partitions
 from pipelines.partitions import daily_partitions
-from pipelines.progress import planned_written
+from pipelines.progress import RunFollower
 from pipelines.runner import PLANNED_EVENTS_ENV, materialize_range
 from pipelines.settings import Settings, SourceMode
 
@@ -112,7 +112,7 @@ def test_each_day_of_a_range_has_one_materialization_with_its_own_metadata(tmp_p
         mats = [r.dagster_event.event_specific_data.materialization
                 for r in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)]
         # What the CLI's line counts while the run is created: one planned event per asset (and per check).
-        assert planned_written(instance, result.run_id) == planned_event_count(job, 2) == 1
+        assert RunFollower(instance, result.run_id).poll().planned == planned_event_count(job, 2) == 1
     assert sorted(m.partition for m in mats) == sorted(KEYS)  # one event per day, not one more
     figures = {m.partition: {k: v.value for k, v in m.metadata.items()} for m in mats}
     assert figures == {"2025-11-20": {"rows": 100, "share": 0.333333, "spot_usd": 90000.0},

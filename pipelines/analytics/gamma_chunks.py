@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from pipelines.analytics.gamma_daily import Assumptions, ChainArrays, GammaDay, gamma_day, split_by_day
+from pipelines.analytics.gamma_daily import (
+    Assumptions,
+    ChainArrays,
+    GammaDay,
+    day_bounds,
+    gamma_day,
+    split_by_day,
+)
 
 DayResult = tuple[dt.date, str, GammaDay]
 
@@ -115,18 +122,17 @@ def compute_in_chunks(chains: pa.Table, days: list[dt.date], plan: ChunkPlan, *,
     in this process when the plan has one worker or the days fit one chunk, else in up to `plan.workers` spawned
     processes at once. The result is the same either way."""
     chunks = plan.chunks(days)
-    split_by_day(chains, days)  # refuses rows not sorted by day
-    dates = chains.column("snapshot_date").cast(pa.date32()).to_numpy().astype("datetime64[D]")
-    jobs = []
+    workers = min(plan.workers, len(chunks))
+    lo, hi = day_bounds(chains, days)
+    jobs, first = [], 0
     for chunk in chunks:
-        lo = int(np.searchsorted(dates, np.datetime64(chunk[0], "D"), side="left"))
-        hi = int(np.searchsorted(dates, np.datetime64(chunk[-1], "D"), side="right"))
-        part = chains.slice(lo, hi - lo)
-        if len(chunks) > 1:  # take() copies the rows: a slice would pickle the whole window's buffers to the worker
-            part = part.take(np.arange(hi - lo))
+        start, end = int(lo[first]), int(hi[first + len(chunk) - 1])
+        part = chains.slice(start, end - start)
+        if workers > 1:  # take() copies the rows: a slice would pickle the whole window's buffers to the worker
+            part = part.take(np.arange(end - start))
         jobs.append(ChunkJob(part, tuple(chunk), assumptions, tuple(configured_levels), levels_currency,
                              frozenset(picture_days) & frozenset(chunk), picture_currency))
-    workers = min(plan.workers, len(jobs))
+        first += len(chunk)
     if workers <= 1:
         parts = [compute_chunk(job) for job in jobs]
     else:

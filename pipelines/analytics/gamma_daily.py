@@ -342,13 +342,18 @@ def split_by_day(chains: pa.Table, days: list[dt.date], date_column: str = "snap
     """
     if chains.num_rows == 0:
         return [chains] * len(days)
+    lo, hi = day_bounds(chains, days, date_column)
+    return [chains.slice(int(a), int(b - a)) for a, b in zip(lo, hi)]
+
+
+def day_bounds(chains: pa.Table, days: list[dt.date], date_column: str = "snapshot_date"
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The row range [lo, hi) of each of ``days`` in ``chains`` (sorted by day; ValueError otherwise)."""
     dates = chains.column(date_column).cast(pa.date32()).to_numpy().astype("datetime64[D]")
     if np.isnat(dates).any() or np.any(dates[1:] < dates[:-1]):
         raise ValueError(f"rows must be sorted by a non-null {date_column}")
     wanted = np.array(days, dtype="datetime64[D]")
-    lo = np.searchsorted(dates, wanted, side="left")
-    hi = np.searchsorted(dates, wanted, side="right")
-    return [chains.slice(int(a), int(b - a)) for a, b in zip(lo, hi)]
+    return np.searchsorted(dates, wanted, side="left"), np.searchsorted(dates, wanted, side="right")
 
 
 def spot_from_index(index_usd: np.ndarray, stamps: np.ndarray) -> float:

@@ -57,6 +57,7 @@ from pipelines.analytics.gamma_daily import (
 from pipelines.analytics.gamma_chunks import ChunkPlan, GammaWindow, compute_in_chunks
 from pipelines.analytics.gamma_plot import markdown_image
 from pipelines.checks.gamma_checks import gamma_tables_reconcile, gex_totals_finite
+from pipelines.checks.outcome import CheckOutcome
 from pipelines.duckdb_tables import column_definitions, replace_declared_windows, transaction
 from pipelines.engine import GAMMA_WRITES
 from pipelines.ingest.extract import days_in_window
@@ -255,6 +256,16 @@ def concat_days(results: list[tuple[dt.date, str, GammaDay]], neighbours: list[d
     return {table: out[table] for table in TABLES}
 
 
+def audit(tables: dict[str, pa.Table], days: list[dt.date]) -> tuple[tuple[str, CheckOutcome], ...]:
+    """The step's two checks on the tables computed for ``days``, before anything is written: (name, outcome)."""
+    summary, by_strike = tables["marts.fct_gamma_summary_daily"], tables["marts.fct_gamma_exposure_by_strike"]
+    return ((FINITE_CHECK, gex_totals_finite(summary, by_strike, days)),
+            (RECONCILE_CHECK, gamma_tables_reconcile(
+                summary, by_strike, tables["marts.fct_gamma_exposure_by_expiry_strike"],
+                tables["marts.fct_gamma_profile"], tables["marts.fct_gamma_regime_bands"],
+                tables["marts.fct_gamma_level_bands"], tables["marts.fct_gamma_downside_daily"])))
+
+
 def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="gamma_exposure",
@@ -289,18 +300,10 @@ def build_gamma_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefin
                                     picture_days=frozenset(days))
             results = window.days
             tables = concat_days(results, [] if outdated else stored_summaries(conn, computed), assumptions)
-            summary_all = tables["marts.fct_gamma_summary_daily"]
-            by_strike_all = tables["marts.fct_gamma_exposure_by_strike"]
             # Audit before publishing: tables that fail their checks are never written, so the marts keep their
             # previous rows and the dashboard mart and the BI publish, which depend on these, do not run.
-            finite = gex_totals_finite(summary_all, by_strike_all, computed)
-            reconcile = gamma_tables_reconcile(
-                summary_all, by_strike_all, tables["marts.fct_gamma_exposure_by_expiry_strike"],
-                tables["marts.fct_gamma_profile"], tables["marts.fct_gamma_regime_bands"],
-                tables["marts.fct_gamma_level_bands"], tables["marts.fct_gamma_downside_daily"],
-            )
-            checks = ((FINITE_CHECK, finite), (RECONCILE_CHECK, reconcile))
-            if not (finite.passed and reconcile.passed):
+            checks = audit(tables, computed)
+            if not all(outcome.passed for _, outcome in checks):
                 yield from _check_results(checks)
                 failed = "; ".join(o.description for _, o in checks if not o.passed)
                 raise GammaAuditError(f"gamma exposure for [{start}, {end}) not written: {failed}")
