@@ -175,10 +175,12 @@ bench-year: $(MANIFEST)
 	$(BIN)/python -m bench.backfill
 
 # The same window into the embedded file, the lake with one worker, the lake with two at once (starts its own lakes);
-# then the gamma step on a year of both chains, by 1 and 2 worker processes, into the file and the lake.
+# then the gamma step on a year of both chains, by 1 and 2 worker processes, into the file and the lake: one snapshot
+# a day, then hourly (~13M option rows).
 bench-lake: $(MANIFEST)
 	$(BIN)/python -m bench.lake_scaling
 	$(BIN)/python -m bench.gamma_scaling
+	$(BIN)/python -m bench.gamma_scaling --hourly
 
 # Every data test over all history (a run's tests judge the days it may have rewritten: dbt/macros/test_scope.sql).
 audit: $(MANIFEST)

@@ -88,3 +88,58 @@ def test_settings_choose_the_plan():
     for name, value in (("BTCW_GAMMA_WORKERS", "0"), ("BTCW_GAMMA_CHUNK_DAYS", "two")):
         with pytest.raises(SettingsError, match=f"^{name}='{value}' is not a positive integer"):
             Settings.from_env({name: value})
+
+
+def _stamp(chains: pa.Table, hour: int, oi_factor: float) -> pa.Table:
+    """`chains` as one snapshot a day at `hour`:05 (every row stamped so), its open interest scaled by `oi_factor`."""
+    days = chains.column("snapshot_date").to_pylist()
+    stamps = pa.array([dt.datetime.combine(d, dt.time(hour, 5)) for d in days], chains.schema.field("snapshot_ts").type)
+    out = chains.set_column(chains.schema.get_field_index("snapshot_ts"), "snapshot_ts", stamps)
+    oi = pa.array([v * oi_factor for v in out.column("open_interest").to_pylist()],
+                  out.schema.field("open_interest").type)
+    return out.set_column(out.schema.get_field_index("open_interest"), "open_interest", oi)
+
+
+def test_intraday_snapshots_get_tables_each_keyed_by_their_stamp_whatever_the_workers():
+    """The hourly archive's path (bench.gamma_scaling --hourly): two snapshots a day, each computed as if it were the
+    day's only chain, its tables stamped with snapshot_ts; the day's picture is its last snapshot's; the checks judge
+    every snapshot on its own and name the stamp of one that does not reconcile."""
+    from pipelines.assets.gamma_exposure import audit
+
+    conn = _week()
+    chains = conn.sql(_CHAIN_QUERY, params=[DAYS[0], DAYS[-1] + dt.timedelta(days=1)]).to_arrow_table()
+    morning, evening = _stamp(chains, 8, 1.0), _stamp(chains, 20, 1.5)
+    position = pa.array(list(range(chains.num_rows)) * 2)  # the read's own order within a snapshot
+    both = pa.concat_tables([morning, evening]).append_column("position", position).sort_by(
+        [(c, "ascending") for c in ("snapshot_date", "currency", "snapshot_ts", "position")]).drop_columns("position")
+    drawn = frozenset(DAYS[-2:])
+    got = {plan: compute_in_chunks(both, DAYS, plan, assumptions=Assumptions(), picture_days=drawn,
+                                   snapshot_column="snapshot_ts")
+           for plan in (ChunkPlan(), ChunkPlan(workers=2, chunk_days=3))}
+    one, two = got.values()
+    _assert_same(two, one)
+
+    alone = {hour: compute_in_chunks(rows, DAYS, ChunkPlan(), assumptions=Assumptions(), picture_days=drawn)
+             for hour, rows in ((8, morning), (20, evening))}
+    assert one.pictures == alone[20].pictures  # the day's last snapshot is drawn
+    tables = concat_days(one.days)
+    for table, rows in concat_days(alone[8].days).items():
+        if table == "marts.fct_gamma_flip_events":
+            continue
+        hours = {8: [], 20: []}
+        for row in tables[table].to_pylist():
+            hours[row.pop("snapshot_ts").hour].append(row)
+        assert hours[8] == rows.to_pylist(), table
+        assert hours[20] == concat_days(alone[20].days)[table].to_pylist(), table
+    assert len(one.days) == 2 * len(alone[8].days)
+
+    assert all(outcome.passed for _, outcome in audit(tables, DAYS))
+    summary = tables["marts.fct_gamma_summary_daily"]
+    totals = summary.column("total_net_gex_usd").to_pylist()
+    totals[3] += 1e12  # one snapshot's total no longer its by-strike sum
+    bad = tables | {"marts.fct_gamma_summary_daily": summary.set_column(
+        summary.schema.get_field_index("total_net_gex_usd"), "total_net_gex_usd", pa.array(totals))}
+    outcome = dict(audit(bad, DAYS))["gamma_tables_reconcile"]
+    row = summary.slice(3, 1).to_pylist()[0]
+    assert not outcome.passed
+    assert outcome.description.startswith(f"{row['snapshot_date']} {row['currency']} {row['snapshot_ts']}: ")

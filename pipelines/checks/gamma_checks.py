@@ -33,10 +33,15 @@ def gex_totals_finite(summary: pa.Table, by_strike: pa.Table, days: list[dt.date
     return CheckOutcome(True, f"{len(days)} day(s): every GEX total finite", metadata)
 
 
-def _by_day(table: pa.Table) -> dict[tuple[dt.date, str], list[dict]]:
-    out: dict[tuple[dt.date, str], list[dict]] = defaultdict(list)
+def _key(row: dict) -> tuple:
+    """(day, currency), and the snapshot's stamp when the tables hold several snapshots a day (snapshot_ts)."""
+    return row["snapshot_date"], row["currency"], row.get("snapshot_ts")
+
+
+def _by_day(table: pa.Table) -> dict[tuple, list[dict]]:
+    out: dict[tuple, list[dict]] = defaultdict(list)
     for row in table.to_pylist():
-        out[(row["snapshot_date"], row["currency"])].append(row)
+        out[_key(row)].append(row)
     return out
 
 
@@ -138,22 +143,22 @@ def _extra_problems(summary: dict, strikes: list[dict], level_bands: list[dict],
 def gamma_tables_reconcile(summary: pa.Table, by_strike: pa.Table, by_expiry_strike: pa.Table,
                            profile: pa.Table, regime_bands: pa.Table, level_bands: pa.Table | None = None,
                            downside: pa.Table | None = None) -> CheckOutcome:
-    """Per day and currency: by-expiry sums equal by-strike; the profile at spot equals the total; the regime bands tile the
-    profile's grid, alternate, agree with the profile's sign, and their inner edge nearest spot is zero gamma; each level
-    band is the by-strike rows in it; the total is the policy's of the with/without same-day totals; the downside
-    row's figures are ordered below the flip."""
+    """Per day and currency (and snapshot, when the tables have a snapshot_ts): by-expiry sums equal by-strike; the
+    profile at spot equals the total; the regime bands tile the profile's grid, alternate, agree with the profile's
+    sign, and their inner edge nearest spot is zero gamma; each level band is the by-strike rows in it; the total is
+    the policy's of the with/without same-day totals; the downside row's figures are ordered below the flip."""
     strikes, expiries, profiles, bands = (_by_day(t) for t in (by_strike, by_expiry_strike, profile, regime_bands))
     levels = _by_day(level_bands) if level_bands is not None else {}
     downsides = _by_day(downside) if downside is not None else {}
     problems = []
     for day_summary in summary.to_pylist():
-        key = (day_summary["snapshot_date"], day_summary["currency"])
+        key = _key(day_summary)
         for p in _day_problems(day_summary, strikes.get(key, []), expiries.get(key, []), profiles.get(key, []),
                                bands.get(key, [])) + _extra_problems(day_summary, strikes.get(key, []),
                                                                      levels.get(key, []), downsides.get(key, [])):
-            problems.append(f"{key[0]} {key[1]}: {p}")
-    metadata = {"day_currencies": summary.num_rows, "profile_rows": profile.num_rows, "band_rows": regime_bands.num_rows,
-                "expiry_strike_rows": by_expiry_strike.num_rows}
+            problems.append(" ".join(str(k) for k in key if k is not None) + f": {p}")
+    metadata = {"day_currencies": summary.num_rows, "profile_rows": profile.num_rows,
+                "band_rows": regime_bands.num_rows, "expiry_strike_rows": by_expiry_strike.num_rows}
     if problems:
         return CheckOutcome(False, "; ".join(problems[:10]), metadata | {"problems": len(problems)})
     return CheckOutcome(True, f"{summary.num_rows} day(s) x currency: by-expiry, by-strike, profile, bands and summary "
