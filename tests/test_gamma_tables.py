@@ -445,3 +445,14 @@ def test_replacing_a_window_twice_is_identical_and_leaves_other_days_alone():
     with pytest.raises(duckdb.Error):
         replace_windows(conn, bad, d2, d2 + dt.timedelta(days=1))
     assert _dump(conn) == before
+
+
+def test_finite_check_counts_nulls_nans_and_infinities_and_names_missing_days():
+    day, other = DAY, DAY + dt.timedelta(days=1)
+    summary = pa.table({"snapshot_date": [day], "total_net_gex_usd": [float("nan")]})
+    by_strike = pa.table({"net_gex_usd": pa.array([1.0, None, float("inf")]), "call_gex_usd": [1.0, 2.0, 3.0],
+                          "put_gex_usd": [1.0, 2.0, -float("inf")]})
+    outcome = gex_totals_finite(summary, by_strike, [day, other])
+    assert not outcome.passed
+    assert outcome.description == (f"no summary for {other}; 1 non-finite total_net_gex_usd; "
+                                   "2 non-finite net_gex_usd; 1 non-finite put_gex_usd")
