@@ -46,19 +46,20 @@ DEFAULT_LAST = dt.date(2025, 11, 20)
 
 
 class TreePeak(threading.Thread):
-    """The largest VmHWM (KiB) of any process in the tree under `pid`, polled until stopped."""
+    """The largest VmHWM (KiB) of any process in the tree under `pid`, polled until stopped, and which process it was
+    (`peak_of`: its module, e.g. `pipelines.cli`, `dbt`, or a spawned worker's `multiprocessing.spawn`)."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
-        self.pid, self.peak_kib, self._done = pid, 0, threading.Event()
+        self.pid, self.peak_kib, self.peak_of, self._done = pid, 0, "", threading.Event()
 
     def run(self) -> None:
         while not self._done.is_set():
             for member in _tree(self.pid):
                 try:
                     for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                        if line.startswith("VmHWM:"):
-                            self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                        if line.startswith("VmHWM:") and int(line.split()[1]) > self.peak_kib:
+                            self.peak_kib, self.peak_of = int(line.split()[1]), _program(member)
                 except (OSError, ValueError):
                     pass
             self._done.wait(0.1)
@@ -67,6 +68,18 @@ class TreePeak(threading.Thread):
         self._done.set()
         self.join()
         return self.peak_kib
+
+
+def _program(pid: int) -> str:
+    """What process `pid` runs: the module of `python -m <module>` or `-c … spawn_main` (a spawned worker), else
+    its program's name (dbt's entry point is `dbt`)."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    if "-m" in argv[:-1]:
+        return argv[argv.index("-m") + 1]
+    if any("spawn_main" in a for a in argv):
+        return "multiprocessing.spawn"
+    script = next((a for a in argv[1:2] if a and not a.startswith("-")), argv[0])
+    return Path(script).name
 
 
 def _tree(pid: int) -> list[int]:

@@ -33,6 +33,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.backfill import event_stats  # noqa: E402
 from bench.lake_scaling import TreePeak  # noqa: E402
 from bench.machine import report_header  # noqa: E402
 
@@ -47,6 +48,9 @@ class Timed:
     wall_s: float
     peak_mib: float
     ok: bool
+    peak_of: str = ""  # the process that held the peak (pipelines.cli, dbt, a gamma worker)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per step, from the run's event log
+    creation_s: float | None = None  # from the call to RUN_START (definitions, run creation, planned events)
 
 
 @dataclass
@@ -67,14 +71,31 @@ def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str]) -
     with (folder / "runs.log").open("a") as log:
         log.write(f"\n=== backfill {first} {last}\n")
         log.flush()
-        started = time.perf_counter()
+        started, called_at = time.perf_counter(), time.time()
         process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "backfill", first.isoformat(),
                                     last.isoformat()], cwd=ROOT, env=run_env, stdout=log, stderr=subprocess.STDOUT)
         peak = TreePeak(process.pid)
         peak.start()
         code = process.wait()
         wall = time.perf_counter() - started
-    return Timed(wall, peak.stop() / 1024, code == 0)
+    timed = Timed(wall, peak.stop() / 1024, code == 0, peak.peak_of)
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:  # where the run's time went, from its event log
+        runs = instance.get_runs(limit=1)
+        if runs:
+            stats = event_stats(instance, runs[0].run_id, called_at)
+            timed.steps, timed.creation_s = stats["steps"], stats["creation_s"]
+    return timed
+
+
+def steps_line(days: int, build: Timed, top: int = 4) -> str:
+    """Where a build's time went: creation, its slowest steps, the others."""
+    steps = sorted(build.steps.items(), key=lambda kv: -kv[1])
+    rest = sum(s for _, s in steps[top:])
+    return (f"- {days:,} days, built in {build.wall_s:,.0f} s: run creation {build.creation_s or 0:,.1f} s; "
+            + ", ".join(f"`{k}` {v:,.1f} s" for k, v in steps[:top])
+            + f"; {len(steps[top:])} other steps {rest:,.1f} s; peak memory in `{build.peak_of or '?'}`.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,6 +156,8 @@ def report(warehouses: list[Warehouse], first: dt.date, last: dt.date, before, a
                      f"{build.peak_mib:,.0f} MiB | {', '.join(f'{x:,.1f} s' for x in walls)} | {median:,.1f} s | "
                      f"{median / base:.2f}x | {max((n.peak_mib for n in w.nightlies), default=0):,.0f} MiB | "
                      f"{'yes' if build.ok and all(n.ok for n in w.nightlies) else 'FAILED'} |")
+    lines += ["", "Where each build's time went (its run's event log):", ""]
+    lines += [steps_line(w.days, w.build) for w in warehouses if w.build and w.build.steps]
     lines += ["", "Targets (issue 17): nightly ≤ 15 s wall; 3 years ≤ 1.2x the 1-month nightly; a year built in one "
               "run ≤ 0.75 s a day and ≤ 1.5 GiB."]
     return "\n".join(lines) + "\n"

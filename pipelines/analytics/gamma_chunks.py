@@ -68,7 +68,8 @@ class ChunkPlan:
 
 @dataclass
 class GammaWindow:
-    """Every (day, currency)'s tables, in day then currency order, and the PNG of each day asked for."""
+    """Every (day, currency)'s tables (each snapshot's, intraday), in day then currency (then snapshot) order, and the
+    PNG of each day asked for."""
 
     days: list[DayResult] = field(default_factory=list)
     pictures: dict[dt.date, bytes] = field(default_factory=dict)
@@ -152,9 +153,8 @@ def compute_in_chunks(chains: pa.Table, days: list[dt.date], plan: ChunkPlan, *,
                       picture_days: frozenset[dt.date] = frozenset(), picture_currency: str = "BTC",
                       snapshot_column: str | None = None) -> GammaWindow:
     """Every day of `days` (ascending; `chains` holds their rows sorted by day, currency, [snapshot_column,]
-    instrument), chunk by chunk:
-    in this process when the plan has one worker or the days fit one chunk, else in up to `plan.workers` spawned
-    processes at once. The result is the same either way."""
+    instrument), chunk by chunk: in this process when the plan has one worker or the days fit one chunk, else in up
+    to `plan.workers` spawned processes at once. The result is the same either way."""
     chunks = plan.chunks(days)
     workers = min(plan.workers, len(chunks))
     lo, hi = day_bounds(chains, days)
