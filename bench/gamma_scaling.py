@@ -19,7 +19,10 @@ input, without running a year of extracts and dbt first (bench/backfill.py measu
 columns). The gamma numbers are computed per snapshot (`compute_in_chunks(snapshot_column="snapshot_ts")`: each
 table keyed by its snapshot's stamp too), BTC's picture once a day (its last snapshot), audited by the same two
 checks (per snapshot) and committed into `marts.bench_hourly_gamma_*` (the gamma tables' columns and snapshot_ts).
-The product's marts hold one snapshot a day: no dataset archives intraday chains yet.
+The product's marts hold one snapshot a day: no dataset archives intraday chains yet. Measured: the year's hourly
+tables (~15M rows) inserted in ONE transaction exhaust DuckDB's default memory_limit of the product (4GB: "Out of
+Memory Error … 3.7 GiB/3.7 GiB used"), so the hourly workloads run with --duckdb-memory-limit 16GB; the per-chunk
+commits are what fits the default.
 
 Each workload is one process (`python -m bench.gamma_scaling measure …`) doing what the gamma asset does:
 one read of the window's chain, `compute_in_chunks` (numbers and BTC's picture of every day) with the given
@@ -68,6 +71,7 @@ DEFAULT_LAST = dt.date(2025, 11, 20)
 CHAIN_TABLE = "marts.fct_option_chain_snapshot"
 HOURLY_CHAIN_TABLE = "marts.bench_option_chain_hourly"
 HOURLY_MINUTE = 5  # the hourly polls' minute (BTCW_POLL_CRON's default, 5 * * * *)
+HOURLY_MEMORY_LIMIT = "16GB"  # a year's hourly tables in ONE transaction do not fit DuckDB's 4GB default (measured)
 YEAR_S = 365.0 * 86400
 
 
@@ -271,7 +275,8 @@ class Workload:
 def run_workload(label: str, warehouse: str, workers: int, env: dict[str, str], args, warehouse_dir: Path) -> Workload:
     command = [sys.executable, "-m", "bench.gamma_scaling", "measure", "--warehouse", warehouse,
                "--dir", str(warehouse_dir), "--first", args.first.isoformat(), "--last", args.last.isoformat(),
-               "--workers", str(workers), "--chunk-days", str(args.chunk_days)] + ["--hourly"] * args.hourly
+               "--workers", str(workers), "--chunk-days", str(args.chunk_days),
+               "--duckdb-memory-limit", args.duckdb_memory_limit] + ["--hourly"] * args.hourly
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = TreePeak(process.pid)
@@ -287,6 +292,8 @@ def run_workload(label: str, warehouse: str, workers: int, env: dict[str, str], 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.settings import Settings, WarehouseKind
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
     one = sub.add_parser("measure", help="one workload, in this process (used by the comparison)")
@@ -297,22 +304,26 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--workers", type=int, required=True)
     one.add_argument("--chunk-days", type=int, required=True)
     one.add_argument("--hourly", action="store_true")
+    one.add_argument("--duckdb-memory-limit", required=True)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--last", type=dt.date.fromisoformat, default=DEFAULT_LAST)
     parser.add_argument("--chunk-days", type=int, default=32)
     parser.add_argument("--no-lake", action="store_true", help="the embedded file only (no lake servers)")
     parser.add_argument("--hourly", action="store_true", help="24 snapshots a day (at :05 UTC) instead of one")
+    parser.add_argument("--duckdb-memory-limit", help="DuckDB's memory_limit in the workloads (default: the product's "
+                        f"{Settings.duckdb_memory_limit}; with --hourly {HOURLY_MEMORY_LIMIT}: see the docstring)")
     args = parser.parse_args(argv)
-    from pipelines.settings import Settings, WarehouseKind
 
     if args.command == "measure":
         kind = WarehouseKind.LAKE if args.warehouse == "lake" else WarehouseKind.DUCKDB
         settings = Settings(warehouse=kind, warehouse_dir=args.dir, gamma_workers=args.workers,
-                            gamma_chunk_days=args.chunk_days)
+                            gamma_chunk_days=args.chunk_days, duckdb_memory_limit=args.duckdb_memory_limit)
         print(json.dumps(measure(settings, args.first, args.last, args.workers, args.chunk_days, args.hourly)))
         return 0
 
     args.first = args.last - dt.timedelta(days=args.days - 1)
+    args.duckdb_memory_limit = args.duckdb_memory_limit or (HOURLY_MEMORY_LIMIT if args.hourly
+                                                            else Settings.duckdb_memory_limit)
     load_before = os.getloadavg()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("BTCW_", "DAGSTER_"))}
     scratch = Path(tempfile.mkdtemp(prefix="btcw-gamma-bench-"))
@@ -377,7 +388,7 @@ def report(results: list[Workload], args, rows: int, chains: int, built_s: float
              f"{built_s:,.1f} s; "
              f"loaded into the file in {loads.get('duckdb', 0):,.1f} s"
              + (f", into the lake in {loads['lake']:,.1f} s" if "lake" in loads else "")
-             + f". Chunks of {args.chunk_days} days.", "",
+             + f". Chunks of {args.chunk_days} days; DuckDB memory_limit {args.duckdb_memory_limit}.", "",
              "| workload | workers | wall | read + compute | audit | commit (one transaction) | commit per chunk "
              "(median) | option rows/s | rows written | peak memory (largest process) | ok |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]

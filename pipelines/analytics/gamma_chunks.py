@@ -89,6 +89,50 @@ class ChunkJob:
     snapshot_column: str | None = None
 
 
+@dataclass(frozen=True)
+class PackedChunk:
+    """A chunk's results as a worker sends them back: each table of every (day, currency[, snapshot]) concatenated
+    into one, with each result's row counts. Pickling a chunk's thousands of small Arrow tables one by one cost more
+    than half of computing them (measured: 384 hourly results, 3.9 s of compute, 1.2-1.3 s to pickle and 0.9-1.0 s
+    to unpickle, against ~0.2 s packed), and the run's process paid the unpickling on a core the workers needed."""
+
+    keys: tuple[tuple[dt.date, str], ...]
+    tables: dict[str, pa.Table]  # GammaDay field -> every result's rows, in order
+    counts: dict[str, tuple[int, ...]]  # GammaDay field -> each result's rows
+    crossings: tuple[np.ndarray, ...]
+    pictures: dict[dt.date, bytes]
+
+
+_TABLE_FIELDS = tuple(f.name for f in dataclasses.fields(GammaDay) if f.name != "crossings")
+
+
+def pack(window: GammaWindow) -> PackedChunk:
+    results = [r for _, _, r in window.days]
+    return PackedChunk(
+        keys=tuple((day, currency) for day, currency, _ in window.days),
+        # combined: a table of many chunks pickles chunk by chunk, nearly as slowly as the tables themselves
+        tables={name: pa.concat_tables([getattr(r, name) for r in results]).combine_chunks()
+                for name in _TABLE_FIELDS} if results else {},
+        counts={name: tuple(getattr(r, name).num_rows for r in results) for name in _TABLE_FIELDS},
+        crossings=tuple(r.crossings for r in results), pictures=window.pictures)
+
+
+def unpack(packed: PackedChunk) -> GammaWindow:
+    """The chunk's results again, each table a zero-copy slice of its packed table."""
+    offsets = {name: np.concatenate(([0], np.cumsum(counts, dtype=np.int64))) for name, counts in packed.counts.items()}
+    days = []
+    for i, (day, currency) in enumerate(packed.keys):
+        tables = {name: packed.tables[name].slice(int(offsets[name][i]), packed.counts[name][i])
+                  for name in _TABLE_FIELDS}
+        days.append((day, currency, GammaDay(**tables, crossings=packed.crossings[i])))
+    return GammaWindow(days, dict(packed.pictures))
+
+
+def compute_packed_chunk(job: ChunkJob) -> PackedChunk:
+    """A worker process's function: compute_chunk's results, packed for the way back."""
+    return pack(compute_chunk(job))
+
+
 class GammaChunkError(RuntimeError):
     """A day of a chunk could not be computed, or a worker process died; the message is one line naming it."""
 
@@ -173,7 +217,7 @@ def compute_in_chunks(chains: pa.Table, days: list[dt.date], plan: ChunkPlan, *,
         context = multiprocessing.get_context("spawn")
         try:
             with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                parts = list(pool.map(compute_chunk, jobs))
+                parts = [unpack(packed) for packed in pool.map(compute_packed_chunk, jobs)]
         except cf.process.BrokenProcessPool as error:
             raise GammaChunkError(
                 f"a gamma worker process died ({error}): computing {len(days)} day(s) in chunks of "
