@@ -39,8 +39,7 @@ cores and machines (the table's 1-against-2-worker rows show how far from that o
 catalog's and S3's contention past two writers, which this machine cannot measure.
 
 The report is printed and written to bench/results/gamma_scaling.md (gamma_scaling_hourly.md) with the CPU it ran
-on; the machine is shared:
-the load average is recorded before and after."""
+on; the machine is shared: the load average is recorded before and after."""
 
 from __future__ import annotations
 
@@ -206,7 +205,7 @@ def measure(settings, first: dt.date, last: dt.date, workers: int, chunk_days: i
             window = compute_window(conn, days, plan=plan, picture_days=frozenset(days))
         out["read_compute_s"] = time.perf_counter() - started
         out["chains"] = len(window.days)
-        started = time.perf_counter()  # chunk by chunk: the checks read rows as Python objects (~1 KB a row)
+        started = time.perf_counter()  # chunk by chunk, as machines each holding a chunk would audit theirs
         checks = [check for chunk in plan.chunks(days) for check in audit(concat_days(of_days(window, chunk)), chunk)]
         out["audit_s"] = time.perf_counter() - started
         out["audit_passed"] = all(outcome.passed for _, outcome in checks)
