@@ -81,7 +81,11 @@ def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str]) -
     timed = Timed(wall, peak.stop() / 1024, code == 0, peak.peak_of)
     from dagster import DagsterInstance
 
-    with DagsterInstance.from_config(str(home)) as instance:  # where the run's time went, from its event log
+    from pipelines.dbt_project import environ
+    from pipelines.runs.instance import instance_dirs
+
+    # where the run's time went, from its event log (dagster.yaml reads its folders from the variables the CLI set)
+    with environ(instance_dirs(home)), DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(limit=1)
         if runs:
             stats = event_stats(instance, runs[0].run_id, called_at)
