@@ -237,13 +237,16 @@ def compute_hourly(conn, days: list[dt.date], plan):
                              picture_currency=PICTURE_CURRENCY, snapshot_column="snapshot_ts")
 
 
-def numbers_per_snapshot(parquet: Path, sample_days: int, snapshot_column: str | None) -> float:
-    """Seconds of numbers (no picture) per chain (a snapshot of one currency), in this process, over the archive's
-    first days."""
+def numbers_per_snapshot(parquet: Path, sample_days: int, snapshot_column: str | None) -> dict[str, float]:
+    """Seconds per chain (a snapshot of one currency), in this process, over the archive's first days: of the numbers
+    (no picture), and of sending the results between processes as the small tables they are and packed
+    (PackedChunk): pickled, then unpickled."""
+    import pickle
+
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from pipelines.analytics.gamma_chunks import ChunkPlan, compute_in_chunks
+    from pipelines.analytics.gamma_chunks import ChunkPlan, compute_in_chunks, pack, unpack
     from pipelines.analytics.gamma_daily import Assumptions
 
     table = pq.read_table(parquet)
@@ -252,7 +255,15 @@ def numbers_per_snapshot(parquet: Path, sample_days: int, snapshot_column: str |
     rows = table.filter(pc.less_equal(table.column("snapshot_date"), dates[-1]))
     started = time.perf_counter()
     window = compute_in_chunks(rows, dates, ChunkPlan(), assumptions=Assumptions(), snapshot_column=snapshot_column)
-    return (time.perf_counter() - started) / len(window.days)
+    out = {"numbers": time.perf_counter() - started}
+    for kind, there, back in (("small", lambda w: w, lambda w: w), ("packed", pack, unpack)):
+        started = time.perf_counter()
+        body = pickle.dumps(there(window), protocol=pickle.HIGHEST_PROTOCOL)
+        out[f"{kind}_out"] = time.perf_counter() - started
+        started = time.perf_counter()
+        back(pickle.loads(body))
+        out[f"{kind}_in"] = time.perf_counter() - started
+    return {name: seconds / len(window.days) for name, seconds in out.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -287,6 +298,8 @@ def run_workload(label: str, warehouse: str, workers: int, env: dict[str, str], 
         print(f"{label}: exit {process.returncode}\n{stderr[-3000:]}", file=sys.stderr)
         return Workload(label, warehouse, workers, wall, peak_mib, {}, False)
     figures = json.loads(stdout.strip().splitlines()[-1])
+    for failure in figures.get("audit_failures", []):  # the checks' own one-line reasons
+        print(f"{label}: audit failed: {failure}", file=sys.stderr)
     return Workload(label, warehouse, workers, wall, peak_mib, figures, bool(figures.get("audit_passed")))
 
 
@@ -377,7 +390,7 @@ def projection(chunks: int, read_s: float, compute_per_chunk: float, commit_per_
     return max(compute_bound, commit_bound)
 
 
-def report(results: list[Workload], args, rows: int, chains: int, built_s: float, per_snapshot: float,
+def report(results: list[Workload], args, rows: int, chains: int, built_s: float, per_snapshot: dict[str, float],
            loads: dict, before, after, argv: str, measured_at: dt.datetime | None = None) -> str:
     days = (args.last - args.first).days + 1
     kind = "hourly snapshots" if args.hourly else "one snapshot a day"
@@ -404,8 +417,11 @@ def report(results: list[Workload], args, rows: int, chains: int, built_s: float
             t1, t2 = by[kind, 1].figures["read_compute_s"], by[kind, 2].figures["read_compute_s"]
             lines += ["", f"{'Embedded' if kind == 'duckdb' else 'Lake'}: read + compute {t1:,.1f} s with 1 worker, "
                       f"{t2:,.1f} s with 2: speed-up {t1 / t2:.2f}x, parallel efficiency {t1 / (2 * t2):.0%}."]
-    lines += ["", f"Numbers alone (no picture), one process: {per_snapshot * 1000:,.1f} ms per chain (one snapshot of "
-              "one currency)."]
+    ms = {name: seconds * 1000 for name, seconds in per_snapshot.items()}
+    lines += ["", f"Numbers alone (no picture), one process: {ms['numbers']:,.1f} ms per chain (one snapshot of "
+              f"one currency). Sending a worker's results back, per chain: as small tables {ms['small_out']:,.2f} ms "
+              f"to pickle and {ms['small_in']:,.2f} ms to unpickle; packed (PackedChunk) {ms['packed_out']:,.2f} ms "
+              f"and {ms['packed_in']:,.2f} ms."]
     if ("lake", 1) in by:
         f = by["lake", 1].figures
         chunks, commits = f["chunks"], f["commit_chunk_s"]
