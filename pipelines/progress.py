@@ -21,7 +21,7 @@ import io
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -149,15 +149,20 @@ class ProgressLine:
                 self._plain(f"{self._position()}{text}")
                 self._draw()
 
-    def steps(self, finished: int, total: int, running: str | None, failed: list[str] | tuple[str, ...]) -> None:
-        """The run's steps as its event log has them: finished of total, the one running, the ones that failed."""
+    def steps(self, finished: int, total: int, running: str | None, failed: list[str] | tuple[str, ...],
+              started: Sequence[str] | None = None) -> None:
+        """The run's steps as its event log has them: finished of total, the one running, the ones that failed.
+        `started`: every step that started since the last call, in order, including one that already ended
+        (a step shorter than a poll); without it, a change of the running step is what started."""
         with self._lock:
             before = self._steps or (0, total, None, ())
             self._steps = (finished, total, running, tuple(failed))
-            if running is not None and running != before[2]:
-                self._plain(f"[{finished}/{total}] {running}")
-            if (running is not None and running != before[2]) or finished > before[0]:
-                self._phase = None  # a step started or ended (one shorter than a poll is seen only as ended)
+            if started is None:
+                started = [running] if running is not None and running != before[2] else []
+            for name in started:
+                self._plain(f"[{finished}/{total}] {name}")
+            if started or finished > before[0]:
+                self._phase = None  # a step started or ended
             if len(failed) > len(before[3]):
                 self._plain(f"[{finished}/{total}] failed: {', '.join(failed[len(before[3]):])}")
             if self._detail is not None and running is not None and self._detail.step != running:
@@ -305,10 +310,12 @@ class RunFollower:
         self._planned_types = {DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
                                DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
         self.finished, self.running, self.failed, self.planned = 0, None, [], 0
+        self.started: list[str] = []  # the steps that started since the last poll, in order
 
     def poll(self) -> RunFollower:
         """Read what the run wrote since the last poll."""
         types = self._finished_types | self._planned_types | {self._start}
+        self.started = []
         while True:
             page = self._instance.get_records_for_run(self._run_id, cursor=self._cursor, of_type=types, limit=1000)
             for record in page.records:
@@ -322,6 +329,7 @@ class RunFollower:
                         self.failed.append(event.step_key)
                 else:
                     self.running = event.step_key
+                    self.started.append(event.step_key)
             self._cursor = page.cursor
             if not page.has_more:
                 return self
@@ -375,7 +383,7 @@ def run_with_progress(
             if planned and not created:
                 written = min(planned, follower.planned)
                 line.detail(Detail(CREATING_THE_RUN, f"{written}/{planned} planned events written", written, planned))
-            line.steps(finished, total_steps, running, failed)
+            line.steps(finished, total_steps, running, failed, started=follower.started)
     if owned:
         line.close()
     if "error" in outcome:

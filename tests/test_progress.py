@@ -47,6 +47,21 @@ def test_the_bar_counts_every_finished_step_and_names_failures():
     assert out.getvalue().splitlines()[-1].endswith("[3/3] done, failed: broken")
 
 
+def test_a_step_that_starts_and_ends_between_two_polls_still_gets_its_line():
+    """The whole run between two looks at its event log (a step shorter than a poll, as a fast publish is): each
+    step it started is still said, in order, not only the count of those that ended."""
+    job = dg.Definitions(assets=[first, second, broken]).resolve_implicit_global_asset_job_def()
+    out = io.StringIO()
+    with dg.DagsterInstance.ephemeral() as instance:
+        run_id = make_new_run_id()
+        run_with_progress(lambda: job.execute_in_process(instance=instance, run_id=run_id, raise_on_error=False),
+                          instance, run_id, total_steps=3, out=out, poll_s=600)  # one look, after the run ended
+    lines = [re.sub(r"^\d+:\d\d ", "", line) for line in out.getvalue().splitlines()]
+    assert [line for line in lines if re.fullmatch(r"\[3/3\] [a-z]+", line)] == ["[3/3] first", "[3/3] second",
+                                                                              "[3/3] broken"]
+    assert lines[-1] == "[3/3] done, failed: broken"
+
+
 def test_an_exception_in_the_run_reaches_the_caller():
     with dg.DagsterInstance.ephemeral() as instance:
         def work():
