@@ -102,6 +102,45 @@ def steps_line(days: int, build: Timed, top: int = 4) -> str:
             + f"; {len(steps[top:])} other steps {rest:,.1f} s; peak memory in `{build.peak_of or '?'}`.")
 
 
+CREATION = "process start, definitions, run creation"
+
+
+def nightly_parts(warehouse: Warehouse) -> dict[str, float]:
+    """The median seconds of each part of a warehouse's nightlies: up to the run's start, then each step."""
+    parts: dict[str, list[float]] = {}
+    for nightly in warehouse.nightlies:
+        if nightly.creation_s is not None:
+            parts.setdefault(CREATION, []).append(nightly.creation_s)
+        for step, seconds in nightly.steps.items():
+            parts.setdefault(step, []).append(seconds)
+    return {part: statistics.median(values) for part, values in parts.items()}
+
+
+def nightly_parts_table(warehouses: list[Warehouse], top: int = 12) -> list[str]:
+    """Where the nightlies' time went, side by side per history (medians over the rounds), the parts that cost most
+    on the longest history first, and what the longest costs against the shortest: what grows with history."""
+    if not warehouses:
+        return []
+    medians = [nightly_parts(w) for w in warehouses]
+    longest = medians[-1]
+    order = sorted(longest, key=lambda part: (part != CREATION, -longest[part]))
+    shown, rest = order[:top], order[top:]
+
+    def cells(values: list[float]) -> str:
+        ratio = values[-1] / values[0] if values[0] else float("nan")
+        return " | ".join(f"{v:,.1f} s" for v in values) + f" | {ratio:.2f}x |"
+
+    lines = ["", "Where the nightlies' time went (medians of their runs' event logs; the steps run one after another):",
+             "", "| part | " + " | ".join(f"{w.days:,} days" for w in warehouses) + " | longest / shortest |",
+             "|---|" + "---:|" * (len(warehouses) + 1)]
+    lines += [f"| {part if part == CREATION else f'`{part}`'} | " + cells([m.get(part, 0.0) for m in medians])
+              for part in shown]
+    if rest:
+        lines.append(f"| {len(rest)} other steps | " + cells([sum(m.get(p, 0.0) for p in rest) for m in medians]))
+    lines.append("| all steps | " + cells([sum(v for p, v in m.items() if p != CREATION) for m in medians]))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--history", default="30,365,1095", help="days of history of each warehouse (comma-separated)")
@@ -162,6 +201,7 @@ def report(warehouses: list[Warehouse], first: dt.date, last: dt.date, before, a
                      f"{'yes' if build.ok and all(n.ok for n in w.nightlies) else 'FAILED'} |")
     lines += ["", "Where each build's time went (its run's event log):", ""]
     lines += [steps_line(w.days, w.build) for w in warehouses if w.build and w.build.steps]
+    lines += nightly_parts_table([w for w in warehouses if w.nightlies])
     lines += ["", "Targets (issue 17): nightly ≤ 15 s wall; 3 years ≤ 1.2x the 1-month nightly; a year built in one "
               "run ≤ 0.75 s a day and ≤ 1.5 GiB."]
     return "\n".join(lines) + "\n"
