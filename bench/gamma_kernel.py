@@ -83,8 +83,7 @@ def kernel_exp_arguments(chain: tuple[np.ndarray, ...], levels: np.ndarray, size
     rng = np.random.default_rng(seed)
     i = rng.integers(0, kern.n, size)
     x = np.log(levels / SPOT)[rng.integers(0, len(levels), size)]
-    u = kern.a[i] * x + kern.c[i]
-    return -(u * u)
+    return (kern.e[0, i] * x + kern.e[1, i]) * x + kern.e[2, i]  # the exponent's polynomial in x
 
 
 def exp_floor(args: np.ndarray, total: int, buf: np.ndarray) -> None:
