@@ -325,10 +325,15 @@ class _Kernel:
         a = 1.0 / vol
         c_ = _SQRT_HALF * a * (np.log(f[order] / k[order]) + 0.5 * vol * vol)  # c'
         self.w = np.ascontiguousarray(oi[order] * (cs * 0.01 * _INV_SQRT_2PI) * f[order] * a)  # |w'|
-        a_ = a * _SQRT_HALF  # a'
-        # The exponent's coefficients of x^2, x and 1, one row each: a block's columns are a strided view (BLAS
-        # reads it with its leading dimension, no copy).
-        self.e = np.stack((-(a_ * a_), -2.0 * a_ * c_, -(c_ * c_)))
+        a_ = np.multiply(a, _SQRT_HALF, out=a)  # a'
+        # The exponent's coefficients of x^2, x and 1, one row each (written in place: no temporaries of n): a
+        # block's columns are a strided view, which BLAS reads through its leading dimension, without a copy.
+        self.e = e = np.empty((3, len(order)))
+        np.multiply(a_, a_, out=e[0])
+        np.multiply(a_, c_, out=e[1])
+        e[1] *= 2.0  # exact: 2 a'c' as one rounding of a'c'
+        np.multiply(c_, c_, out=e[2])
+        np.negative(e, out=e)
         self.n = len(order)
         self.n_pos = int(pos.sum())
         self.min_width = float(vol.min()) if self.n else math.inf
