@@ -166,6 +166,7 @@ note: $(STAMP)
 # Speed and memory, measured side by side in one run (never as timed assertions in tests).
 bench: $(MANIFEST)
 	$(BIN)/python -m bench.gamma_kernel
+	$(BIN)/python -m bench.event_log
 	$(BIN)/python -m bench.backfill --quick
 	$(BIN)/python -m bench.gzip_bomb
 	$(BIN)/python -m bench.demo_bodies

@@ -61,11 +61,16 @@ class Warehouse:
     nightlies: list[Timed] = field(default_factory=list)
 
 
-def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str]) -> Timed:
-    """One `pipelines.cli backfill first last` into `folder` (its warehouse and its Dagster instance)."""
+def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str], dagster_yaml: str | None = None
+             ) -> Timed:
+    """One `pipelines.cli backfill first last` into `folder` (its warehouse and its Dagster instance), with the
+    project's dagster.yaml or the text `dagster_yaml`."""
     home = folder / "home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    if dagster_yaml is None:
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    else:
+        (home / "dagster.yaml").write_text(dagster_yaml)
     run_env = {**env, "DAGSTER_HOME": str(home), "BTCW_WAREHOUSE_DIR": str(folder / "warehouse"),
                "BTCW_SOURCE_MODE": "demo", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     with (folder / "runs.log").open("a") as log:

@@ -98,3 +98,23 @@ def test_a_reader_of_many_runs_holds_at_most_open_shards_files(homes, monkeypatc
         monkeypatch.setattr(event_storage.os, "getpid", lambda: -1)  # as in a forked child
         assert len(storage.get_records_for_run(runs[0]).records) > 0
         assert list(storage._engines) == [runs[0]]  # the parent's connections were left to the parent
+
+
+def test_the_benchmarks_stock_variant_is_the_projects_file_with_dagsters_storage(homes):
+    """bench.event_log compares the project's dagster.yaml with the same file on Dagster's stock SQLite storage:
+    both open, on the same folders, and differ in their `storage:` only."""
+    import yaml
+
+    from bench.event_log import storages
+
+    project, stock = homes
+    texts = list(storages().values())
+    parsed = [yaml.safe_load(text) for text in texts]
+    assert [p.pop("storage") for p in parsed] == [
+        {"sqlite": {"base_dir": {"env": "BTCW_DAGSTER_STORAGE_DIR"}}},
+        {"custom": {"module": "pipelines.runs.event_storage", "class": "PooledSqliteStorage",
+                    "config": {"base_dir": {"env": "BTCW_DAGSTER_STORAGE_DIR"}}}}]
+    assert parsed[0] == parsed[1]
+    (stock / "dagster.yaml").write_text(texts[0])
+    with dg.DagsterInstance.from_config(str(stock)) as plain:
+        assert type(plain.event_log_storage).__name__ == "SqliteEventLogStorage"
