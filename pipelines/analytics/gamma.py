@@ -288,10 +288,9 @@ class _Kernel:
     belong to the option: -(a' x + c')^2 = (-a'^2) x^2 + (-2 a' c') x + (-c'^2), so a block's exponents are one
     matrix product, [x^2, x, 1] (levels x 3) times ``e`` (3 x options), written by BLAS in one pass; then the exp
     in place and a gemv: three passes over the block where the element-wise form took six (multiply, add, square,
-    negate, exp, gemv), which is what kept the kernel at 2-2.6x of a bare exp on a CPU whose exp is fast (AVX-512).
-    Expanding the square costs accuracy where a' x and c' cancel: the exponent's absolute error is a few ulps of
-    (a' x)^2, ~1e-12 for a one-hour option at 0.5x spot; against the element-wise form, the benchmark's chains of
-    1e3 and 1e5 options differ by 2e-15 and 3e-14 of the profile's largest value (the tests hold it to the oracle
+    negate, exp, gemv), which kept the kernel at 2.2-2.8x of a bare exp on a CPU whose exp is fast (AVX-512;
+    README, issue 17). Expanding the square costs accuracy where a' x and c' cancel: the exponent's absolute error
+    is a few ulps of (a' x)^2, ~1e-12 for a one-hour option at 0.5x spot (the tests hold the profile to the oracle
     at 1e-9 and across block sizes at 1e-12).
     Options are stored positive weights first (``n_pos`` of them) and the profile is (sum of the positive
     terms) - (sum of the negative terms), each summed on its own with the same blocking and buffers: calls and
