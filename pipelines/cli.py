@@ -149,12 +149,14 @@ def _announce_long_range(command: str, first: dt.date, last: dt.date) -> None:
 
 def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date) -> int:
     """`dbt test --select <check> --store-failures` over [first, last], with the warehouse and window a run gives
-    dbt (pipelines.dbt_project.dbt_env) and the writer lock (it writes dbt_test__audit.<check>). Exit: dbt's."""
+    dbt (pipelines.dbt_project.dbt_env) and the writer lock (it writes dbt_test__audit.<check>). dbt's files go to
+    the warehouse's target folder, as a run's do, never to dbt/target: every run's definitions read the manifest
+    there, and one half-written by dbt broke a run that started meanwhile. Exit: dbt's."""
     import os
     import re
     import subprocess
 
-    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env
+    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env, dbt_target_path
     from pipelines.definitions import dbt_executable
 
     if not re.fullmatch(r"[A-Za-z0-9_]+", check):
@@ -170,8 +172,8 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
     env = {**os.environ, **dbt_env(settings, first.isoformat(), (last + dt.timedelta(days=1)).isoformat())}
     try:
         with sole_writer(settings, f"failing-rows {check}"):
-            done = subprocess.run([dbt_executable(), "test", "--select", check, "--store-failures"],
-                                  cwd=DBT_PROJECT_DIR, env=env)
+            done = subprocess.run([dbt_executable(), "test", "--select", check, "--store-failures",
+                                   "--target-path", str(dbt_target_path(settings))], cwd=DBT_PROJECT_DIR, env=env)
     except WarehouseBusyError as error:
         print(f"failing-rows: {error}", file=sys.stderr)
         return 2
@@ -183,11 +185,12 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
 
 def _audit(settings: Settings) -> int:
     """`dbt test` over all history: a run's data tests judge the days it may have rewritten (dbt/macros/
-    test_scope.sql); this is the full sweep. Holds the writer lock (dbt opens the file to write). Exit: dbt's."""
+    test_scope.sql); this is the full sweep. Holds the writer lock (dbt opens the file to write); dbt's files go to
+    the warehouse's target folder, not dbt/target (see _failing_rows). Exit: dbt's."""
     import os
     import subprocess
 
-    from pipelines.dbt_project import DBT_PROJECT_DIR, WINDOW_VARIABLES, dbt_env
+    from pipelines.dbt_project import DBT_PROJECT_DIR, WINDOW_VARIABLES, dbt_env, dbt_target_path
     from pipelines.definitions import dbt_executable
 
     if not engine.exists(settings):
@@ -197,7 +200,8 @@ def _audit(settings: Settings) -> int:
     env = {**inherited, **dbt_env(settings)}  # no window: every day there can be
     try:
         with sole_writer(settings, "audit"):
-            done = subprocess.run([dbt_executable(), "test"], cwd=DBT_PROJECT_DIR, env=env)
+            done = subprocess.run([dbt_executable(), "test", "--target-path", str(dbt_target_path(settings))],
+                                  cwd=DBT_PROJECT_DIR, env=env)
     except WarehouseBusyError as error:
         print(f"audit: {error}", file=sys.stderr)
         return 2

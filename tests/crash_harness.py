@@ -112,7 +112,7 @@ class Warehouse:
                                    start_new_session=True)
         try:
             with self.instance() as instance:
-                run_id = None
+                run_id, cursor, events = None, None, []
                 while process.poll() is None:
                     if run_id is None:
                         runs = [r for r in instance.get_runs(limit=5) if r.tags.get(PID_TAG) == str(process.pid)]
@@ -121,7 +121,11 @@ class Warehouse:
                     # events; reading it before the run has started would create it from here at the same time.
                     record = instance.get_run_by_id(run_id) if run_id is not None else None
                     if record is not None and record.status not in NOT_STARTED_YET:
-                        events = instance.all_logs(run_id)
+                        # Only the events written since the last look (a cursor): re-reading the whole log at each
+                        # look took long enough for a short last step to end, and the run with it, before the kill.
+                        page = instance.get_records_for_run(run_id, cursor=cursor, limit=10_000)
+                        cursor = page.cursor
+                        events += [r.event_log_entry for r in page.records]
                         if trigger(events):
                             os.killpg(process.pid, signal.SIGKILL)
                             process.wait(timeout=60)
