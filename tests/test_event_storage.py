@@ -95,7 +95,7 @@ def test_a_reader_of_many_runs_holds_at_most_open_shards_files(homes, monkeypatc
             assert len(storage.get_records_for_run(run_id).records) > 0
         assert len(storage._engines) == 3
         assert list(storage._engines)[-1] == runs[-1]  # the last one read is kept; the oldest were closed
-        monkeypatch.setattr(event_storage.os, "getpid", lambda: -1)  # as in a forked child
+        monkeypatch.setattr(event_storage, "_current_pid", lambda: -1)  # as in a forked child
         assert len(storage.get_records_for_run(runs[0]).records) > 0
         assert list(storage._engines) == [runs[0]]  # the parent's connections were left to the parent
 

@@ -37,20 +37,24 @@ OPEN_SHARDS = 8  # the run being written and read, the index, and a few runs a r
 SQLITE_BUSY_TIMEOUT_S = 30  # as Dagster's own connections: another process holding the write lock is waited for
 
 
+def _current_pid() -> int:
+    return os.getpid()
+
+
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """SqliteEventLogStorage with one open connection per recently used shard (see the module's docstring)."""
 
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
         super().__init__(base_dir, inst_data)
         self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self._engines_pid = os.getpid()
+        self._engines_pid = _current_pid()
         self._tables: set[str] = set()
         self._engines_lock = threading.Lock()
 
     def _engine(self, shard: str) -> Engine:
         with self._engines_lock:
-            if self._engines_pid != os.getpid():  # a forked child: the parent's connections are not its own
-                self._engines, self._engines_pid = OrderedDict(), os.getpid()
+            if self._engines_pid != _current_pid():  # a forked child: the parent's connections are not its own
+                self._engines, self._engines_pid = OrderedDict(), _current_pid()
             engine = self._engines.get(shard)
             if engine is not None:
                 self._engines.move_to_end(shard)
