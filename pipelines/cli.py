@@ -156,8 +156,7 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
     import re
     import subprocess
 
-    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env, dbt_target_path
-    from pipelines.definitions import dbt_executable
+    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env, dbt_executable, dbt_target_path
 
     if not re.fullmatch(r"[A-Za-z0-9_]+", check):
         print(f"failing-rows: {check!r} is not a check name (letters, digits, underscores)", file=sys.stderr)
@@ -190,8 +189,7 @@ def _audit(settings: Settings) -> int:
     import os
     import subprocess
 
-    from pipelines.dbt_project import DBT_PROJECT_DIR, WINDOW_VARIABLES, dbt_env, dbt_target_path
-    from pipelines.definitions import dbt_executable
+    from pipelines.dbt_project import DBT_PROJECT_DIR, WINDOW_VARIABLES, dbt_env, dbt_executable, dbt_target_path
 
     if not engine.exists(settings):
         print(f"audit: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)", file=sys.stderr)

@@ -4,20 +4,33 @@ never parsed on import: the definitions read the prepared target/manifest.json."
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
-from collections.abc import Iterator, Mapping
+import shutil
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
+from packaging import version
 
 from pipelines.settings import Settings, WarehouseKind
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 
-# dbt build, nothing else on the command line: the window and the DuckDB settings go through the environment
+# dbt build of the models, seeds and data tests: the window and the DuckDB settings go through the environment
 # (dbt_env). `--vars` would do, but dbt re-parses the whole project whenever --vars differ from those of its saved
 # partial parse, and the window differs on every run: ~15 s of a nightly's dbt step, twice (two invocations).
-DBT_BUILD_ARGS = ("build",)
+# Unit tests are left out: they check the models' SQL on fixed inputs, so they can only fail after the code changes,
+# and dbt's guidance is to run them in development and CI, not in production builds. `make test` runs them (every
+# `audit` runs `dbt test`, unit tests included, and the end-to-end audit test counts them); a run skips ~1.5 s.
+DBT_BUILD_ARGS = ("build", "--exclude-resource-type", "unit_test")
+
+# dbt's log file (dbt.log in the warehouse's dbt_target folder) keeps each node's result and time (dbt's "info"),
+# not every SQL statement, connection and Jinja line ("debug", dbt's default: ~10 MB and ~2 s of a nightly).
+# DBT_LOG_LEVEL_FILE=debug in the environment of the run (or of `make audit`) brings the statements back.
+DBT_LOG_LEVEL_FILE = "info"
 
 
 def dbt_project() -> DbtProject:
@@ -34,6 +47,7 @@ def dbt_env(settings: Settings, min_date: str | None = None, max_date: str | Non
     window = dict(zip(WINDOW_VARIABLES, (min_date, max_date))) if min_date and max_date else {}
     return {
         **window,
+        "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE") or DBT_LOG_LEVEL_FILE,
         "BTCW_DBT_DUCKDB_PATH": str(settings.duckdb_path),
         "BTCW_DBT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "BTCW_DBT_DUCKDB_THREADS": str(settings.duckdb_threads),
@@ -42,6 +56,33 @@ def dbt_env(settings: Settings, min_date: str | None = None, max_date: str | Non
         "BTCW_DBT_TARGET": "lake" if settings.warehouse is WarehouseKind.LAKE else "default",
         "BTCW_DBT_LAKE_TREE": settings.source_mode.tree,
     }
+
+
+def dbt_executable() -> str:
+    """The dbt of this interpreter's environment (the venv), not whatever dbt is on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+class ProjectDbtCli(DbtCliResource):
+    """dagster-dbt's resource without two costs it pays at every invocation that this project gains nothing from
+    (dagster-dbt 0.28; tests/test_dbt_cli_resource.py fails if a new version no longer calls them):
+
+    - `dbt --version` in a subprocess, to learn which dbt runs (~1.2 s: dbt also asks PyPI for its latest
+      version, which a machine without internet waits out). The dbt run here is the venv's, the dbt-core this
+      interpreter imports: its version is read from the package's metadata. Another executable is still asked.
+    - a dbt adapter built in this process (~1 s: profile, project, macros), which dagster-dbt uses only to fetch
+      column metadata and row counts after the build. The project asks for neither: its metadata are the rows per
+      day that each model logs (pipelines/assets/dbt_models.py), so no adapter is built."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable) == Path(sys.executable).with_name("dbt"):
+            return version.parse(importlib.metadata.version("dbt-core"))
+        return super()._cli_version
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
+        return None
 
 
 def dbt_target_path(settings: Settings) -> Path:

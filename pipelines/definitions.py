@@ -6,13 +6,9 @@ this module reads no environment variable and parses no dbt project.
 
 from __future__ import annotations
 
-import shutil
-import sys
 import warnings
-from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from pipelines import engine
 from pipelines.assets.dbt_models import build_dbt_assets
@@ -23,7 +19,7 @@ from pipelines.assets.reports import build_notes_asset, build_reports_asset
 from pipelines.assets.serving import build_serving_asset
 from pipelines.assets.stream_extracts import build_stream_asset
 from pipelines.assets.vol_surface import VOL_KEYS, build_vol_surface_asset
-from pipelines.dbt_project import dbt_project
+from pipelines.dbt_project import ProjectDbtCli, dbt_executable, dbt_project
 from pipelines.partitions import daily_partitions
 from pipelines.polling.jobs import build_poll_schedule, rolling_source_polls_job
 from pipelines.resources import WarehouseResource
@@ -36,12 +32,6 @@ from pipelines.sources.registry import DATASETS
 # release marks beta: its warning, once per asset, buried `make dev`'s output. Chosen knowingly; said once here.
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` of function `(multi_)?asset` is currently in "
                         r"beta", category=dg.BetaWarning)
-
-
-def dbt_executable() -> str:
-    """The dbt of this interpreter's environment (the venv), not whatever dbt is on PATH."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -65,7 +55,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=schedules,
         resources={
             "warehouse": WarehouseResource.from_settings(settings),
-            "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+            "dbt": ProjectDbtCli(project_dir=dbt_project(), dbt_executable=dbt_executable()),
         },
         # DuckDB takes one writer at a time: steps run one after another in the run's process. (On a lake too, for
         # now: the write locks would serialise most steps, and one process keeps a nightly's memory in one place.)

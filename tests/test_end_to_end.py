@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import math
 import os
 import re
@@ -21,6 +22,7 @@ from bi_clients.clients import assert_every_client_reads_the_copy
 
 from pipelines.assets.gamma_exposure import reports_dir
 from pipelines.cli import planned_events
+from pipelines.dbt_project import DBT_PROJECT_DIR
 from pipelines.metadata import round_float
 from pipelines.progress import run_with_progress
 from pipelines.runner import materialize_range, range_job
@@ -571,6 +573,9 @@ def test_a_run_tests_the_days_it_may_rewrite_and_the_audit_tests_all_history(rep
     failed = {line.split(" FAIL ", 1)[1].split()[1] for line in done.stdout.splitlines() if " FAIL " in line}
     assert failed == {"at_least_fct_btc_price_daily_source_count__1", "exchange_spot_matches_consolidated_price"}
     assert done.stderr.strip().splitlines()[-1].startswith("audit: a data test failed over all history of ")
+    # The audit also runs the project's dbt unit tests, which runs leave out (pipelines/dbt_project.py): all passed.
+    unit_tests = len(json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())["unit_tests"])
+    assert unit_tests and re.search(rf"Finished running .*\b{unit_tests} unit tests\b", done.stdout), done.stdout[-2000:]
 
 
 def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_publish(replayed, tmp_path, monkeypatch):
