@@ -110,11 +110,29 @@ def test_the_benchmarks_stock_variant_is_the_projects_file_with_dagsters_storage
     project, stock = homes
     texts = list(storages().values())
     parsed = [yaml.safe_load(text) for text in texts]
+    pooled = {"module": "pipelines.runs.event_storage", "class": "PooledSqliteStorage"}
     assert [p.pop("storage") for p in parsed] == [
         {"sqlite": {"base_dir": {"env": "BTCW_DAGSTER_STORAGE_DIR"}}},
-        {"custom": {"module": "pipelines.runs.event_storage", "class": "PooledSqliteStorage",
-                    "config": {"base_dir": {"env": "BTCW_DAGSTER_STORAGE_DIR"}}}}]
-    assert parsed[0] == parsed[1]
+        {"custom": {**pooled, "config": {"base_dir": {"env": "BTCW_DAGSTER_STORAGE_DIR"}, "synchronous": "FULL"}}},
+        {"custom": {**pooled, "config": {"base_dir": {"env": "BTCW_DAGSTER_STORAGE_DIR"}, "synchronous": "NORMAL"}}}]
+    assert parsed[0] == parsed[1] == parsed[2]
     (stock / "dagster.yaml").write_text(texts[0])
     with dg.DagsterInstance.from_config(str(stock)) as plain:
         assert type(plain.event_log_storage).__name__ == "SqliteEventLogStorage"
+
+
+@pytest.mark.parametrize(("synchronous", "pragma"), [("NORMAL", 1), ("FULL", 2)])
+def test_the_event_logs_commits_are_fsynced_as_dagster_yaml_says(tmp_path, synchronous, pragma):
+    storage = PooledSqliteEventLogStorage(str(tmp_path), synchronous=synchronous)
+    with storage._connect("index") as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"  # NORMAL is consistent in WAL mode
+    storage.dispose()
+
+
+def test_the_projects_instance_commits_without_an_fsync_and_refuses_an_unknown_setting(homes, tmp_path):
+    project, _ = homes
+    with dg.DagsterInstance.from_config(str(project)) as instance:
+        assert instance.event_log_storage._synchronous == "NORMAL"
+    with pytest.raises(ValueError, match="synchronous must be one of NORMAL, FULL, not 'OFF'"):
+        PooledSqliteEventLogStorage(str(tmp_path), synchronous="OFF")
