@@ -92,20 +92,22 @@ def _context() -> Any:
     return context
 
 
+@functools.cache
+def _frames() -> Any:
+    """One pandas datasource, asset and whole-frame batch definition for the process; each validation hands it its
+    frame as a batch parameter. (Adding and deleting a datasource per validation saved the context's configuration
+    each time: ~15% of a small suite's run.)"""
+    return _context().data_sources.add_pandas("frames").add_dataframe_asset("frames") \
+        .add_batch_definition_whole_dataframe("frames")
+
+
 def _run(suite: str, expectations: list[Any], frame: pd.DataFrame) -> list[Any]:
     import great_expectations as gx
 
-    context = _context()
-    name = f"{suite}-{next(_suite_names)}"  # ephemeral names must be unique within the process
-    batch = (
-        context.data_sources.add_pandas(name)
-        .add_dataframe_asset(name)
-        .add_batch_definition_whole_dataframe(name)
-        .get_batch(batch_parameters={"dataframe": frame})
-    )
+    batch = _frames().get_batch(batch_parameters={"dataframe": frame})
+    name = f"{suite}-{next(_suite_names)}"  # one name per validation, as GX's results carry it
     gx_suite = gx.ExpectationSuite(name=name, expectations=[e.copy() for e in expectations])
     outcome = batch.validate(gx_suite, result_format={"result_format": "COMPLETE"})
-    context.data_sources.delete(name)
     if any(r.exception_info and r.exception_info.get("raised_exception") for r in outcome.results):
         broken = [r for r in outcome.results if r.exception_info.get("raised_exception")]
         raise RuntimeError(f"suite {suite}: expectation raised {broken[0].exception_info['exception_message']}")
