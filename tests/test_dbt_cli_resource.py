@@ -52,8 +52,7 @@ def test_dagster_dbt_still_calls_what_the_resource_replaces():
 
 
 def test_runs_build_without_unit_tests_and_log_node_results_not_statements(monkeypatch):
-    assert DBT_BUILD_ARGS[0] == "build"
-    assert DBT_BUILD_ARGS[1:] == ("--exclude-resource-type", "unit_test")
+    assert DBT_BUILD_ARGS == ("build", "--exclude-resource-type", "unit_test")
     settings = Settings.from_env({"BTCW_WAREHOUSE_DIR": "/tmp/w"})
     monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
     assert dbt_env(settings)["DBT_LOG_LEVEL_FILE"] == "info"

@@ -5,7 +5,7 @@
     The difference is relative to the reference (`to`), written as |value - reference| <= tolerance x |reference|
     rather than a ratio, so a zero reference fails instead of dividing into a null that would pass.
     Days present in only one source are not this test's business (the volume and freshness checks own gaps);
-    null values are left to not_null. Only days in [min_date, max_date) are compared: a run answers for the days
+    null values are left to not_null_columns. Only days in [min_date, max_date) are compared: a run answers for the days
     it loaded, and an old disagreement, already reported, must not block every later run. -#}
 {% test reconciles_with(model, column_name, to, field, tolerance, date_column='date', to_date_column='date') %}
 
