@@ -61,14 +61,15 @@ class Warehouse:
     nightlies: list[Timed] = field(default_factory=list)
 
 
-def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str], dagster_yaml: str | None = None
-             ) -> Timed:
+def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str], dagster_yaml: str | None = None,
+             code: Path = ROOT) -> Timed:
     """One `pipelines.cli backfill first last` into `folder` (its warehouse and its Dagster instance), with the
-    project's dagster.yaml or the text `dagster_yaml`."""
+    checkout `code`'s dagster.yaml or the text `dagster_yaml`; `code` is this checkout or another one (a worktree of
+    an earlier commit: bench.nightly_ab), whose `pipelines` the process imports (it runs in that folder)."""
     home = folder / "home"
     home.mkdir(parents=True, exist_ok=True)
     if dagster_yaml is None:
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(code / "dagster.yaml", home / "dagster.yaml")
     else:
         (home / "dagster.yaml").write_text(dagster_yaml)
     run_env = {**env, "DAGSTER_HOME": str(home), "BTCW_WAREHOUSE_DIR": str(folder / "warehouse"),
@@ -78,7 +79,7 @@ def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str], d
         log.flush()
         started, called_at = time.perf_counter(), time.time()
         process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "backfill", first.isoformat(),
-                                    last.isoformat()], cwd=ROOT, env=run_env, stdout=log, stderr=subprocess.STDOUT)
+                                    last.isoformat()], cwd=code, env=run_env, stdout=log, stderr=subprocess.STDOUT)
         peak = TreePeak(process.pid)
         peak.start()
         code = process.wait()
