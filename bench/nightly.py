@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", default="30,365,1095", help="days of history of each warehouse (comma-separated)")
     parser.add_argument("--last", type=dt.date.fromisoformat, default=DEFAULT_LAST, help="the nightly's last day")
     parser.add_argument("--rounds", type=int, default=2, help="nightlies per warehouse")
+    parser.add_argument("--keep", type=Path, help="keep the warehouses (and their Dagster instances) in this folder")
     args = parser.parse_args(argv)
     sizes = sorted({int(part) for part in args.history.split(",") if part.strip()})
     nightly_first = args.last - dt.timedelta(days=NIGHTLY_DAYS - 1)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     earliest = nightly_first - dt.timedelta(days=max(sizes))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BTCW_", "DAGSTER_"))},
            "BTCW_START_DATE": earliest.isoformat()}
-    scratch = Path(tempfile.mkdtemp(prefix="btcw-nightly-bench-"))
+    scratch = Path(tempfile.mkdtemp(prefix="btcw-nightly-bench-", dir=args.keep))
     warehouses = [Warehouse(days, scratch / f"history-{days}") for days in sizes]
     try:
         for warehouse in warehouses:  # history up to the night before the nightly's window
@@ -176,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         logs = {w.days: (w.folder / "runs.log").read_text()[-4000:] for w in warehouses
                 if (w.folder / "runs.log").exists()}
-        shutil.rmtree(scratch, ignore_errors=True)
+        if args.keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            print(f"the warehouses are kept in {scratch}", file=sys.stderr)
     failed = [w for w in warehouses if not (w.build and w.build.ok and all(n.ok for n in w.nightlies))]
     for warehouse in failed:
         print(f"history {warehouse.days} days: a run failed; its log ends:\n{logs.get(warehouse.days, '')}",
