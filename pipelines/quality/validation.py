@@ -102,12 +102,23 @@ def _frames() -> Any:
 
 
 def _run(suite: str, expectations: list[Any], frame: pd.DataFrame) -> list[Any]:
+    """The suite's results on `frame`: first with GX's BOOLEAN_ONLY result format, which only says whether each
+    expectation held (half the time of COMPLETE, measured on a 13-expectation suite: 37 against 73 ms); when one
+    failed, again with COMPLETE, whose results name the failing rows and values. A suite that passes, as nearly every
+    suite does, costs the first pass only; one that fails gives the same results as COMPLETE alone."""
+    results = _validate(suite, expectations, frame, "BOOLEAN_ONLY")
+    if all(result.success for result in results):
+        return results
+    return _validate(suite, expectations, frame, "COMPLETE")
+
+
+def _validate(suite: str, expectations: list[Any], frame: pd.DataFrame, result_format: str) -> list[Any]:
     import great_expectations as gx
 
     batch = _frames().get_batch(batch_parameters={"dataframe": frame})
     name = f"{suite}-{next(_suite_names)}"  # one name per validation, as GX's results carry it
     gx_suite = gx.ExpectationSuite(name=name, expectations=[e.copy() for e in expectations])
-    outcome = batch.validate(gx_suite, result_format={"result_format": "COMPLETE"})
+    outcome = batch.validate(gx_suite, result_format={"result_format": result_format})
     if any(r.exception_info and r.exception_info.get("raised_exception") for r in outcome.results):
         broken = [r for r in outcome.results if r.exception_info.get("raised_exception")]
         raise RuntimeError(f"suite {suite}: expectation raised {broken[0].exception_info['exception_message']}")
