@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "audit":
         return _audit(settings)
     if args.command in ("run", "backfill"):
+        from pipelines.dbt_project import ManifestMissing
         from pipelines.progress import backfill_summary
         from pipelines.runner import RangeError, validate_range
         from pipelines.runs.instance import open_instance
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                     for line in sweep_orphaned_runs(instance):
                         progress.message(f"{args.command}: {line}")
                     result, seconds = _materialize_with_progress(settings, first, last, instance, progress)
-        except WarehouseBusyError as error:
+        except (WarehouseBusyError, ManifestMissing) as error:
             _refuse(progress, f"{args.command}: {error}")
             return 2
         finally:

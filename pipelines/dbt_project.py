@@ -37,6 +37,20 @@ def dbt_project() -> DbtProject:
     return DbtProject(project_dir=DBT_PROJECT_DIR)
 
 
+class ManifestMissing(RuntimeError):
+    """The dbt manifest the definitions read has not been prepared (`make manifest`)."""
+
+
+def prepared_manifest(project: DbtProject) -> Path:
+    """The project's manifest.json, which `make manifest` (dbt parse) prepares; ManifestMissing, one line saying so,
+    when it is not there (a fresh checkout used without make), instead of dagster-dbt's traceback."""
+    path = Path(project.manifest_path)
+    if not path.is_file():
+        raise ManifestMissing(f"the dbt manifest {path} does not exist: run `make manifest` (dbt parse) in "
+                              f"{DBT_PROJECT_DIR.parent}, or any make target, which prepares it first")
+    return path
+
+
 # The window's variables (dbt/macros/window.sql); without them dbt's window is every day there can be.
 WINDOW_VARIABLES = ("BTCW_DBT_MIN_DATE", "BTCW_DBT_MAX_DATE")
 

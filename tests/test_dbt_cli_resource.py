@@ -9,10 +9,12 @@ import inspect
 from unittest import mock
 
 import dagster_dbt.core.resource as dagster_dbt_resource
+import pytest
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from pipelines.dbt_project import DBT_BUILD_ARGS, ProjectDbtCli, dbt_env, dbt_executable, dbt_project
+from pipelines.dbt_project import (DBT_BUILD_ARGS, ManifestMissing, ProjectDbtCli, dbt_env, dbt_executable, dbt_project,
+                                   prepared_manifest)
 from pipelines.settings import Settings
 
 
@@ -59,3 +61,11 @@ def test_runs_build_without_unit_tests_and_log_node_results_not_statements(monke
     monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # an operator's own choice wins
     assert dbt_env(settings)["DBT_LOG_LEVEL_FILE"] == "debug"
 
+
+
+def test_a_missing_manifest_is_one_line_saying_how_to_make_it(tmp_path):
+    from types import SimpleNamespace
+
+    with pytest.raises(ManifestMissing, match=r"manifest\.json does not exist: run `make manifest` \(dbt parse\)"):
+        prepared_manifest(SimpleNamespace(manifest_path=tmp_path / "target" / "manifest.json"))
+    assert prepared_manifest(dbt_project()) == dbt_project().manifest_path  # prepared by make

@@ -9,7 +9,8 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from pipelines.dbt_project import DBT_BUILD_ARGS, dbt_env, dbt_project, dbt_target_path, environ
+from pipelines.dbt_project import (DBT_BUILD_ARGS, dbt_env, dbt_project, dbt_target_path, environ,
+                                   prepared_manifest)
 from pipelines import engine
 from pipelines.engine import DBT_WRITES, RAW_WRITES
 from pipelines.ingest.extract import days_in_window
@@ -160,7 +161,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
 
     def build(name: str, select: str, exclude: str | None, reads_raw: bool) -> dg.AssetsDefinition:
         @dbt_assets(
-            manifest=project.manifest_path,
+            manifest=prepared_manifest(project),
             project=project,
             select=select,
             exclude=exclude,
