@@ -24,3 +24,11 @@ def report_header(title: str, module: str, argv: str, before: tuple[float, ...],
     return [f"# {title}", "", f"`.venv/bin/python -m {module} {argv}`".replace(" `", "`"), "",
             f"CPU: {cpu_name()}, {os.cpu_count()} cores; load average {before[0]:.2f} before, {after[0]:.2f} after; "
             f"measured {measured_at or dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", ""]
+
+
+def write_report(path: Path, text: str, keep_earlier: bool = False) -> None:
+    """Write a benchmark's report to `path`; with `keep_earlier`, the runs already in the file stay below it (newest
+    first), for the benchmarks whose history the README quotes (a run of an hour is not redone to compare)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    earlier = path.read_text() if keep_earlier and path.exists() else ""
+    path.write_text(text + (f"\n---\n\n{earlier}" if earlier.strip() else ""))

@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from bench.backfill import event_stats  # noqa: E402
 from bench.lake_scaling import TreePeak  # noqa: E402
-from bench.machine import report_header  # noqa: E402
+from bench.machine import report_header, write_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "nightly.md"
@@ -187,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     text = report(warehouses, nightly_first, args.last, load_before, os.getloadavg(), " ".join(sys.argv[1:]))
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_report(RESULTS, text, keep_earlier=True)
     return 1 if failed else 0
 
 

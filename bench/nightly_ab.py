@@ -28,7 +28,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import report_header  # noqa: E402
+from bench.machine import report_header, write_report  # noqa: E402
 from bench.nightly import CREATION, DEFAULT_LAST, NIGHTLY_DAYS, ROOT, Timed, backfill  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "nightly_ab.md"
@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     text = report(timed, args, load_before)
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_report(RESULTS, text, keep_earlier=True)
     return 0
 
 

@@ -1,0 +1,35 @@
+"""The benchmarks' reports: earlier runs kept below the newest where the README quotes a history of runs, and the
+A/B nightly's table (bench/nightly_ab.py) built from each arm's runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.machine import write_report
+from bench.nightly import CREATION, Timed
+from bench.nightly_ab import report
+
+
+def test_a_report_keeps_earlier_runs_below_when_asked(tmp_path):
+    path = tmp_path / "results" / "nightly.md"
+    write_report(path, "# run 1\n", keep_earlier=True)
+    assert path.read_text() == "# run 1\n"
+    write_report(path, "# run 2\n", keep_earlier=True)
+    assert path.read_text() == "# run 2\n\n---\n\n# run 1\n"
+    write_report(path, "# run 3\n")
+    assert path.read_text() == "# run 3\n"
+
+
+def test_the_ab_report_gives_each_arms_walls_median_ratio_and_parts():
+    def run(wall, creation, dbt):
+        return Timed(wall, 500.0, True, steps={"dbt_models": dbt, "publish": 1.0}, creation_s=creation)
+
+    timed = {"base abc123": [run(40.0, 5.0, 17.0), run(44.0, 5.2, 18.0), run(42.0, 5.1, 17.5)],
+             "this checkout def456": [run(30.0, 4.0, 11.0), run(31.0, 4.1, 11.5), run(29.0, 4.2, 10.5)]}
+    text = report(timed, argparse.Namespace(history=30), (0.5, 0.5, 0.5))
+    assert "| base abc123 | 40.0 s, 44.0 s, 42.0 s | 42.0 s |" in text
+    assert "| this checkout def456 | 30.0 s, 31.0 s, 29.0 s | 30.0 s |" in text
+    assert "This checkout against the base: 0.71x." in text
+    assert f"| {CREATION} | 5.1 s | 4.1 s |" in text
+    assert "| `dbt_models` | 17.5 s | 11.0 s |" in text
+    assert "| all steps | 18.5 s | 12.0 s |" in text
