@@ -33,3 +33,26 @@ def test_the_ab_report_gives_each_arms_walls_median_ratio_and_parts():
     assert f"| {CREATION} | 5.1 s | 4.1 s |" in text
     assert "| `dbt_models` | 17.5 s | 11.0 s |" in text
     assert "| all steps | 18.5 s | 12.0 s |" in text
+
+
+def test_publish_parts_times_each_part_and_checks_the_incremental_copy_equals_the_sorted_one(tmp_path):
+    import datetime as dt
+
+    import duckdb
+
+    from bench.publish_parts import PARTS, measure
+
+    source = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(source)) as conn:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE TABLE marts.daily (date DATE, exchange VARCHAR, v DOUBLE)")
+        days = [dt.date(2025, 11, 1) + dt.timedelta(days=i) for i in range(10)]
+        # inserted newest first, as incremental runs leave them: the copy must sort them
+        conn.executemany("INSERT INTO marts.daily VALUES (?, ?, ?)",
+                         [(d, e, i * 1.5) for i, d in reversed(list(enumerate(days))) for e in ("okx", "binance")])
+        conn.execute("CREATE TABLE marts.blocks (height BIGINT, date DATE)")
+        conn.execute("INSERT INTO marts.blocks VALUES (2, '2025-11-02'), (1, '2025-11-01')")
+    (work := tmp_path / "work").mkdir()
+    seconds, rows, notes = measure(source, 4, work)
+    assert set(seconds) == set(PARTS) and rows == 22
+    assert notes == ["`blocks`: first column `height` is no day: copied whole"]
