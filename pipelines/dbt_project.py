@@ -80,7 +80,7 @@ def dbt_executable() -> str:
 
 class ProjectDbtCli(DbtCliResource):
     """dagster-dbt's resource without two costs it pays at every invocation that this project gains nothing from
-    (dagster-dbt 0.28; tests/test_dbt_cli_resource.py fails if a new version no longer calls them):
+    (dagster-dbt 0.29; tests/test_dbt_cli_resource.py fails if a new version no longer calls them):
 
     - `dbt --version` in a subprocess, to learn which dbt runs (~1.2 s: dbt also asks PyPI for its latest
       version, which a machine without internet waits out). The dbt run here is the venv's, the dbt-core this
