@@ -14,7 +14,6 @@ only. The report is printed and written to bench/results/event_log.md with the C
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import re
 import shutil
@@ -27,8 +26,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import report_header  # noqa: E402
-from bench.nightly import DEFAULT_LAST, NIGHTLY_DAYS, ROOT, backfill  # noqa: E402
+from bench.machine import report_header, write_report  # noqa: E402
+from bench.nightly import ROOT, nightlies_side_by_side  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "event_log.md"
 PROJECT_STORAGE = (ROOT / "dagster.yaml").read_text()
@@ -96,26 +95,13 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, events = job_run(scratch, name, text, args.checks)
                 jobs[name].append(seconds)
         if args.nightly:
-            nightly_first = DEFAULT_LAST - dt.timedelta(days=NIGHTLY_DAYS - 1)
-            first = nightly_first - dt.timedelta(days=30)
-            env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BTCW_", "DAGSTER_"))},
-                   "BTCW_START_DATE": first.isoformat()}
-            built = scratch / "built"
-            if not backfill(built, first, nightly_first - dt.timedelta(days=1), env).ok:
-                raise SystemExit(f"the 30-day build failed: {built / 'runs.log'}")
-            folders = {name: scratch / f"nightly-{i}" for i, name in enumerate(kinds)}
-            for folder in folders.values():
-                shutil.copytree(built, folder, symlinks=True)
-            for warm_up in [True] + [False] * args.rounds:
-                for name, text in kinds.items():
-                    timed = backfill(folders[name], nightly_first, DEFAULT_LAST, env, dagster_yaml=text)
-                    if not timed.ok:
-                        raise SystemExit(f"a nightly failed: {folders[name] / 'runs.log'}")
-                    if not warm_up:
-                        nightlies[name].append(timed.wall_s)
+            arms = {name: {"dagster_yaml": text} for name, text in kinds.items()}
+            runs = nightlies_side_by_side(scratch, 30, arms, args.rounds)
+            nightlies = {name: [run.wall_s for run in timed] for name, timed in runs.items()}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    lines = report_header("Dagster's event log on SQLite: stock storage against the project's, fsynced or not", "bench.event_log",
+    lines = report_header("Dagster's event log on SQLite: stock storage against the project's, fsynced or not",
+                          "bench.event_log",
                           " ".join(sys.argv[1:]), load_before, os.getloadavg())
     lines += [f"A job of one asset and {args.checks} checks ({events} events), timed in its process, runs alternating:",
               "", "| storage | runs | median | per event |", "|---|---|---:|---:|"]
@@ -129,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                   for name, walls in nightlies.items()]
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    write_report(RESULTS, text, keep_earlier=True)
     return 0
 
 

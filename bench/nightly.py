@@ -99,6 +99,32 @@ def backfill(folder: Path, first: dt.date, last: dt.date, env: dict[str, str], d
     return timed
 
 
+def nightlies_side_by_side(scratch: Path, history: int, arms: dict[str, dict], rounds: int) -> dict[str, list[Timed]]:
+    """One warehouse of `history` days before the nightly's window, built by this checkout in one run, copied once
+    per arm; then the nightly on each arm's copy, once to warm up (a first dbt invocation on a copy parses the
+    project in full) and `rounds` times timed, arms alternating so that a busy neighbour slows all of them. `arms`
+    maps a name to backfill()'s keyword arguments (`dagster_yaml=…`, `code=…`)."""
+    nightly_first = DEFAULT_LAST - dt.timedelta(days=NIGHTLY_DAYS - 1)
+    first = nightly_first - dt.timedelta(days=history)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BTCW_", "DAGSTER_"))},
+           "BTCW_START_DATE": first.isoformat()}
+    built = scratch / "built"
+    if not backfill(built, first, nightly_first - dt.timedelta(days=1), env).ok:
+        raise SystemExit(f"the {history}-day build failed: {built / 'runs.log'}")
+    folders = {name: scratch / f"arm-{i}" for i, name in enumerate(arms)}
+    for folder in folders.values():
+        shutil.copytree(built, folder, symlinks=True)
+    timed: dict[str, list[Timed]] = {name: [] for name in arms}
+    for warm_up in [True] + [False] * rounds:
+        for name, how in arms.items():
+            run = backfill(folders[name], nightly_first, DEFAULT_LAST, env, **how)
+            if not run.ok:
+                raise SystemExit(f"a nightly of {name} failed: {folders[name] / 'runs.log'}")
+            if not warm_up:
+                timed[name].append(run)
+    return timed
+
+
 def steps_line(days: int, build: Timed, top: int = 4) -> str:
     """Where a build's time went: creation, its slowest steps, the others."""
     steps = sorted(build.steps.items(), key=lambda kv: -kv[1])

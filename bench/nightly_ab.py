@@ -16,7 +16,6 @@ bench/results/nightly_ab.md with the CPU it ran on and the load average before a
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import statistics
@@ -29,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import report_header, write_report  # noqa: E402
-from bench.nightly import CREATION, DEFAULT_LAST, NIGHTLY_DAYS, ROOT, Timed, backfill  # noqa: E402
+from bench.nightly import CREATION, ROOT, Timed, nightlies_side_by_side  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "nightly_ab.md"
 
@@ -57,34 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed nightlies per arm")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
-    nightly_first = DEFAULT_LAST - dt.timedelta(days=NIGHTLY_DAYS - 1)
-    first = nightly_first - dt.timedelta(days=args.history)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("BTCW_", "DAGSTER_"))},
-           "BTCW_START_DATE": first.isoformat()}
     scratch = Path(tempfile.mkdtemp(prefix="btcw-nightly-ab-"))
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True, capture_output=True,
                           text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip())
-    arms: dict[str, Path] = {}
     timed: dict[str, list[Timed]] = {}
     try:
         base = worktree(args.base, scratch / "base")
-        arms = {f"base {base}": scratch / "base", f"this checkout {head}{' (modified)' if dirty else ''}": ROOT}
-        built = scratch / "built"
-        if not backfill(built, first, nightly_first - dt.timedelta(days=1), env).ok:
-            raise SystemExit(f"the {args.history}-day build failed: {built / 'runs.log'}")
-        folders = {name: scratch / f"arm-{i}" for i, name in enumerate(arms)}
-        for folder in folders.values():
-            shutil.copytree(built, folder, symlinks=True)
-        timed = {name: [] for name in arms}
-        for warm_up in [True] + [False] * args.rounds:
-            for name, code in arms.items():
-                run = backfill(folders[name], nightly_first, DEFAULT_LAST, env, code=code)
-                if not run.ok:
-                    raise SystemExit(f"a nightly of {name} failed: {folders[name] / 'runs.log'}")
-                if not warm_up:
-                    timed[name].append(run)
+        arms = {f"base {base}": {"code": scratch / "base"},
+                f"this checkout {head}{' (modified)' if dirty else ''}": {"code": ROOT}}
+        timed = nightlies_side_by_side(scratch, args.history, arms, args.rounds)
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "base")], cwd=ROOT,
                        capture_output=True)

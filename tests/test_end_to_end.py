@@ -575,7 +575,8 @@ def test_a_run_tests_the_days_it_may_rewrite_and_the_audit_tests_all_history(rep
     assert done.stderr.strip().splitlines()[-1].startswith("audit: a data test failed over all history of ")
     # The audit also runs the project's dbt unit tests, which runs leave out (pipelines/dbt_project.py): all passed.
     unit_tests = len(json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())["unit_tests"])
-    assert unit_tests and re.search(rf"Finished running .*\b{unit_tests} unit tests\b", done.stdout), done.stdout[-2000:]
+    assert unit_tests
+    assert re.search(rf"Finished running .*\b{unit_tests} unit tests\b", done.stdout), done.stdout[-2000:]
 
 
 def test_failing_gamma_check_leaves_gamma_tables_and_stops_the_dashboard_and_publish(replayed, tmp_path, monkeypatch):

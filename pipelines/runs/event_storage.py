@@ -32,10 +32,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from dagster import Enum, EnumValue, Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import create_db_conn_string
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
-from dagster import Enum, EnumValue, Field, StringSource
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
