@@ -73,3 +73,11 @@ def test_a_null_in_any_listed_column_fails_and_the_row_names_it(workdir):
     result, failing = run_test(workdir, [(NOV1, 100.0, "btc_usd"), (NOV2, None, "btc_usd"), (NOV3, 99.0, None)])
     assert result["status"] == "fail" and result["failures"] == 1
     assert [(row["null_columns"], row["snapshot_date"]) for row in failing] == [("index_usd", NOV2)]
+
+
+def test_a_row_with_no_day_is_judged_by_every_run(workdir):
+    """A null window column falls on no day: the test scope keeps such rows (dbt/macros/test_scope.sql), or the
+    not-null test of the window column could never fail in a run."""
+    result, failing = run_test(workdir, [(NOV1, 100.0, "btc_usd"), (None, 101.0, "btc_usd")])
+    assert result["status"] == "fail" and result["failures"] == 1
+    assert [(row["null_columns"], row["index_usd"]) for row in failing] == [("snapshot_date", 101.0)]

@@ -2,6 +2,9 @@
     the warehouse). Every generic test reads its model through get_where_subquery; this project's version keeps the
     rows of the tested model's window column that fall on a day the run may rewrite (in_any_rewritten_day: the
     window, the day before it, and the rolling marts' lookahead after it), ANDed with the test's own `where`.
+    Rows with no day at all (a null window column) are kept too: they fall on no day, so a day filter alone would
+    hide them from every run, the not-null test of the window column among them (the filter costs the same with
+    them: DuckDB still prunes by the column's statistics).
 
     - The window column: the model's `meta: {window_column: …}`, else the first of snapshot_date, date,
       partition_date among its declared columns. A model with none is tested whole.
@@ -14,7 +17,10 @@
     {%- set column = test_window_column() if execute else none -%}
     {%- set clauses = [] -%}
     {%- if where -%}{%- do clauses.append('(' ~ where ~ ')') -%}{%- endif -%}
-    {%- if column -%}{%- do clauses.append(in_any_rewritten_day(adapter.quote(column))) -%}{%- endif -%}
+    {%- if column -%}
+        {%- set day = adapter.quote(column) -%}
+        {%- do clauses.append('(' ~ in_any_rewritten_day(day) ~ ' or ' ~ day ~ ' is null)') -%}
+    {%- endif -%}
     {%- if clauses -%}
         {%- set filtered -%}
             (select * from {{ relation }} where {{ clauses | join(' and ') }}) dbt_subquery
