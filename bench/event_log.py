@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import report_header, write_report  # noqa: E402
+from bench.machine import report_header, show_and_save  # noqa: E402
 from bench.nightly import ROOT, nightlies_side_by_side  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "event_log.md"
@@ -113,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                   "| storage | nightly walls | median |", "|---|---|---:|"]
         lines += [f"| {name} | {', '.join(f'{s:.1f} s' for s in walls)} | {statistics.median(walls):.1f} s |"
                   for name, walls in nightlies.items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    write_report(RESULTS, text, keep_earlier=True)
+    show_and_save(RESULTS, "\n".join(lines) + "\n", keep_earlier=True)
     return 0
 
 

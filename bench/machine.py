@@ -26,9 +26,11 @@ def report_header(title: str, module: str, argv: str, before: tuple[float, ...],
             f"measured {measured_at or dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", ""]
 
 
-def write_report(path: Path, text: str, keep_earlier: bool = False) -> None:
-    """Write a benchmark's report to `path`; with `keep_earlier`, the runs already in the file stay below it (newest
-    first), for the benchmarks whose history the README quotes (a run of an hour is not redone to compare)."""
+def show_and_save(path: Path, text: str, keep_earlier: bool = False) -> None:
+    """Print a benchmark's report and write it to `path`; with `keep_earlier`, the runs already in the file stay below
+    it (newest first), for the benchmarks whose history the README quotes (a run of an hour is not redone to
+    compare)."""
+    print(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     earlier = path.read_text() if keep_earlier and path.exists() else ""
     path.write_text(text + (f"\n---\n\n{earlier}" if earlier.strip() else ""))

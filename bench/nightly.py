@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from bench.backfill import event_stats  # noqa: E402
 from bench.lake_scaling import TreePeak  # noqa: E402
-from bench.machine import report_header, write_report  # noqa: E402
+from bench.machine import report_header, show_and_save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results" / "nightly.md"
@@ -211,9 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     for warehouse in failed:
         print(f"history {warehouse.days} days: a run failed; its log ends:\n{logs.get(warehouse.days, '')}",
               file=sys.stderr)
-    text = report(warehouses, nightly_first, args.last, load_before, os.getloadavg(), " ".join(sys.argv[1:]))
-    print(text)
-    write_report(RESULTS, text, keep_earlier=True)
+    show_and_save(RESULTS, report(warehouses, nightly_first, args.last, load_before, os.getloadavg(),
+                                  " ".join(sys.argv[1:])), keep_earlier=True)
     return 1 if failed else 0
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import report_header, write_report  # noqa: E402
+from bench.machine import report_header, show_and_save  # noqa: E402
 from bench.nightly import CREATION, ROOT, Timed, nightlies_side_by_side  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "nightly_ab.md"
@@ -71,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "base")], cwd=ROOT,
                        capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    text = report(timed, args, load_before)
-    print(text)
-    write_report(RESULTS, text, keep_earlier=True)
+    show_and_save(RESULTS, report(timed, args, load_before), keep_earlier=True)
     return 0
 
 

@@ -31,7 +31,7 @@ import duckdb
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.machine import report_header, write_report  # noqa: E402
+from bench.machine import report_header, show_and_save  # noqa: E402
 from pipelines.duckdb_tables import string_literal  # noqa: E402
 from pipelines.serving.publish import SERVING_STORAGE_VERSION, quote  # noqa: E402
 
@@ -123,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"Today's publish of these marts (sorted copy, Parquet, sha256): {now:.2f} s; reusing the previous "
               f"version for all but the last {args.changed_days} days: {then:.2f} s ({then / now:.2f}x)."]
     lines += [f"- {note}" for note in notes]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    write_report(RESULTS, text, keep_earlier=True)
+    show_and_save(RESULTS, "\n".join(lines) + "\n", keep_earlier=True)
     return 0
 
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import argparse
 
-from bench.machine import write_report
+from bench.machine import show_and_save
 from bench.nightly import CREATION, Timed
 from bench.nightly_ab import report
 
 
-def test_a_report_keeps_earlier_runs_below_when_asked(tmp_path):
+def test_a_report_keeps_earlier_runs_below_when_asked(tmp_path, capsys):
     path = tmp_path / "results" / "nightly.md"
-    write_report(path, "# run 1\n", keep_earlier=True)
+    show_and_save(path, "# run 1\n", keep_earlier=True)
     assert path.read_text() == "# run 1\n"
-    write_report(path, "# run 2\n", keep_earlier=True)
+    show_and_save(path, "# run 2\n", keep_earlier=True)
     assert path.read_text() == "# run 2\n\n---\n\n# run 1\n"
-    write_report(path, "# run 3\n")
+    show_and_save(path, "# run 3\n")
     assert path.read_text() == "# run 3\n"
+    assert capsys.readouterr().out == "# run 1\n\n# run 2\n\n# run 3\n\n"  # each printed as it is saved
 
 
 def test_the_ab_report_gives_each_arms_walls_median_ratio_and_parts():
