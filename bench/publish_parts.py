@@ -32,11 +32,11 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import report_header, show_and_save  # noqa: E402
+from pipelines.assets.serving import DAY_COLUMNS  # noqa: E402  (the marts' day columns)
 from pipelines.duckdb_tables import string_literal  # noqa: E402
 from pipelines.serving.publish import SERVING_STORAGE_VERSION, quote  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "publish_parts.md"
-DAY_COLUMNS = ("date", "snapshot_date")
 PARTS = ("sorted copy", "unsorted copy", "Parquet", "sha256", "incremental copy", "fingerprints")
 
 

@@ -150,14 +150,8 @@ def _announce_long_range(command: str, first: dt.date, last: dt.date) -> None:
 
 def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date) -> int:
     """`dbt test --select <check> --store-failures` over [first, last], with the warehouse and window a run gives
-    dbt (pipelines.dbt_project.dbt_env) and the writer lock (it writes dbt_test__audit.<check>). dbt's files go to
-    the warehouse's target folder, as a run's do, never to dbt/target: every run's definitions read the manifest
-    there, and one half-written by dbt broke a run that started meanwhile. Exit: dbt's."""
-    import os
+    dbt and the writer lock (it writes dbt_test__audit.<check>). Exit: dbt's."""
     import re
-    import subprocess
-
-    from pipelines.dbt_project import DBT_PROJECT_DIR, dbt_env, dbt_executable, dbt_target_path
 
     if not re.fullmatch(r"[A-Za-z0-9_]+", check):
         print(f"failing-rows: {check!r} is not a check name (letters, digits, underscores)", file=sys.stderr)
@@ -165,52 +159,56 @@ def _failing_rows(settings: Settings, check: str, first: dt.date, last: dt.date)
     if last < first:
         print(f"failing-rows: END {last} is before START {first}", file=sys.stderr)
         return 2
-    if not engine.exists(settings):
-        print(f"failing-rows: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)",
-              file=sys.stderr)
+    code = _dbt_test(settings, "failing-rows", ["--select", check, "--store-failures"], (first, last),
+                     holder=f"failing-rows {check}")
+    if code is None:
         return 2
-    env = {**os.environ, **dbt_env(settings, first.isoformat(), (last + dt.timedelta(days=1)).isoformat())}
-    try:
-        with sole_writer(settings, f"failing-rows {check}"):
-            done = subprocess.run([dbt_executable(), "test", "--select", check, "--store-failures",
-                                   "--target-path", str(dbt_target_path(settings))], cwd=DBT_PROJECT_DIR, env=env)
-    except WarehouseBusyError as error:
-        print(f"failing-rows: {error}", file=sys.stderr)
-        return 2
-    if done.returncode:
+    if code:
         print(f"failing-rows: the failing rows of {check} are in the table dbt_test__audit.{check} of "
               f"{engine.describe(settings)} (see the query dbt printed above)", file=sys.stderr)
-    return done.returncode
+    return code
 
 
 def _audit(settings: Settings) -> int:
     """`dbt test` over all history: a run's data tests judge the days it may have rewritten (dbt/macros/
-    test_scope.sql); this is the full sweep. Holds the writer lock (dbt opens the file to write); dbt's files go to
-    the warehouse's target folder, not dbt/target (see _failing_rows). Exit: dbt's."""
+    test_scope.sql); this is the full sweep, dbt's unit tests included. Exit: dbt's."""
+    code = _dbt_test(settings, "audit", [], None)
+    if code is None:
+        return 2
+    where = engine.describe(settings)
+    if code:
+        print(f"audit: a data test failed over all history of {where} (dbt's lines above name it and its rows; "
+              "`make failing-rows CHECK=<test> START=… END=…` keeps them)", file=sys.stderr)
+    else:
+        print(f"audit: every data test passed over all history of {where} (warnings, if any, are listed above)")
+    return code
+
+
+def _dbt_test(settings: Settings, command: str, args: list[str], window: tuple[dt.date, dt.date] | None,
+              holder: str | None = None) -> int | None:
+    """`dbt test <args>` outside a run, as a run gives dbt its warehouse: the window [first, last] (None: every day
+    there can be), the writer lock (dbt opens the file to write), and the warehouse's own target folder for dbt's
+    files, never dbt/target, whose manifest every run's definitions read (one half-written by dbt broke a run that
+    started meanwhile). dbt's exit; None, after one line, when there is no warehouse or another process writes it."""
     import os
     import subprocess
 
     from pipelines.dbt_project import DBT_PROJECT_DIR, WINDOW_VARIABLES, dbt_env, dbt_executable, dbt_target_path
 
     if not engine.exists(settings):
-        print(f"audit: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)", file=sys.stderr)
-        return 2
+        print(f"{command}: no warehouse at {settings.duckdb_path} (BTCW_WAREHOUSE_DIR, BTCW_SOURCE_MODE)",
+              file=sys.stderr)
+        return None
+    bounds = (window[0].isoformat(), (window[1] + dt.timedelta(days=1)).isoformat()) if window else ()
     inherited = {name: value for name, value in os.environ.items() if name not in WINDOW_VARIABLES}
-    env = {**inherited, **dbt_env(settings)}  # no window: every day there can be
+    env = {**inherited, **dbt_env(settings, *bounds)}
     try:
-        with sole_writer(settings, "audit"):
-            done = subprocess.run([dbt_executable(), "test", "--target-path", str(dbt_target_path(settings))],
-                                  cwd=DBT_PROJECT_DIR, env=env)
+        with sole_writer(settings, holder or command):
+            return subprocess.run([dbt_executable(), "test", *args, "--target-path", str(dbt_target_path(settings))],
+                                  cwd=DBT_PROJECT_DIR, env=env).returncode
     except WarehouseBusyError as error:
-        print(f"audit: {error}", file=sys.stderr)
-        return 2
-    where = engine.describe(settings)
-    if done.returncode:
-        print(f"audit: a data test failed over all history of {where} (dbt's lines above name it and its rows; "
-              "`make failing-rows CHECK=<test> START=… END=…` keeps them)", file=sys.stderr)
-    else:
-        print(f"audit: every data test passed over all history of {where} (warnings, if any, are listed above)")
-    return done.returncode
+        print(f"{command}: {error}", file=sys.stderr)
+        return None
 
 
 def _poll(settings: Settings) -> int:

@@ -4,18 +4,17 @@ never parsed on import: the definitions read the prepared target/manifest.json."
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from functools import cached_property
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-
-from dagster_dbt import DbtCliResource, DbtProject
-from packaging import version
+from typing import TYPE_CHECKING
 
 from pipelines.settings import Settings, WarehouseKind
+
+if TYPE_CHECKING:
+    from dagster_dbt import DbtProject
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
 
@@ -34,6 +33,8 @@ DBT_LOG_LEVEL_FILE = "info"
 
 
 def dbt_project() -> DbtProject:
+    from dagster_dbt import DbtProject  # here, not on import: ~1 s that the CLI's refusals and `audit` need not pay
+
     return DbtProject(project_dir=DBT_PROJECT_DIR)
 
 
@@ -72,31 +73,15 @@ def dbt_env(settings: Settings, min_date: str | None = None, max_date: str | Non
     }
 
 
+def venv_dbt() -> Path:
+    """Where this interpreter's environment (the venv) has its dbt."""
+    return Path(sys.executable).with_name("dbt")
+
+
 def dbt_executable() -> str:
     """The dbt of this interpreter's environment (the venv), not whatever dbt is on PATH."""
-    beside = Path(sys.executable).with_name("dbt")
+    beside = venv_dbt()
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
-
-
-class ProjectDbtCli(DbtCliResource):
-    """dagster-dbt's resource without two costs it pays at every invocation that this project gains nothing from
-    (dagster-dbt 0.29; tests/test_dbt_cli_resource.py fails if a new version no longer calls them):
-
-    - `dbt --version` in a subprocess, to learn which dbt runs (~1.2 s: dbt also asks PyPI for its latest
-      version, which a machine without internet waits out). The dbt run here is the venv's, the dbt-core this
-      interpreter imports: its version is read from the package's metadata. Another executable is still asked.
-    - a dbt adapter built in this process (~1 s: profile, project, macros), which dagster-dbt uses only to fetch
-      column metadata and row counts after the build. The project asks for neither: its metadata are the rows per
-      day that each model logs (pipelines/assets/dbt_models.py), so no adapter is built."""
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == Path(sys.executable).with_name("dbt"):
-            return version.parse(importlib.metadata.version("dbt-core"))
-        return super()._cli_version
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
-        return None
 
 
 def dbt_target_path(settings: Settings) -> Path:

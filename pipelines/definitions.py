@@ -11,7 +11,7 @@ import warnings
 import dagster as dg
 
 from pipelines import engine
-from pipelines.assets.dbt_models import build_dbt_assets
+from pipelines.assets.dbt_models import ProjectDbtCli, build_dbt_assets
 from pipelines.assets.extracts import build_extract_asset
 from pipelines.assets.gamma_exposure import GAMMA_KEYS, build_gamma_asset
 from pipelines.assets.prediction_checks import build_prediction_check
@@ -19,7 +19,7 @@ from pipelines.assets.reports import build_notes_asset, build_reports_asset
 from pipelines.assets.serving import build_serving_asset
 from pipelines.assets.stream_extracts import build_stream_asset
 from pipelines.assets.vol_surface import VOL_KEYS, build_vol_surface_asset
-from pipelines.dbt_project import ProjectDbtCli, dbt_executable, dbt_project
+from pipelines.dbt_project import dbt_executable, dbt_project
 from pipelines.partitions import daily_partitions
 from pipelines.polling.jobs import build_poll_schedule, rolling_source_polls_job
 from pipelines.resources import WarehouseResource

@@ -1,4 +1,4 @@
-"""The project's dbt resource (pipelines/dbt_project.py ProjectDbtCli) starts dbt without dagster-dbt's two fixed
+"""The project's dbt resource (ProjectDbtCli, pipelines/assets/dbt_models.py) starts dbt without dagster-dbt's two fixed
 costs: no `dbt --version` subprocess (which also asks PyPI for dbt's latest version) and no dbt adapter built in the
 run's process. The build itself is unchanged: the end-to-end runs go through this resource."""
 
@@ -13,8 +13,8 @@ import pytest
 from dagster_dbt import DbtCliResource
 from packaging import version
 
-from pipelines.dbt_project import (DBT_BUILD_ARGS, ManifestMissing, ProjectDbtCli, dbt_env, dbt_executable, dbt_project,
-                                   prepared_manifest)
+from pipelines.assets.dbt_models import ProjectDbtCli
+from pipelines.dbt_project import ManifestMissing, dbt_env, dbt_executable, dbt_project, prepared_manifest
 from pipelines.settings import Settings
 
 
@@ -53,14 +53,9 @@ def test_dagster_dbt_still_calls_what_the_resource_replaces():
         inspect.getattr_static(ProjectDbtCli, "_cli_version")))
 
 
-def test_runs_build_without_unit_tests_and_log_node_results_not_statements(monkeypatch):
-    assert DBT_BUILD_ARGS == ("build", "--exclude-resource-type", "unit_test")
-    settings = Settings.from_env({"BTCW_WAREHOUSE_DIR": "/tmp/w"})
-    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
-    assert dbt_env(settings)["DBT_LOG_LEVEL_FILE"] == "info"
-    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # an operator's own choice wins
-    assert dbt_env(settings)["DBT_LOG_LEVEL_FILE"] == "debug"
-
+def test_an_operators_dbt_log_level_wins_over_the_projects(monkeypatch):
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # the default, "info": tests/test_dbt_invocation.py
+    assert dbt_env(Settings.from_env({"BTCW_WAREHOUSE_DIR": "/tmp/w"}))["DBT_LOG_LEVEL_FILE"] == "debug"
 
 
 def test_a_missing_manifest_is_one_line_saying_how_to_make_it(tmp_path):

@@ -132,7 +132,7 @@ def test_the_event_logs_commits_are_fsynced_as_dagster_yaml_says(tmp_path, synch
 
 def test_the_projects_instance_commits_without_an_fsync_and_refuses_an_unknown_setting(homes, tmp_path):
     project, _ = homes
-    with dg.DagsterInstance.from_config(str(project)) as instance:
-        assert instance.event_log_storage._synchronous == "NORMAL"
+    with dg.DagsterInstance.from_config(str(project)) as instance, instance.event_log_storage._connect("index") as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL, from the project's dagster.yaml
     with pytest.raises(ValueError, match="synchronous must be one of NORMAL, FULL, not 'OFF'"):
         PooledSqliteEventLogStorage(str(tmp_path), synchronous="OFF")

@@ -2,15 +2,19 @@
 
 
 import datetime as dt
+import importlib.metadata
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from packaging import version
 
 from pipelines.dbt_project import (DBT_BUILD_ARGS, dbt_env, dbt_project, dbt_target_path, environ,
-                                   prepared_manifest)
+                                   prepared_manifest, venv_dbt)
 from pipelines import engine
 from pipelines.engine import DBT_WRITES, RAW_WRITES
 from pipelines.ingest.extract import days_in_window
@@ -137,6 +141,27 @@ def _plain(value: Any) -> Any:
 # Models that read the numpy asset's tables (the dashboard mart) run in a second dbt invocation, after it:
 # dbt → numpy → dbt would otherwise be a cycle inside one Dagster step.
 AFTER_GAMMA_TAG = "after_gamma"
+
+
+class ProjectDbtCli(DbtCliResource):
+    """dagster-dbt's resource without two costs it pays at every invocation that this project gains nothing from
+    (dagster-dbt 0.29; tests/test_dbt_cli_resource.py fails if a new version no longer calls them):
+
+    - `dbt --version` in a subprocess, to learn which dbt runs (~1.2 s: dbt also asks PyPI for its latest
+      version, which a machine without internet waits out). The dbt run here is the venv's, the dbt-core this
+      interpreter imports: its version is read from the package's metadata. Another executable is still asked.
+    - a dbt adapter built in this process (~1 s: profile, project, macros), which dagster-dbt uses only to fetch
+      column metadata and row counts after the build. The project asks for neither: its metadata are the rows per
+      day that each model logs (pipelines/assets/dbt_models.py), so no adapter is built."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if Path(self.dbt_executable) == venv_dbt():
+            return version.parse(importlib.metadata.version("dbt-core"))
+        return super()._cli_version
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
+        return None
 
 
 def ensure_sources(warehouse: WarehouseResource) -> None:
