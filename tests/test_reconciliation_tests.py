@@ -1,27 +1,20 @@
 """The cross-source reconciliation dbt tests (the `reconciles_with` macro) pass on agreeing sources and fail on a
 day off by more than its tolerance, naming the day.
 
-Each case builds a small DuckDB file holding only the relations the tests read (the staging views, as plain
-tables), then runs the real `dbt test` on it in a subprocess with --store-failures, and reads back the status
-of each test (run_results.json) and the failing rows (dbt_test__audit.<test>). Both cases share one DuckDB path
-and target dir, so the second dbt call parses partially (~6 s after a ~11 s first parse).
+Each case writes the staging relations the tests read (as plain tables) to a small DuckDB file and runs the real
+`dbt test` on it (tests/dbt_harness.py): each test's status, and the failing rows it stored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
 from pipelines.dbt_project import DBT_PROJECT_DIR
+from tests.dbt_harness import DbtTestHarness
 
-DBT = Path(sys.executable).parent / "dbt"
 CLOSE, INDEX, HASHRATE = (
     "reconcile_binance_close_with_coinbase",
     "reconcile_deribit_index_with_coinbase_close",
@@ -67,69 +60,26 @@ DISAGREEING = {
 EXPECTED_FAILING_DAYS = {CLOSE: [NOV2], INDEX: [NOV3], HASHRATE: [NOV1, NOV2]}
 
 
-def write_relations(path: Path, rows_by_table: dict[str, list[tuple]]) -> None:
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("create schema if not exists staging")
-        conn.execute("drop schema if exists dbt_test__audit cascade")  # failures of a previous case
-        for table, columns in COLUMNS.items():
-            conn.execute(f"create or replace table staging.{table} "
-                         f"({', '.join(f'{c} {t}' for c, t in columns.items())})")
-            rows = rows_by_table[table] + OUTSIDE_WINDOW[table]
-            conn.executemany(f"insert into staging.{table} values ({', '.join('?' for _ in columns)})", rows)
-
-
-class Reconciler:
-    """Runs the three reconciliation tests on a DuckDB file rebuilt for each case."""
-
-    def __init__(self, workdir: Path):
-        self.db = workdir / "reconcile.duckdb"
-        self.target = workdir / "target"
-        self.vars = json.dumps({"duckdb_path": str(self.db), "duckdb_temp_directory": str(workdir / "duckdb_tmp"),
-                                "min_date": MIN_DATE.isoformat(), "max_date": MAX_DATE.isoformat()})
-        self.workdir = workdir
-
-    def run(self, rows_by_table: dict[str, list[tuple]]) -> tuple[dict[str, dict], dict[str, list[dict]]]:
-        """Per test: its run result ({status, failures, severity}) and its stored failing rows."""
-        write_relations(self.db, rows_by_table)
-        proc = subprocess.run(
-            [str(DBT), "test", "--select", CLOSE, INDEX, HASHRATE, "--store-failures", "--vars", self.vars,
-             "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--target-path", str(self.target), "--log-path", str(self.workdir / "logs")],
-            capture_output=True, text=True, timeout=300,
-        )
-        results_file = self.target / "run_results.json"
-        assert results_file.exists(), f"dbt test did not run:\n{proc.stdout}\n{proc.stderr}"
-        manifest = json.loads((self.target / "manifest.json").read_text())
-        results = {}
-        for r in json.loads(results_file.read_text())["results"]:
-            node = manifest["nodes"][r["unique_id"]]
-            results[node["name"]] = {"status": r["status"], "failures": r["failures"],
-                                     "severity": node["config"]["severity"].lower(), "message": r["message"]}
-        assert set(results) == {CLOSE, INDEX, HASHRATE}, proc.stdout
-        failing = {}
-        with duckdb.connect(str(self.db), read_only=True) as conn:
-            for name, result in results.items():
-                if result["status"] == "pass":
-                    continue
-                cur = conn.execute(f"select * from dbt_test__audit.{name} order by date")
-                columns = [d[0] for d in cur.description]
-                failing[name] = [dict(zip(columns, row)) for row in cur.fetchall()]
-        return results, failing
-
-
 @pytest.fixture(scope="module")
-def reconciler(tmp_path_factory) -> Reconciler:
-    return Reconciler(tmp_path_factory.mktemp("reconcile"))
+def reconciler(tmp_path_factory) -> DbtTestHarness:
+    return DbtTestHarness(tmp_path_factory.mktemp("reconcile"), MIN_DATE, MAX_DATE)
+
+
+def run(reconciler: DbtTestHarness, rows_by_table: dict[str, list[tuple]]) -> tuple[dict, dict]:
+    """The three reconciliation tests on the relations holding `rows_by_table` (and the days outside the window)."""
+    reconciler.write({table: (columns, rows_by_table[table] + OUTSIDE_WINDOW[table])
+                      for table, columns in COLUMNS.items()})
+    return reconciler.run([CLOSE, INDEX, HASHRATE], order_by="date")
 
 
 def test_agreeing_sources_pass_and_days_outside_the_window_are_ignored(reconciler):
-    results, failing = reconciler.run(AGREEING)
+    results, failing = run(reconciler, AGREEING)
     assert {name: r["status"] for name, r in results.items()} == {CLOSE: "pass", INDEX: "pass", HASHRATE: "pass"}
     assert failing == {}
 
 
 def test_a_day_beyond_the_tolerance_fails_and_is_named(reconciler):
-    results, failing = reconciler.run(DISAGREEING)
+    results, failing = run(reconciler, DISAGREEING)
     # The close stops the build (error); index and hash rate warn at these tolerances (see their yml) and stop
     # the build only at their wider error tolerances.
     assert results[CLOSE]["severity"] == "error"
