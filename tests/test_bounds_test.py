@@ -63,8 +63,9 @@ def test_a_row_out_of_bounds_fails_and_names_every_bound_it_breaks(harness):
 
 def test_a_misspelt_bound_is_a_compile_error_not_a_silent_pass(tmp_path):
     variables = json.dumps({"duckdb_path": str(tmp_path / "unused.duckdb")})
+    misspelt = "{{ test_bounds(ref('fct_hashrate_daily'), {'hashrate_ehs': {'at_lest': 0}}) }}"
     done = subprocess.run(
-        [str(DBT), "compile", "--inline", "{{ test_bounds(ref('fct_hashrate_daily'), {'hashrate_ehs': {'at_lest': 0}}) }}",
+        [str(DBT), "compile", "--inline", misspelt,
          "--vars", variables, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
         capture_output=True, text=True, timeout=300)

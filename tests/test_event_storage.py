@@ -136,3 +136,46 @@ def test_the_projects_instance_commits_without_an_fsync_and_refuses_an_unknown_s
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL, from the project's dagster.yaml
     with pytest.raises(ValueError, match="synchronous must be one of NORMAL, FULL, not 'OFF'"):
         PooledSqliteEventLogStorage(str(tmp_path), synchronous="OFF")
+
+
+def _planned_check_event(partitions: int):
+    """An ASSET_CHECK_EVALUATION_PLANNED entry as run creation writes it for a run over `partitions` days."""
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.events.log import EventLogEntry
+
+    days = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+    keys = days.get_partition_keys()[:partitions]
+    subset = days.empty_subset().with_partition_keys(keys).to_serializable_subset() if partitions else None
+    event = DagsterEvent(
+        event_type_value=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED.value, job_name="nightly",
+        message="nightly intends to execute asset check check_0 on asset probe", step_key="probe",
+        event_specific_data=AssetCheckEvaluationPlanned(asset_key=dg.AssetKey("probe"), check_name="check_0",
+                                                        partitions_subset=subset))
+    return EventLogEntry(error_info=None, level="DEBUG", user_message="", run_id="0" * 36, timestamp=1764547200.0,
+                         dagster_event=event)
+
+
+@pytest.mark.parametrize("partitions", [0, 1, 400])
+def test_a_planned_check_writes_dagsters_own_rows_for_every_partition(tmp_path, partitions):
+    """The override of _store_asset_check_evaluation_planned (one serialization, one executemany) writes exactly the
+    rows Dagster's own writes: one per planned partition (one with no partition for an unpartitioned check), the same
+    values byte for byte. An upgrade that changes Dagster's rows fails here, not in a user's UI."""
+    import sqlalchemy as sa
+    from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    event = _planned_check_event(partitions)
+    rows = {}
+    for name, storage in (("stock", SqliteEventLogStorage(str(tmp_path / "stock"))),
+                          ("pooled", PooledSqliteEventLogStorage(str(tmp_path / "pooled")))):
+        try:
+            storage.store_event(event)
+            with storage.index_connection() as conn:
+                columns = [c for c in AssetCheckExecutionsTable.c if c.name != "id"]
+                rows[name] = conn.execute(sa.select(*columns).order_by(AssetCheckExecutionsTable.c.id)).fetchall()
+        finally:
+            storage.dispose()
+    assert len(rows["pooled"]) == max(partitions, 1)
+    assert rows["pooled"] == rows["stock"]
+    assert [row.partition for row in rows["pooled"][:2]] == (["2024-01-01", "2024-01-02"][:partitions] or [None])

@@ -13,12 +13,9 @@
         {%- do exceptions.raise_compiler_error("bounds test on " ~ model ~ ": column " ~ column ~ " takes at_least "
             ~ "and/or at_most, got " ~ (bound | tojson)) -%}
     {%- endif -%}
-    {%- if 'at_least' in bound -%}
-        {%- do checks.append((adapter.quote(column) ~ ' < ' ~ bound['at_least'], column ~ ' < ' ~ bound['at_least'])) -%}
-    {%- endif -%}
-    {%- if 'at_most' in bound -%}
-        {%- do checks.append((adapter.quote(column) ~ ' > ' ~ bound['at_most'], column ~ ' > ' ~ bound['at_most'])) -%}
-    {%- endif -%}
+    {%- for key, broken_by in [('at_least', ' < '), ('at_most', ' > ')] if key in bound -%}
+        {%- do checks.append((adapter.quote(column) ~ broken_by ~ bound[key], column ~ broken_by ~ bound[key])) -%}
+    {%- endfor -%}
 {%- endfor %}
 select
     concat_ws(', ', {% for condition, label in checks %}case when {{ condition }} then '{{ label }}' end
