@@ -85,7 +85,11 @@ def test_ci_requires_them_where_the_shared_folder_exists(tmp_path, shared, given
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "make").write_text('#!/bin/sh\necho "make $* require=${BTCW_REQUIRE_REAL_FIXTURES:-}"\n')
-    (bin_dir / "make").chmod(0o755)
+    # On a machine still without the Debian packages .ci/run installs, it would run the real apt-get (its output on
+    # stdout, the packages installed as root): a silent stand-in keeps the test to what it checks.
+    (bin_dir / "apt-get").write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("make", "apt-get"):
+        (bin_dir / tool).chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("BTCW_REAL_FIXTURES", "BTCW_REQUIRE_REAL_FIXTURES")}
     env["PATH"] = f"{bin_dir}:{env['PATH']}"
     if given:
