@@ -42,15 +42,19 @@ class DbtTestHarness:
                 if rows:
                     conn.executemany(f"insert into {schema}.{name} values ({', '.join('?' for _ in columns)})", rows)
 
+    def dbt(self, *args: str) -> subprocess.CompletedProcess:
+        """`dbt <args>` on the project, with this harness's DuckDB file, window, target and log folders."""
+        return subprocess.run(
+            [str(DBT), *args, "--vars", self.vars, "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(self.target),
+             "--log-path", str(self.workdir / "logs")],
+            capture_output=True, text=True, timeout=300,
+        )
+
     def run(self, tests: list[str], order_by: str) -> tuple[dict[str, dict], dict[str, list[dict]]]:
         """Per test: its result ({status, failures, severity, message}) and, unless it passed, its stored failing
         rows (dicts, ordered by `order_by`)."""
-        proc = subprocess.run(
-            [str(DBT), "test", "--select", *tests, "--store-failures", "--vars", self.vars,
-             "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--target-path", str(self.target), "--log-path", str(self.workdir / "logs")],
-            capture_output=True, text=True, timeout=300,
-        )
+        proc = self.dbt("test", "--select", *tests, "--store-failures")
         results_file = self.target / "run_results.json"
         assert results_file.exists(), f"dbt test did not run:\n{proc.stdout}\n{proc.stderr}"
         manifest = json.loads((self.target / "manifest.json").read_text())

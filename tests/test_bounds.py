@@ -6,14 +6,12 @@ are not its business. Real `dbt test` on a small DuckDB file holding the relatio
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
 
 import pytest
 import yaml
 
 from pipelines.dbt_project import DBT_PROJECT_DIR
-from tests.dbt_harness import DBT, DbtTestHarness
+from tests.dbt_harness import DbtTestHarness
 
 TEST = "bounds_fct_hashrate_daily"
 MIN_DATE, MAX_DATE = dt.date(2025, 11, 1), dt.date(2025, 11, 4)
@@ -61,13 +59,8 @@ def test_a_row_out_of_bounds_fails_and_names_every_bound_it_breaks(harness):
     ]
 
 
-def test_a_misspelt_bound_is_a_compile_error_not_a_silent_pass(tmp_path):
-    variables = json.dumps({"duckdb_path": str(tmp_path / "unused.duckdb")})
+def test_a_misspelt_bound_is_a_compile_error_not_a_silent_pass(harness):
     misspelt = "{{ test_bounds(ref('fct_hashrate_daily'), {'hashrate_ehs': {'at_lest': 0}}) }}"
-    done = subprocess.run(
-        [str(DBT), "compile", "--inline", misspelt,
-         "--vars", variables, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-        capture_output=True, text=True, timeout=300)
+    done = harness.dbt("compile", "--inline", misspelt)
     assert done.returncode != 0
     assert "column hashrate_ehs takes at_least and/or at_most" in done.stdout + done.stderr, done.stdout[-2000:]
