@@ -109,8 +109,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _store_asset_check_evaluation_planned(self, event: Any, event_id: int | None) -> None:
         """Dagster's own rows (one per partition the check is planned for), written in one `executemany` with the
         event serialized once. Dagster's serializes the same event again for every partition and compiles a
-        multi-row INSERT of all of them: a run over a year planned ~316 checks × 365 partitions, and that took
-        34 s of its creation under py-spy. tests/test_event_storage.py holds the rows to Dagster's, byte for
+        multi-row INSERT of all of them: a run over a year planned 316 checks × 365 partitions, and that took
+        33 s of its 35 s creation under py-spy. tests/test_event_storage.py holds the rows to Dagster's, byte for
         byte, and fails if an upgrade changes what Dagster's writes."""
         planned = event.dagster_event.event_specific_data
         partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
